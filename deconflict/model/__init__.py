@@ -1,0 +1,26 @@
+"""Frozen value objects. No I/O here."""
+
+from deconflict.model.agreement import Agreement, KindRules
+from deconflict.model.conflict import Conflict, ConflictState, Finding, Separation
+from deconflict.model.filing import Filing, FilingRef, FilingType, State
+from deconflict.model.party import Party, Role
+from deconflict.model.volume import Circle, Outline, Polygon, Volume4D
+
+__all__ = [
+    "Agreement",
+    "Circle",
+    "Conflict",
+    "ConflictState",
+    "Filing",
+    "FilingRef",
+    "FilingType",
+    "Finding",
+    "KindRules",
+    "Outline",
+    "Party",
+    "Polygon",
+    "Role",
+    "Separation",
+    "State",
+    "Volume4D",
+]

@@ -1,0 +1,250 @@
+"""The agreement: the rules every party signed up to, as numbers.
+
+`Agreement.from_mapping` validates a parsed TOML document; every error names the
+key and the rule. Loading the file is `deconflict.agreements.load`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from deconflict.errors import AgreementError
+from deconflict.model.conflict import Separation
+
+REQUIRED_KINDS = ("crewed_flight", "uas_flight", "air_defence_activity", "exercise", "reservation")
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+class ConflictAction(StrEnum):
+    BLOCK = "block"  # refuse a filing that conflicts with one of equal or higher priority
+    WARN = "warn"  # accept it; the conflicts are recorded and returned
+
+
+class LateAction(StrEnum):
+    REJECT = "reject"
+    FLAG = "flag"
+
+
+@dataclass(frozen=True, slots=True)
+class KindRules:
+    name: str
+    min_notice_s: float
+    horizontal_buffer_m: float
+    vertical_buffer_m: float
+    time_buffer_s: float
+    priority: int
+
+    @property
+    def buffers(self) -> Separation:
+        return Separation(self.horizontal_buffer_m, self.vertical_buffer_m, self.time_buffer_s)
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementParty:
+    id: str
+    name: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    name: str
+    version: str
+    parties: tuple[AgreementParty, ...]
+    kinds: Mapping[str, KindRules]
+    conflict_action: ConflictAction
+    late_notice_action: LateAction
+    max_volume_area_m2: float
+    max_volume_duration_s: float
+    max_volumes_per_filing: int
+
+    def kind(self, name: str) -> KindRules | None:
+        return self.kinds.get(name)
+
+    def party(self, party_id: str) -> AgreementParty | None:
+        return next((p for p in self.parties if p.id == party_id), None)
+
+    def separation(self, kind_a: str, kind_b: str) -> Separation:
+        """The buffers between two kinds: for each dimension the larger wins."""
+        a, b = self.kinds[kind_a], self.kinds[kind_b]
+        return Separation(
+            max(a.horizontal_buffer_m, b.horizontal_buffer_m),
+            max(a.vertical_buffer_m, b.vertical_buffer_m),
+            max(a.time_buffer_s, b.time_buffer_s),
+        )
+
+    @property
+    def max_buffers(self) -> Separation:
+        """The largest buffer of any kind, per dimension: what a search must reach."""
+        return Separation(
+            max(k.horizontal_buffer_m for k in self.kinds.values()),
+            max(k.vertical_buffer_m for k in self.kinds.values()),
+            max(k.time_buffer_s for k in self.kinds.values()),
+        )
+
+    def with_buffers(
+        self,
+        horizontal_m: float | None = None,
+        vertical_m: float | None = None,
+        time_s: float | None = None,
+    ) -> Agreement:
+        """A copy whose every kind has the given buffers (None keeps a kind's own)."""
+        kinds = {
+            name: KindRules(
+                name,
+                k.min_notice_s,
+                k.horizontal_buffer_m if horizontal_m is None else horizontal_m,
+                k.vertical_buffer_m if vertical_m is None else vertical_m,
+                k.time_buffer_s if time_s is None else time_s,
+                k.priority,
+            )
+            for name, k in self.kinds.items()
+        }
+        return Agreement(
+            self.name,
+            self.version,
+            self.parties,
+            kinds,
+            self.conflict_action,
+            self.late_notice_action,
+            self.max_volume_area_m2,
+            self.max_volume_duration_s,
+            self.max_volumes_per_filing,
+        )
+
+    @classmethod
+    def from_mapping(cls, doc: Mapping[str, Any]) -> Agreement:
+        _only(doc, "", {"agreement", "parties", "kinds"})
+        head = _table(doc, "agreement")
+        _only(
+            head,
+            "agreement",
+            {
+                "name",
+                "version",
+                "conflict_action",
+                "late_notice_action",
+                "max_volume_area_km2",
+                "max_volume_duration_s",
+                "max_volumes_per_filing",
+            },
+        )
+        name = _str(head, "agreement.name")
+        version = _str(head, "agreement.version")
+        conflict_action = _enum(head, "agreement.conflict_action", ConflictAction)
+        late_action = _enum(head, "agreement.late_notice_action", LateAction)
+        max_area_km2 = _number(head, "agreement.max_volume_area_km2", positive=True)
+        max_duration_s = _number(head, "agreement.max_volume_duration_s", positive=True)
+        max_volumes = _number(head, "agreement.max_volumes_per_filing", positive=True)
+        if max_volumes != int(max_volumes):
+            raise AgreementError("agreement.max_volumes_per_filing", "must be a whole number")
+
+        raw_parties = doc.get("parties")
+        if not isinstance(raw_parties, list) or not raw_parties:
+            raise AgreementError("parties", "must be a non-empty array of tables ([[parties]])")
+        parties: list[AgreementParty] = []
+        for i, p in enumerate(raw_parties):
+            key = f"parties[{i}]"
+            if not isinstance(p, Mapping):
+                raise AgreementError(key, "must be a table")
+            _only(p, key, {"id", "name", "language"})
+            pid = _str(p, f"{key}.id")
+            if not _ID.match(pid):
+                raise AgreementError(
+                    f"{key}.id", "must be 1-63 characters of a-z, 0-9, '_' or '-', starting alphanumeric"
+                )
+            if any(q.id == pid for q in parties):
+                raise AgreementError(f"{key}.id", f"duplicate party id {pid!r}")
+            lang = _str(p, f"{key}.language")
+            if not _LANG.match(lang):
+                raise AgreementError(f"{key}.language", "must be a BCP 47 language tag such as 'en' or 'ar'")
+            parties.append(AgreementParty(pid, _str(p, f"{key}.name"), lang))
+
+        raw_kinds = _table(doc, "kinds")
+        kinds: dict[str, KindRules] = {}
+        for kname, k in raw_kinds.items():
+            key = f"kinds.{kname}"
+            if not _ID.match(kname):
+                raise AgreementError(key, "kind names must be of a-z, 0-9, '_' or '-'")
+            if not isinstance(k, Mapping):
+                raise AgreementError(key, "must be a table")
+            _only(
+                k,
+                key,
+                {"min_notice_s", "horizontal_buffer_m", "vertical_buffer_m", "time_buffer_s", "priority"},
+            )
+            prio = _number(k, f"{key}.priority")
+            if prio != int(prio) or not 0 <= prio <= 1000:
+                raise AgreementError(f"{key}.priority", "must be a whole number within [0, 1000]")
+            kinds[kname] = KindRules(
+                kname,
+                _number(k, f"{key}.min_notice_s"),
+                _number(k, f"{key}.horizontal_buffer_m"),
+                _number(k, f"{key}.vertical_buffer_m"),
+                _number(k, f"{key}.time_buffer_s"),
+                int(prio),
+            )
+        for required in REQUIRED_KINDS:
+            if required not in kinds:
+                raise AgreementError(f"kinds.{required}", "is required")
+        return cls(
+            name,
+            version,
+            tuple(parties),
+            kinds,
+            conflict_action,
+            late_action,
+            max_area_km2 * 1e6,
+            max_duration_s,
+            int(max_volumes),
+        )
+
+
+def _only(table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            path = f"{where}.{key}" if where else key
+            raise AgreementError(path, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _table(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = doc.get(key)
+    if not isinstance(value, Mapping):
+        raise AgreementError(key, "is required and must be a table")
+    return value
+
+
+def _leaf(path: str) -> str:
+    return path.rsplit(".", 1)[-1]
+
+
+def _str(table: Mapping[str, Any], path: str) -> str:
+    value = table.get(_leaf(path))
+    if not isinstance(value, str) or not value.strip():
+        raise AgreementError(path, "is required and must be a non-empty string")
+    return value
+
+
+def _number(table: Mapping[str, Any], path: str, *, positive: bool = False) -> float:
+    value = table.get(_leaf(path))
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise AgreementError(path, "is required and must be a finite number")
+    if positive and value <= 0:
+        raise AgreementError(path, "must be > 0")
+    if not positive and value < 0:
+        raise AgreementError(path, "must be >= 0")
+    return float(value)
+
+
+def _enum(table: Mapping[str, Any], path: str, enum: type[StrEnum]) -> Any:
+    value = table.get(_leaf(path))
+    allowed = [e.value for e in enum]
+    if value not in allowed:
+        raise AgreementError(path, f"must be one of {', '.join(repr(a) for a in allowed)}")
+    return enum(value)

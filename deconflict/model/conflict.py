@@ -1,0 +1,54 @@
+"""Conflicts between two filings' versions, as the strategic detector finds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from deconflict.model.filing import FilingRef
+
+
+class ConflictState(StrEnum):
+    OPEN = "open"  # both versions are current and live
+    CLOSED = "closed"  # one side was superseded, ended or withdrawn
+
+
+@dataclass(frozen=True, slots=True)
+class Separation:
+    """The agreed minimum separation between two volumes (or the buffers of a kind)."""
+
+    horizontal_m: float
+    vertical_m: float
+    time_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What detection says of two filings (pure; no identity, no timestamps).
+
+    `time_start`/`time_end` span the offending volume pairs' common time (when the
+    windows are apart by no more than the temporal buffer, the gap between them);
+    the separations are the smallest over the offending volume pairs, each `0`
+    when the volumes overlap in that dimension.
+    """
+
+    a: FilingRef
+    b: FilingRef
+    time_start: datetime
+    time_end: datetime
+    horizontal_separation_m: float
+    vertical_separation_m: float
+    time_separation_s: float
+    separation: Separation
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A recorded finding: `a` is the filing whose submission detected it."""
+
+    id: str
+    finding: Finding
+    state: ConflictState
+    detected_at: datetime
+    closed_at: datetime | None = None

@@ -1,0 +1,117 @@
+"""The one repository contract every backend implements (SQLite now, PostgreSQL later).
+
+Reads and atomic writes are two explicit calls: `Store.read()` opens a consistent
+read-only snapshot, `Store.write()` opens the serialised write transaction in
+which the service checks a filing against its neighbours and stores it, so that
+two conflicting filings are never both accepted unaware of each other.
+Storage errors never leave this package: backends raise `deconflict.errors`.
+
+Space is indexed by integer H3 cell ids (chosen by `deconflict.geometry.cells`),
+time by integer microseconds since the Unix epoch, so the same schema serves any
+SQL engine. The index is a pre-filter: callers check exact geometry afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from deconflict.model import Conflict, ConflictState, Filing, Party
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceTimeQuery:
+    """Which filings' volumes may come near a region.
+
+    `cells`: H3 cells (at `deconflict.geometry.cells.INDEX_RESOLUTION`) covering the
+    region already widened by every buffer that applies; `time_start`/`time_end`
+    and the altitude band likewise already widened. Bounds are inclusive.
+    """
+
+    cells: Collection[int]
+    time_start: datetime
+    time_end: datetime
+    altitude_lower_m: float
+    altitude_upper_m: float
+
+
+class Reader(Protocol):
+    def get_party(self, party_id: str) -> Party | None: ...
+
+    def party_for_token(self, token_hash: bytes) -> Party | None: ...
+
+    def list_parties(self) -> list[Party]: ...
+
+    def get_filing(self, filing_id: str) -> Filing | None:
+        """The current version, whatever its state; None if never filed."""
+        ...
+
+    def filing_versions(self, filing_id: str) -> list[Filing]:
+        """Every version, oldest first."""
+        ...
+
+    def find_filings(
+        self, query: SpaceTimeQuery, *, live_only: bool = True, exclude_owner: str | None = None
+    ) -> list[Filing]:
+        """Current versions with at least one volume indexed in one of `query.cells`
+        whose time window and altitude band meet the query's (inclusive). Each filing
+        once, in no particular order. `live_only` leaves out ended filings."""
+        ...
+
+    def list_filings(self, *, live_only: bool = True, owner: str | None = None) -> list[Filing]:
+        """Current versions, ordered by id."""
+        ...
+
+    def list_conflicts(
+        self, *, state: ConflictState | None = None, party: str | None = None
+    ) -> list[Conflict]:
+        """Conflicts ordered by detection time then id; `party` keeps those where it owns a side."""
+        ...
+
+
+class Writer(Reader, Protocol):
+    def add_party(self, party: Party, token_hash: bytes) -> None:
+        """Raises AlreadyExists when the id is taken."""
+        ...
+
+    def set_party_token(self, party_id: str, token_hash: bytes) -> None:
+        """Replace a party's credential (rotation). Raises NotFound."""
+        ...
+
+    def put_filing(self, filing: Filing, cells: Sequence[Collection[int]]) -> None:
+        """Store a new filing (version 1) or its next version.
+
+        `cells[i]` are the index cells of `filing.volumes[i]`. A new version must be
+        exactly one more than the stored one (raises StaleVersion otherwise); it
+        replaces the filing's index entries; the old version stays readable through
+        `filing_versions`. Raises AlreadyExists for a version-1 filing whose id is taken.
+        """
+        ...
+
+    def add_conflicts(self, conflicts: Sequence[Conflict]) -> None: ...
+
+    def close_conflicts(self, filing_id: str, at: datetime) -> int:
+        """Close every open conflict that names `filing_id` (at any version): called
+        when the filing is superseded or ends. Returns how many were closed."""
+        ...
+
+
+class Store(Protocol):
+    def read(self) -> AbstractContextManager[Reader]:
+        """A consistent snapshot for reading."""
+        ...
+
+    def write(self) -> AbstractContextManager[Writer]:
+        """The serialised write transaction: committed durably when the block ends
+        without error, rolled back otherwise."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def iter_chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
