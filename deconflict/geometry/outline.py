@@ -1,0 +1,321 @@
+"""Outlines (polygons and circles) on the ground: validation, area and distance. Pure.
+
+Distances are measured in a local plane, never in raw degrees. The plane is an
+azimuthal equidistant projection of the *Gauss conformal sphere* (the sphere of the
+Gaussian radius sqrt(M·N) at the centre's latitude, onto which the WGS84 ellipsoid is
+mapped conformally). Unlike a plain sphere of that radius fed geodetic latitudes,
+whose north-south and east-west scales differ by up to 0.34 % at the equator, this
+plane has scale 1 in every direction at its centre; what is left is the azimuthal
+equidistant distortion, a relative error below (ρ/R)²/6 at a distance ρ from the
+centre (4·10⁻⁵ at 100 km), and third-order ellipsoid terms.
+
+Two outlines are measured in a plane centred midway between them, so a separation
+of d metres between shapes near each other is off by at most about d·(ρ/R)²/6,
+ρ being half the distance between their centres: millimetres at the distances that
+decide a conflict. Polygon edges are straight lines in that plane; a circle is the
+set of points within `radius_m` of its centre, so the distance from a circle is the
+distance from its centre minus its radius, exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import shapely
+from numpy.typing import ArrayLike, NDArray
+
+from deconflict.errors import InvalidInput
+from deconflict.geometry.projection import WGS84_A_M, WGS84_E2, gaussian_radius_m
+from deconflict.model.volume import Circle, Outline, Polygon
+
+__all__ = [
+    "ANTIMERIDIAN_RULE",
+    "LocalPlane",
+    "Projector",
+    "area_m2",
+    "horizontal_distance_m",
+    "horizontal_distances_m",
+    "outline_centre",
+    "plane_xy",
+    "to_local",
+    "validate_outline",
+]
+
+ANTIMERIDIAN_RULE = "volume crosses the antimeridian (±180° longitude); split it into two volumes"
+POLE_RULE = "volume reaches a pole (latitude ±90°); such volumes are not supported"
+#: Mean Earth radius (IUGG), for coarse bounds only.
+MEAN_RADIUS_M = 6_371_008.8
+
+_E = math.sqrt(WGS84_E2)
+_F64 = NDArray[np.float64]
+
+
+class Projector(Protocol):
+    def forward(self, lon: ArrayLike, lat: ArrayLike) -> tuple[_F64, _F64]: ...
+
+
+# --- the local plane -------------------------------------------------------------------
+
+
+def _gauss_sphere(lat0_rad: _F64) -> tuple[_F64, _F64, _F64, _F64]:
+    """Constants of the Gauss conformal sphere at `lat0_rad`: (C, K, chi0, R)."""
+    s = np.sin(lat0_rad)
+    w = 1 - WGS84_E2 * s * s
+    radius = WGS84_A_M * math.sqrt(1 - WGS84_E2) / w
+    c = np.sqrt(1 + WGS84_E2 * np.cos(lat0_rad) ** 4 / (1 - WGS84_E2))
+    chi0 = np.arcsin(s / c)
+    k = np.tan(0.5 * chi0 + np.pi / 4) / (
+        np.tan(0.5 * lat0_rad + np.pi / 4) ** c * ((1 - _E * s) / (1 + _E * s)) ** (0.5 * c * _E)
+    )
+    return c, k, chi0, radius
+
+
+def plane_xy(lon: ArrayLike, lat: ArrayLike, lon0: ArrayLike, lat0: ArrayLike) -> tuple[_F64, _F64]:
+    """Degrees to metres (x east, y north) in the local plane centred on (`lon0`, `lat0`).
+
+    All four arguments broadcast, so each point may have its own centre.
+    """
+    lon_a = np.asarray(lon, dtype=np.float64)
+    phi = np.radians(np.asarray(lat, dtype=np.float64))
+    lon0_a = np.asarray(lon0, dtype=np.float64)
+    phi0 = np.radians(np.asarray(lat0, dtype=np.float64))
+    c, k, chi0, radius = _gauss_sphere(phi0)
+    # a latitude of exactly ±90° makes tan() overflow: clamp a hair inside
+    phi = np.clip(phi, -np.pi / 2 + 1e-12, np.pi / 2 - 1e-12)
+    s = np.sin(phi)
+    chi = 2 * np.arctan(
+        k * np.tan(0.5 * phi + np.pi / 4) ** c * ((1 - _E * s) / (1 + _E * s)) ** (0.5 * c * _E)
+    )
+    chi -= np.pi / 2
+    lam = np.radians(lon_a - lon0_a)
+    lam = (lam + np.pi) % (2 * np.pi) - np.pi
+    lam = c * lam
+    cos_chi, sin_chi0, cos_chi0 = np.cos(chi), np.sin(chi0), np.cos(chi0)
+    h = np.sin((chi - chi0) / 2) ** 2 + cos_chi0 * cos_chi * np.sin(lam / 2) ** 2
+    ang = 2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    sin_ang = np.sin(ang)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(ang > 1e-12, ang / np.where(sin_ang == 0, 1.0, sin_ang), 1.0)
+    x = radius * scale * cos_chi * np.sin(lam)
+    y = radius * scale * (cos_chi0 * np.sin(chi) - sin_chi0 * cos_chi * np.cos(lam))
+    return x, y
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPlane:
+    """The local plane centred on (`lon0`, `lat0`) degrees: x east, y north, metres."""
+
+    lon0: float
+    lat0: float
+
+    def forward(self, lon: ArrayLike, lat: ArrayLike) -> tuple[_F64, _F64]:
+        """Degrees to metres."""
+        return plane_xy(lon, lat, self.lon0, self.lat0)
+
+    def inverse(self, x: ArrayLike, y: ArrayLike) -> tuple[_F64, _F64]:
+        """Metres to degrees."""
+        xa = np.asarray(x, dtype=np.float64)
+        ya = np.asarray(y, dtype=np.float64)
+        c, k, chi0_a, radius_a = _gauss_sphere(np.radians(np.float64(self.lat0)))
+        chi0, radius = float(chi0_a), float(radius_a)
+        rho = np.hypot(xa, ya)
+        ang = rho / radius
+        sin_a, cos_a = np.sin(ang), np.cos(ang)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(rho > 0, ya * sin_a * math.cos(chi0) / np.where(rho == 0, 1.0, rho), 0.0)
+        chi = np.arcsin(np.clip(cos_a * math.sin(chi0) + ratio, -1.0, 1.0))
+        lam = np.arctan2(xa * sin_a, rho * math.cos(chi0) * cos_a - ya * math.sin(chi0) * sin_a)
+        num = (np.tan(0.5 * chi + np.pi / 4) / k) ** (1 / c)
+        phi = chi
+        for _ in range(20):  # fixed point; converges to 1e-15 in well under 20 steps
+            s = np.sin(phi)
+            phi = 2 * np.arctan(num * ((1 - _E * s) / (1 + _E * s)) ** (-0.5 * _E)) - np.pi / 2
+        lon = (np.degrees(lam / c) + self.lon0 + 180.0) % 360.0 - 180.0
+        return lon, np.degrees(phi)
+
+
+# --- outlines ---------------------------------------------------------------------------
+
+
+def _unit(lon: ArrayLike, lat: ArrayLike) -> _F64:
+    lam = np.radians(np.asarray(lon, dtype=np.float64))
+    phi = np.radians(np.asarray(lat, dtype=np.float64))
+    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1)
+
+
+def _lon_lat(u: _F64) -> tuple[_F64, _F64]:
+    lon = np.degrees(np.arctan2(u[..., 1], u[..., 0]))
+    lat = np.degrees(np.arctan2(u[..., 2], np.hypot(u[..., 0], u[..., 1])))
+    return lon, lat
+
+
+def outline_centre(outline: Outline) -> tuple[float, float]:
+    """A centre (lon, lat): a circle's centre, or the mean direction of a polygon's vertices."""
+    if isinstance(outline, Circle):
+        return outline.lon, outline.lat
+    ring = np.asarray(outline.ring, dtype=np.float64)
+    u = _unit(ring[:, 0], ring[:, 1]).sum(axis=0)
+    lon, lat = _lon_lat(u)
+    return float(lon), float(lat)
+
+
+def to_local(outline: Outline, proj: Projector) -> tuple[shapely.Geometry, float]:
+    """The outline in `proj`'s plane: a Polygon and radius 0, or a circle's centre
+    Point and its radius."""
+    if isinstance(outline, Circle):
+        x, y = proj.forward(outline.lon, outline.lat)
+        return shapely.Point(float(x), float(y)), outline.radius_m
+    ring = np.asarray(outline.ring, dtype=np.float64)
+    x, y = proj.forward(ring[:, 0], ring[:, 1])
+    return shapely.Polygon(np.column_stack([x, y])), 0.0
+
+
+def _cap_area_m2(lat: float, radius_m: float) -> float:
+    r = gaussian_radius_m(lat)
+    return 2 * math.pi * r * r * (1 - math.cos(radius_m / r))
+
+
+def area_m2(outline: Outline) -> float:
+    """Area on the ground in m²: a spherical cap for a circle, the local-plane area
+    for a polygon."""
+    if isinstance(outline, Circle):
+        return _cap_area_m2(outline.lat, outline.radius_m)
+    geom, _ = to_local(outline, LocalPlane(*outline_centre(outline)))
+    return float(shapely.area(geom))
+
+
+def _area_rule(area: float, cap: float) -> str:
+    return f"area {area / 1e6:,.1f} km² exceeds the agreement's cap of {cap / 1e6:,g} km²"
+
+
+def validate_outline(outline: Outline, *, max_area_m2: float | None) -> None:
+    """Refuse outlines the detector cannot measure. Field paths are relative to the
+    GeoJSON Feature (``geometry.coordinates[0]`` for a polygon's ring,
+    ``geometry.coordinates`` / ``properties.radius_m`` for a circle)."""
+    if isinstance(outline, Circle):
+        _validate_circle(outline, max_area_m2)
+    else:
+        _validate_polygon(outline, max_area_m2)
+
+
+def _validate_circle(c: Circle, max_area_m2: float | None) -> None:
+    field = "geometry.coordinates"
+    delta = c.radius_m / gaussian_radius_m(c.lat)  # angular radius
+    if abs(c.lat) + math.degrees(delta) >= 90.0:
+        raise InvalidInput.one(field, POLE_RULE)
+    half_span = math.degrees(math.asin(min(1.0, math.sin(delta) / math.cos(math.radians(c.lat)))))
+    if c.lon + half_span >= 180.0 or c.lon - half_span <= -180.0:
+        raise InvalidInput.one(field, ANTIMERIDIAN_RULE)
+    if max_area_m2 is not None:
+        area = _cap_area_m2(c.lat, c.radius_m)
+        if area > max_area_m2:
+            raise InvalidInput.one("properties.radius_m", _area_rule(area, max_area_m2))
+
+
+def _collinear(x: _F64, y: _F64) -> bool:
+    """True when every vertex lies within 1e-9 of the ring's length of one line."""
+    dx, dy = x - x[0], y - y[0]
+    far = int(np.argmax(dx * dx + dy * dy))
+    length = math.hypot(float(dx[far]), float(dy[far]))
+    if length == 0:
+        return True
+    off = np.abs(dx * dy[far] - dy * dx[far]) / length
+    return bool(off.max() <= 1e-9 * length)
+
+
+def _validate_polygon(p: Polygon, max_area_m2: float | None) -> None:
+    field = "geometry.coordinates[0]"
+    ring = np.asarray(p.ring, dtype=np.float64)
+    lons, lats = ring[:, 0], ring[:, 1]
+    jumps = np.abs(np.diff(np.append(lons, lons[0])))
+    if float(lons.max() - lons.min()) > 180.0 or bool((jumps > 180.0).any()):
+        raise InvalidInput.one(field, ANTIMERIDIAN_RULE)
+    if bool((np.abs(lats) >= 90.0).any()):
+        raise InvalidInput.one(field, POLE_RULE)
+    # degenerate: all vertices on one line, judged where the user drew them (lon, lat
+    # with lon scaled by cos(lat)) and in the plane
+    mid = math.radians(float(lats.mean()))
+    plane = LocalPlane(*outline_centre(p))
+    geom, _ = to_local(p, plane)
+    px, py = plane.forward(lons, lats)
+    if _collinear(lons * math.cos(mid), lats) or _collinear(px, py):
+        raise InvalidInput.one(field, "polygon has zero area (its vertices are collinear)")
+    if not shapely.is_valid(geom):
+        raise InvalidInput.one(field, "polygon is self-intersecting")
+    for pole_lat in (90.0, -90.0):
+        px, py = plane.forward(0.0, pole_lat)
+        if shapely.dwithin(geom, shapely.Point(float(px), float(py)), 1.0):  # metres
+            raise InvalidInput.one(field, POLE_RULE)
+    if max_area_m2 is not None:
+        area = float(shapely.area(geom))
+        if area > max_area_m2:
+            raise InvalidInput.one(field, _area_rule(area, max_area_m2))
+
+
+# --- distances ----------------------------------------------------------------------------
+
+
+def horizontal_distances_m(a: Sequence[Outline], b: Sequence[Outline]) -> _F64:
+    """For each pair (a[k], b[k]): the distance in metres between the two shapes,
+    measured in a local plane centred midway between them; 0 when they touch or overlap."""
+    n = len(a)
+    if n != len(b):
+        raise ValueError("a and b must have the same length")
+    if n == 0:
+        return np.zeros(0)
+    shapes = list(a) + list(b)
+    centres = np.array([outline_centre(s) for s in shapes], dtype=np.float64)
+    u = _unit(centres[:, 0], centres[:, 1])
+    mid = u[:n] + u[n:]
+    norm = np.linalg.norm(mid, axis=1)
+    mid = np.where(norm[:, None] > 1e-9, mid / np.where(norm == 0, 1.0, norm)[:, None], u[:n])
+    lon0, lat0 = _lon_lat(mid)
+    lon0, lat0 = np.concatenate([lon0, lon0]), np.concatenate([lat0, lat0])
+
+    radii = np.zeros(2 * n)
+    lon_parts: list[_F64] = []
+    lat_parts: list[_F64] = []
+    owner: list[int] = []
+    poly_pos: list[int] = []
+    counts: list[int] = []
+    point_pos: list[int] = []
+    for k, s in enumerate(shapes):
+        if isinstance(s, Circle):
+            radii[k] = s.radius_m
+            point_pos.append(k)
+            lon_parts.append(np.array([s.lon]))
+            lat_parts.append(np.array([s.lat]))
+            owner.append(k)
+            counts.append(1)
+        else:
+            ring = np.asarray(s.ring, dtype=np.float64)
+            poly_pos.append(k)
+            lon_parts.append(ring[:, 0])
+            lat_parts.append(ring[:, 1])
+            owner.append(k)
+            counts.append(len(ring))
+    idx = np.repeat(np.asarray(owner), np.asarray(counts))
+    x, y = plane_xy(np.concatenate(lon_parts), np.concatenate(lat_parts), lon0[idx], lat0[idx])
+    xy = np.column_stack([x, y])
+    is_point = np.zeros(2 * n, dtype=bool)
+    is_point[point_pos] = True
+    point_mask = is_point[idx]
+    geoms = np.empty(2 * n, dtype=object)
+    if point_pos:
+        geoms[point_pos] = shapely.points(xy[point_mask])
+    if poly_pos:
+        ring_idx = idx[~point_mask]
+        rings = shapely.linearrings(xy[~point_mask], indices=np.unique(ring_idx, return_inverse=True)[1])
+        geoms[poly_pos] = shapely.polygons(rings)
+    dist = shapely.distance(geoms[:n], geoms[n:]) - radii[:n] - radii[n:]
+    out: _F64 = np.maximum(np.asarray(dist, dtype=np.float64), 0.0)
+    return out
+
+
+def horizontal_distance_m(a: Outline, b: Outline) -> float:
+    """The distance in metres between two outlines; 0 when they touch or overlap."""
+    return float(horizontal_distances_m([a], [b])[0])
