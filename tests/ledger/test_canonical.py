@@ -1,0 +1,204 @@
+"""RFC 8785 (JCS) known answers and properties."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deconflict.ledger.canonical import MAX_SAFE_INTEGER, JSONValue, canonicalize, format_number
+
+# RFC 8785 Appendix B: IEEE 754 bit pattern -> JSON text.
+APPENDIX_B = [
+    ("0000000000000000", "0"),
+    ("8000000000000000", "0"),
+    ("0000000000000001", "5e-324"),
+    ("8000000000000001", "-5e-324"),
+    ("7fefffffffffffff", "1.7976931348623157e+308"),
+    ("ffefffffffffffff", "-1.7976931348623157e+308"),
+    ("4340000000000000", "9007199254740992"),
+    ("c340000000000000", "-9007199254740992"),
+    ("4430000000000000", "295147905179352830000"),
+    ("44b52d02c7e14af5", "9.999999999999997e+22"),
+    ("44b52d02c7e14af6", "1e+23"),
+    ("44b52d02c7e14af7", "1.0000000000000001e+23"),
+    ("444b1ae4d6e2ef4e", "999999999999999700000"),
+    ("444b1ae4d6e2ef4f", "999999999999999900000"),
+    ("444b1ae4d6e2ef50", "1e+21"),
+    ("3eb0c6f7a0b5ed8c", "9.999999999999997e-7"),
+    ("3eb0c6f7a0b5ed8d", "0.000001"),
+    ("41b3de4355555553", "333333333.3333332"),
+    ("41b3de4355555554", "333333333.33333325"),
+    ("41b3de4355555555", "333333333.3333333"),
+    ("41b3de4355555556", "333333333.3333334"),
+    ("41b3de4355555557", "333333333.33333343"),
+    ("becbf647612f3696", "-0.0000033333333333333333"),
+    ("43143ff3c1cb0959", "1424953923781206.2"),
+]
+
+
+def _double(bits: str) -> float:
+    value: float = struct.unpack(">d", bytes.fromhex(bits))[0]
+    return value
+
+
+@pytest.mark.parametrize(("bits", "text"), APPENDIX_B)
+def test_appendix_b_numbers(bits: str, text: str) -> None:
+    assert format_number(_double(bits)) == text
+    assert canonicalize([_double(bits)]) == f"[{text}]".encode()
+
+
+@pytest.mark.parametrize("bits", ["7fffffffffffffff", "7ff0000000000000", "fff0000000000000"])
+def test_appendix_b_non_finite_are_refused(bits: str) -> None:
+    with pytest.raises(ValueError, match="not allowed in JSON"):
+        canonicalize({"x": _double(bits)})
+
+
+def test_section_3_2_2_example() -> None:
+    value = json.loads(
+        '{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],'
+        ' "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",'
+        ' "literals": [null, true, false]}'
+    )
+    want = (
+        '{"literals":[null,true,false],'
+        '"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],'
+        '"string":"\u20ac$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'
+    )
+    assert canonicalize(value) == want.encode("utf-8")
+
+
+def test_section_3_2_4_utf8_bytes() -> None:
+    assert canonicalize({"\u20ac": "\u00f6"}) == b'{"\xe2\x82\xac":"\xc3\xb6"}'
+
+
+def test_section_3_2_3_sorting_example() -> None:
+    value: JSONValue = {
+        "\u20ac": "Euro Sign",
+        "\r": "Carriage Return",
+        "\ufb33": "Hebrew Letter Dalet With Dagesh",
+        "1": "One",
+        "\U0001f600": "Emoji: Grinning Face",
+        "\u0080": "Control",
+        "\u00f6": "Latin Small Letter O With Diaeresis",
+    }
+    out = canonicalize(value).decode("utf-8")
+    assert list(json.loads(out)) == [
+        "\r",
+        "1",
+        "\u0080",
+        "\u00f6",
+        "\u20ac",
+        "\U0001f600",  # surrogate pair D83D DE00 sorts before FB33 in UTF-16
+        "\ufb33",
+    ]
+    assert out.startswith('{"\\r":"Carriage Return","1":"One","\u0080":"Control",')
+
+
+def test_sorting_is_by_utf16_not_code_point() -> None:
+    assert canonicalize({"\ufb33": 1, "\U0001f600": 2}) == '{"\U0001f600":2,"\ufb33":1}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ('"', '"\\""'),
+        ("\\", '"\\\\"'),
+        ("\b\f\n\r\t", '"\\b\\f\\n\\r\\t"'),
+        ("\x00\x01\x1f", '"\\u0000\\u0001\\u001f"'),
+        ("\x0b\x1e", '"\\u000b\\u001e"'),  # lowercase hex
+        ("\x7f", '"\x7f"'),  # DEL is not a control character for JSON
+        ("/", '"/"'),  # solidus is never escaped
+        ("</script>", '"</script>"'),
+        ("é€\U0001f600", '"é€\U0001f600"'),  # non-ASCII stays as UTF-8
+        ("\u2028\u2029", '"\u2028\u2029"'),
+    ],
+)
+def test_string_escapes(text: str, want: str) -> None:
+    assert canonicalize(text) == want.encode("utf-8")
+
+
+def test_literals_and_nesting() -> None:
+    value: JSONValue = {"b": [1, {"z": None, "a": True}], "a": [], "c": {}, "d": False}
+    assert canonicalize(value) == b'{"a":[],"b":[1,{"a":true,"z":null}],"c":{},"d":false}'
+    assert canonicalize((1, 2)) == b"[1,2]"
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        (0, "0"),
+        (-0.0, "0"),
+        (1.0, "1"),
+        (-1, "-1"),
+        (100.0, "100"),
+        (1e20, "100000000000000000000"),
+        (1e21, "1e+21"),
+        (1.5e21, "1.5e+21"),
+        (1e-6, "0.000001"),
+        (1e-7, "1e-7"),
+        (1.25e-7, "1.25e-7"),
+        (0.1, "0.1"),
+        (123.456, "123.456"),
+        (MAX_SAFE_INTEGER, "9007199254740992"),
+        (-MAX_SAFE_INTEGER, "-9007199254740992"),
+    ],
+)
+def test_number_forms(number: float, text: str) -> None:
+    assert format_number(number) == text
+
+
+def test_refusals() -> None:
+    with pytest.raises(ValueError, match="beyond"):
+        canonicalize(MAX_SAFE_INTEGER + 1)
+    with pytest.raises(ValueError, match="not allowed"):
+        canonicalize([math.nan])
+    with pytest.raises(ValueError, match="not allowed"):
+        canonicalize(-math.inf)
+    with pytest.raises(ValueError, match="lone surrogate"):
+        canonicalize("a\ud800")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        canonicalize({"\udc00": 1})
+    with pytest.raises(TypeError, match="member names must be str"):
+        canonicalize({1: "x"})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="bytes is not a JSON value"):
+        canonicalize(b"x")  # bytes is a Sequence to the type checker, not JSON
+    with pytest.raises(TypeError, match="bool is not a number"):
+        format_number(True)
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(finite)
+def test_float_text_round_trips_and_matches_python_value(x: float) -> None:
+    text = format_number(x)
+    assert float(text) == x
+    assert re.fullmatch(r"-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?(e[+-][1-9][0-9]*)?", text)
+    if "e" in text:
+        assert abs(x) >= 1e21 or abs(x) < 1e-6
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
+    | finite
+    | st.text(st.characters(exclude_categories=["Cs"])),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), max_size=4), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_output_parses_to_the_same_value_and_is_a_fixed_point(value: JSONValue) -> None:
+    out = canonicalize(value)
+    parsed = json.loads(out, parse_int=float)  # JSON numbers are doubles (RFC 8785 §3.2.2.3)
+    assert parsed == value  # 1 == 1.0 and -0.0 == 0, as in JSON
+    assert canonicalize(parsed) == out
