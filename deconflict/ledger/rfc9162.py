@@ -366,6 +366,8 @@ def verify_consistency(
         return
     _check_hash("root1", root1)
     _check_hash("root2", root2)
+    if not proof:  # step 1
+        raise ProofError(f"consistency proof from size {size1} to {size2} is empty")
     _check_proof_hashes(proof)
     want = _consistency_proof_length(size1, size2)
     if len(proof) != want:

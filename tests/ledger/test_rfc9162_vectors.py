@@ -413,3 +413,8 @@ def test_node_id_covers_its_leaves() -> None:
     assert (level, index, node.begin, node.end) == (2, 3, 12, 16)
     assert nodes_completed_by(7) == [NodeId(0, 7), NodeId(1, 3), NodeId(2, 1), NodeId(3, 0)]
     assert nodes_completed_by(4) == [NodeId(0, 4)]
+
+
+def test_empty_consistency_proof_is_named() -> None:
+    with pytest.raises(ProofError, match="from size 6 to 8 is empty"):
+        verify_consistency(6, 8, [], ROOTS[6], ROOTS[8])
