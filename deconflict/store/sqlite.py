@@ -1,0 +1,668 @@
+"""The SQLite backend of the store contract (`deconflict.store.base`).
+
+One file, WAL mode, `synchronous=FULL` (a commit that returned is on disk),
+foreign keys on. Writes are serialised twice over: a process-wide lock per
+database file (threads) and `BEGIN IMMEDIATE` (processes). Reads use one
+connection per thread, each `read()` block one snapshot. The schema comes from
+the numbered files in `migrations/sqlite/`, applied at open and recorded in
+`schema_migrations`.
+
+Filings are stored whole as JSON documents (`codec`), one row per version, and
+decoded through an LRU cache keyed by (id, version): versions never change once
+committed, so a cached decode never goes stale. Only committed versions enter the
+cache (a rolled-back version must not be served later).
+
+Storage errors never leave this module as `sqlite3` exceptions: the contract's
+cases become `AlreadyExists`, `NotFound` or `StaleVersion`, found by explicit
+checks inside the write transaction rather than by reading error text; anything
+else (disk full, database locked past the busy timeout, a corrupt file) becomes
+`StoreError`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from deconflict.errors import AlreadyExists, DeconflictError, NotFound, StaleVersion
+from deconflict.model import Conflict, ConflictState, Filing, Party, Role, State
+from deconflict.store.base import SpaceTimeQuery
+from deconflict.store.codec import (
+    decode_filing,
+    decode_finding,
+    encode_filing,
+    encode_finding,
+    from_us,
+    to_us,
+)
+
+__all__ = ["SqliteStore", "StoreError"]
+
+#: Most values bound to one statement (SQLite allows 32,766; keep lists modest).
+_CHUNK = 500
+T = TypeVar("T")
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class StoreError(DeconflictError):
+    """The storage itself failed (I/O, locked past the busy timeout, corrupt or
+    too new a database); nothing of the failed write was committed."""
+
+
+class _Cache:
+    """A thread-safe LRU of decoded filings keyed by (id, version)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, int], Filing] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> Filing | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put_many(self, items: Iterable[Filing]) -> None:
+        if self._size <= 0:
+            return
+        with self._lock:
+            for f in items:
+                self._items[(f.id, f.version)] = f
+                self._items.move_to_end((f.id, f.version))
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_PROCESS_LOCKS: dict[str, threading.Lock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(path: Path) -> threading.Lock:
+    """One lock per database file in this process, shared by every store on it."""
+    key = str(path)
+    with _PROCESS_LOCKS_GUARD:
+        return _PROCESS_LOCKS.setdefault(key, threading.Lock())
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise StoreError(f"storage failed: {type(e).__name__}") from e
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _tokens(token_hash: bytes) -> str:
+    return token_hash.hex()
+
+
+class SqliteStore:
+    """`Store` on one SQLite file (created if missing)."""
+
+    def __init__(self, path: str | Path, *, cache_size: int = 50_000, busy_timeout_ms: int = 10_000) -> None:
+        self._path = Path(path).resolve()
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        self._write_lock = _process_lock(self._path)
+        self._writing = threading.local()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_guard = threading.Lock()
+        self._cache = _Cache(cache_size)
+        self._closed = False
+        with _translated():
+            self._wconn = self._connect()
+            try:
+                self._wconn.execute("PRAGMA journal_mode = WAL").fetchone()
+                with self._write_lock:
+                    _migrate(self._wconn)
+            except BaseException:
+                self._wconn.close()
+                raise
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            str(self._path),
+            isolation_level=None,  # transactions are begun and ended explicitly
+            check_same_thread=False,
+            timeout=self._busy_timeout_ms / 1000,
+        )
+        # PRAGMA values cannot be bound; these are our own integers and keywords.
+        conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+
+    @contextmanager
+    def read(self) -> Iterator[_Reader]:
+        """A consistent snapshot: every query in the block sees one committed state."""
+        self._check_open()
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is None:
+            with _translated():
+                conn = self._connect()
+                conn.execute("PRAGMA query_only = ON")
+            with self._readers_guard:
+                self._readers.append(conn)
+            local.conn = conn
+            local.depth = 0
+        outer = local.depth == 0
+        if outer:
+            with _translated():
+                conn.execute("BEGIN")
+        local.depth += 1
+        try:
+            yield _Reader(conn, self._cache)
+        finally:
+            local.depth -= 1
+            if outer:
+                with _translated():
+                    conn.execute("ROLLBACK")  # read-only: nothing to keep
+
+    @contextmanager
+    def write(self) -> Iterator[_Writer]:
+        """The serialised write transaction: committed (durably) when the block
+        ends normally, rolled back when it raises. Not re-entrant."""
+        self._check_open()
+        if getattr(self._writing, "active", False):
+            raise RuntimeError("write() is not re-entrant: this thread is already writing")
+        with self._write_lock:
+            self._writing.active = True
+            try:
+                conn = self._wconn
+                with _translated():
+                    conn.execute("BEGIN IMMEDIATE")
+                writer = _Writer(conn, self._cache)
+                try:
+                    yield writer
+                except BaseException:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as e:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise StoreError(f"commit failed: {type(e).__name__}") from e
+                self._cache.put_many(writer.committed_on_success)
+            finally:
+                self._writing.active = False
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._write_lock:
+            with suppress(sqlite3.Error):
+                self._wconn.close()
+        with self._readers_guard:
+            for conn in self._readers:
+                with suppress(sqlite3.Error):
+                    conn.close()
+            self._readers.clear()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Reader:
+    """The `Reader` half of the contract, on one connection inside a transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, cache: _Cache) -> None:
+        self._conn = conn
+        self._cache = cache
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with _translated():
+            return self._conn.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with _translated():
+            return self._conn.execute(sql, params).fetchone()
+
+    # -- parties
+
+    def get_party(self, party_id: str) -> Party | None:
+        row = self._one(
+            "SELECT id, name, language, role, created_at_us FROM parties WHERE id = ?", (party_id,)
+        )
+        return None if row is None else _party(row)
+
+    def party_for_token(self, token_hash: bytes) -> Party | None:
+        row = self._one(
+            "SELECT id, name, language, role, created_at_us FROM parties WHERE token_hash = ?",
+            (_tokens(token_hash),),
+        )
+        return None if row is None else _party(row)
+
+    def list_parties(self) -> list[Party]:
+        rows = self._all("SELECT id, name, language, role, created_at_us FROM parties ORDER BY id")
+        return [_party(r) for r in rows]
+
+    # -- filings
+
+    def get_filing(self, filing_id: str) -> Filing | None:
+        row = self._one("SELECT version FROM filings WHERE id = ?", (filing_id,))
+        if row is None:
+            return None
+        return self._current([(filing_id, row[0])])[0]
+
+    def filing_versions(self, filing_id: str) -> list[Filing]:
+        out: list[Filing] = []
+        fresh: list[Filing] = []
+        rows = self._all(
+            "SELECT version, doc FROM filing_versions WHERE filing_id = ? ORDER BY version",
+            (filing_id,),
+        )
+        for version, doc in rows:
+            f = self._cache.get((filing_id, version))
+            if f is None:
+                f = decode_filing(doc)
+                fresh.append(f)
+            out.append(f)
+        self._remember(fresh)
+        return out
+
+    def find_filings(
+        self, query: SpaceTimeQuery, *, live_only: bool = True, exclude_owner: str | None = None
+    ) -> list[Filing]:
+        cells = sorted({int(c) for c in query.cells})
+        if not cells:
+            return []
+        q_start, q_end = to_us(query.time_start), to_us(query.time_end)
+        max_duration = self._one("SELECT value FROM store_meta WHERE name = 'max_duration_us'")[0]
+        # A row meets the window when t_start <= q_end and t_end >= q_start; since
+        # t_end - t_start <= max_duration, t_start >= q_start - max_duration too,
+        # which bounds the index range scan of each cell from below.
+        filters = ""
+        extra: list[Any] = []
+        if live_only:
+            filters += " AND f.state <> ?"
+            extra.append(State.ENDED.value)
+        if exclude_owner is not None:
+            filters += " AND f.owner <> ?"
+            extra.append(exclude_owner)
+        found: dict[str, int] = {}
+        for chunk in _chunks(cells):
+            # only '?' placeholders and the fixed clauses above are interpolated
+            sql = (
+                "SELECT DISTINCT f.id, f.version FROM volume_index AS vi"  # noqa: S608
+                " JOIN filings AS f ON f.id = vi.filing_id"
+                f" WHERE vi.cell IN ({_placeholders(len(chunk))})"
+                " AND vi.t_start_us >= ? AND vi.t_start_us <= ? AND vi.t_end_us >= ?"
+                " AND vi.alt_lower_m <= ? AND vi.alt_upper_m >= ?" + filters
+            )
+            params = [
+                *chunk,
+                q_start - max_duration,
+                q_end,
+                q_start,
+                query.altitude_upper_m,
+                query.altitude_lower_m,
+                *extra,
+            ]
+            for fid, version in self._all(sql, params):
+                found[fid] = version
+        return self._current(list(found.items()))
+
+    def list_filings(self, *, live_only: bool = True, owner: str | None = None) -> list[Filing]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if live_only:
+            clauses.append("state <> ?")
+            params.append(State.ENDED.value)
+        if owner is not None:
+            clauses.append("owner = ?")
+            params.append(owner)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        # fixed clauses only; every value is bound
+        sql = "SELECT id, version FROM filings" + where + " ORDER BY id"  # noqa: S608
+        rows = self._all(sql, params)
+        return self._current([(r[0], r[1]) for r in rows])
+
+    def _current(self, keys: list[tuple[str, int]]) -> list[Filing]:
+        """Decoded current versions for (id, version) pairs read in this snapshot."""
+        got: dict[str, Filing] = {}
+        missing: list[str] = []
+        for fid, version in keys:
+            f = self._cache.get((fid, version))
+            if f is None:
+                missing.append(fid)
+            else:
+                got[fid] = f
+        fresh: list[Filing] = []
+        for chunk in _chunks(missing):
+            # only '?' placeholders are interpolated
+            sql = (
+                "SELECT fv.doc FROM filings AS f JOIN filing_versions AS fv"  # noqa: S608
+                " ON fv.filing_id = f.id AND fv.version = f.version"
+                f" WHERE f.id IN ({_placeholders(len(chunk))})"
+            )
+            for (doc,) in self._all(sql, list(chunk)):
+                f = decode_filing(doc)
+                got[f.id] = f
+                fresh.append(f)
+        self._remember(fresh)
+        return [got[fid] for fid, _ in keys]
+
+    def _remember(self, filings: list[Filing]) -> None:
+        # a read snapshot holds committed data only
+        self._cache.put_many(filings)
+
+    # -- conflicts
+
+    def list_conflicts(
+        self, *, state: ConflictState | None = None, party: str | None = None
+    ) -> list[Conflict]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(state.value)
+        if party is not None:
+            clauses.append("(a_owner = ? OR b_owner = ?)")
+            params += [party, party]
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        # fixed clauses only; every value is bound
+        sql = (
+            "SELECT id, state, detected_at_us, closed_at_us, doc FROM conflicts"  # noqa: S608
+            + where
+            + " ORDER BY detected_at_us, id"
+        )
+        rows = self._all(sql, params)
+        return [
+            Conflict(
+                cid,
+                decode_finding(doc),
+                ConflictState(st),
+                from_us(detected),
+                None if closed is None else from_us(closed),
+            )
+            for cid, st, detected, closed, doc in rows
+        ]
+
+
+class _Writer(_Reader):
+    """The `Writer` half: runs inside the serialised write transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, cache: _Cache) -> None:
+        super().__init__(conn, cache)
+        #: versions written here, cached only once the transaction commits
+        self.committed_on_success: list[Filing] = []
+
+    def _remember(self, filings: list[Filing]) -> None:
+        # this transaction may still roll back: nothing read here enters the cache
+        pass
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with _translated():
+            return self._conn.execute(sql, params)
+
+    # -- parties
+
+    def add_party(self, party: Party, token_hash: bytes) -> None:
+        if self._one("SELECT 1 FROM parties WHERE id = ?", (party.id,)) is not None:
+            raise AlreadyExists("party", party.id)
+        self._check_token_free(token_hash)
+        self._exec(
+            "INSERT INTO parties (id, name, language, role, created_at_us, token_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                party.id,
+                party.name,
+                party.language,
+                party.role.value,
+                to_us(party.created_at),
+                _tokens(token_hash),
+            ),
+        )
+
+    def set_party_token(self, party_id: str, token_hash: bytes) -> None:
+        if self._one("SELECT 1 FROM parties WHERE id = ?", (party_id,)) is None:
+            raise NotFound("party", party_id)
+        self._check_token_free(token_hash, unless=party_id)
+        self._exec("UPDATE parties SET token_hash = ? WHERE id = ?", (_tokens(token_hash), party_id))
+
+    def _check_token_free(self, token_hash: bytes, unless: str | None = None) -> None:
+        row = self._one("SELECT id FROM parties WHERE token_hash = ?", (_tokens(token_hash),))
+        if row is not None and row[0] != unless:
+            # name the credential by a prefix of its hash, never the holder
+            raise AlreadyExists("token", token_hash.hex()[:8])
+
+    # -- filings
+
+    def put_filing(self, filing: Filing, cells: Sequence[Collection[int]]) -> None:
+        if len(cells) != len(filing.volumes):
+            raise ValueError(
+                f"cells has {len(cells)} entries for {len(filing.volumes)} volumes of {filing.id!r}"
+            )
+        if filing.version < 1:
+            raise ValueError(f"filing {filing.id!r}: versions start at 1, got {filing.version}")
+        stored = self._one(
+            "SELECT f.version, fv.ovn FROM filings AS f JOIN filing_versions AS fv"
+            " ON fv.filing_id = f.id AND fv.version = f.version WHERE f.id = ?",
+            (filing.id,),
+        )
+        if filing.version == 1 and stored is not None:
+            raise AlreadyExists("filing", filing.id)
+        if filing.version > 1:
+            if stored is None:
+                raise NotFound("filing", filing.id)
+            stored_version, stored_ovn = stored
+            if filing.version != stored_version + 1:
+                base = self._one(
+                    "SELECT ovn FROM filing_versions WHERE filing_id = ? AND version = ?",
+                    (filing.id, filing.version - 1),
+                )
+                given = base[0] if base is not None else f"version {filing.version - 1}"
+                raise StaleVersion(filing.id, given, stored_ovn)
+        if self._one("SELECT 1 FROM parties WHERE id = ?", (filing.owner,)) is None:
+            raise NotFound("party", filing.owner)
+
+        row = (
+            filing.version,
+            filing.type.value,
+            filing.owner,
+            filing.kind,
+            filing.state.value,
+            to_us(filing.time_start),
+            to_us(filing.time_end),
+            to_us(filing.updated_at),
+        )
+        if stored is None:
+            self._exec(
+                "INSERT INTO filings (version, type, owner, kind, state, time_start_us,"
+                " time_end_us, updated_at_us, created_at_us, id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*row, to_us(filing.created_at), filing.id),
+            )
+        else:
+            self._exec(
+                "UPDATE filings SET version = ?, type = ?, owner = ?, kind = ?, state = ?,"
+                " time_start_us = ?, time_end_us = ?, updated_at_us = ? WHERE id = ?",
+                (*row, filing.id),
+            )
+        self._exec(
+            "INSERT INTO filing_versions (filing_id, version, ovn, updated_at_us, doc)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                filing.id,
+                filing.version,
+                filing.ovn,
+                to_us(filing.updated_at),
+                encode_filing(filing).decode(),
+            ),
+        )
+        self._exec("DELETE FROM volume_index WHERE filing_id = ?", (filing.id,))
+        index_rows: list[tuple[Any, ...]] = []
+        longest = 0
+        for no, (volume, volume_cells) in enumerate(zip(filing.volumes, cells, strict=True)):
+            t0, t1 = to_us(volume.time_start), to_us(volume.time_end)
+            longest = max(longest, t1 - t0)
+            for cell in sorted({int(c) for c in volume_cells}):
+                index_rows.append(
+                    (
+                        filing.id,
+                        no,
+                        cell,
+                        t0,
+                        t1,
+                        volume.altitude_lower_m,
+                        volume.altitude_upper_m,
+                    )
+                )
+        with _translated():
+            self._conn.executemany(
+                "INSERT INTO volume_index (filing_id, volume_no, cell, t_start_us, t_end_us,"
+                " alt_lower_m, alt_upper_m) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                index_rows,
+            )
+        self._exec(
+            "UPDATE store_meta SET value = ? WHERE name = 'max_duration_us' AND value < ?",
+            (longest, longest),
+        )
+        self.committed_on_success.append(filing)
+
+    # -- conflicts
+
+    def add_conflicts(self, conflicts: Sequence[Conflict]) -> None:
+        for c in conflicts:
+            if self._one("SELECT 1 FROM conflicts WHERE id = ?", (c.id,)) is not None:
+                raise AlreadyExists("conflict", c.id)
+            a, b = c.finding.a, c.finding.b
+            for ref in (a, b):
+                if (
+                    self._one(
+                        "SELECT 1 FROM filing_versions WHERE filing_id = ? AND version = ?",
+                        (ref.id, ref.version),
+                    )
+                    is None
+                ):
+                    raise NotFound("filing version", f"{ref.id} v{ref.version}")
+            self._exec(
+                "INSERT INTO conflicts (id, a_id, a_version, a_owner, b_id, b_version, b_owner,"
+                " state, detected_at_us, closed_at_us, doc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    c.id,
+                    a.id,
+                    a.version,
+                    a.owner,
+                    b.id,
+                    b.version,
+                    b.owner,
+                    c.state.value,
+                    to_us(c.detected_at),
+                    None if c.closed_at is None else to_us(c.closed_at),
+                    encode_finding(c.finding).decode(),
+                ),
+            )
+
+    def close_conflicts(self, filing_id: str, at: datetime) -> int:
+        cur = self._exec(
+            "UPDATE conflicts SET state = ?, closed_at_us = ? WHERE state = ? AND (a_id = ? OR b_id = ?)",
+            (
+                ConflictState.CLOSED.value,
+                to_us(at),
+                ConflictState.OPEN.value,
+                filing_id,
+                filing_id,
+            ),
+        )
+        return cur.rowcount
+
+
+def _party(row: Any) -> Party:
+    pid, name, language, role, created = row
+    return Party(pid, name, language, Role(role), from_us(created))
+
+
+# -- migrations
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    root = resources.files("deconflict.store").joinpath("migrations", "sqlite")
+    found: list[tuple[int, str, str]] = []
+    for item in root.iterdir():
+        m = _MIGRATION_NAME.match(item.name)
+        if m:
+            found.append((int(m.group(1)), m.group(2), item.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise StoreError(f"migrations must be numbered 1..n without gaps, found {numbers}")
+    return found
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into statements (without committing, unlike executescript)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+    rest = "\n".join(ln for ln in buf.splitlines() if ln.strip() and not ln.strip().startswith("--"))
+    if rest.strip():
+        raise StoreError(f"migration ends with an incomplete statement: {rest.strip()[:60]!r}")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations this database lacks, all in one transaction."""
+    known = _migrations()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_us BIGINT NOT NULL)"
+        )
+        applied = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+        if applied and max(applied) > len(known):
+            raise StoreError(
+                f"the database has schema version {max(applied)}; this program knows {len(known)}"
+            )
+        for number, name, script in known:
+            if number in applied:
+                continue
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at_us) VALUES (?, ?, ?)",
+                (number, name, to_us(datetime.now(UTC))),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise

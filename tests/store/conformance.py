@@ -1,0 +1,608 @@
+"""THE store conformance suite: every backend runs these tests unchanged.
+
+The tests take the `store` fixture (and `backend`, to reopen the same database)
+from conftest.py. A backend's test module imports the classes below and pins its
+backend; see test_sqlite.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from deconflict.errors import AlreadyExists, NotFound, StaleVersion
+from deconflict.geometry.cells import volume_cells
+from deconflict.model import (
+    Circle,
+    Conflict,
+    ConflictState,
+    Filing,
+    FilingType,
+    Finding,
+    Party,
+    Polygon,
+    Role,
+    Separation,
+    State,
+    Volume4D,
+)
+from deconflict.model.filing import make_ovn
+from deconflict.store.base import SpaceTimeQuery, Store
+
+T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
+US = timedelta(microseconds=1)
+H = timedelta(hours=1)
+# two places ~100 km apart: their cells never coincide
+HERE = (35.90, 35.40)
+THERE = (36.90, 35.40)
+
+
+class Boom(Exception):
+    pass
+
+
+def party(pid: str, role: Role = Role.OPERATOR) -> Party:
+    return Party(pid, pid.title(), "en", role, T0 - timedelta(days=1))
+
+
+def token(pid: str, n: int = 0) -> bytes:
+    return f"{pid}:{n}".encode().ljust(32, b".")
+
+
+def vol(
+    where: tuple[float, float] = HERE,
+    start: datetime = T0,
+    end: datetime = T0 + H,
+    lo: float = 0.0,
+    hi: float = 500.0,
+    radius_m: float = 2_000.0,
+) -> Volume4D:
+    return Volume4D(Circle(where[0], where[1], radius_m), lo, hi, start, end)
+
+
+def filing(
+    fid: str,
+    owner: str = "alpha",
+    volumes: Sequence[Volume4D] | None = None,
+    version: int = 1,
+    state: State = State.ACCEPTED,
+    kind: str = "uas_flight",
+) -> Filing:
+    updated = T0 - timedelta(hours=10) + timedelta(minutes=version)
+    return Filing(
+        id=fid,
+        type=FilingType.INTENT,
+        owner=owner,
+        kind=kind,
+        volumes=tuple(volumes if volumes is not None else [vol()]),
+        state=state,
+        priority=10,
+        version=version,
+        ovn=make_ovn(fid, version, updated),
+        created_at=T0 - timedelta(hours=10),
+        updated_at=updated,
+        notice_s=36_000.0,
+        late=False,
+    )
+
+
+def bump(f: Filing, **changes: object) -> Filing:
+    """The next version of `f`."""
+    version = f.version + 1
+    updated = f.updated_at + timedelta(minutes=1)
+    return replace(f, version=version, ovn=make_ovn(f.id, version, updated), updated_at=updated, **changes)  # type: ignore[arg-type]
+
+
+def cells_of(f: Filing) -> list[frozenset[int]]:
+    return [volume_cells(v.outline) for v in f.volumes]
+
+
+def put(store: Store, *filings: Filing) -> None:
+    with store.write() as w:
+        for f in filings:
+            w.put_filing(f, cells_of(f))
+
+
+def with_parties(store: Store, *pids: str) -> None:
+    with store.write() as w:
+        for pid in pids:
+            w.add_party(party(pid), token(pid))
+
+
+def query(
+    where: tuple[float, float] = HERE,
+    start: datetime = T0,
+    end: datetime = T0 + H,
+    lo: float = 0.0,
+    hi: float = 500.0,
+) -> SpaceTimeQuery:
+    return SpaceTimeQuery(volume_cells(Circle(where[0], where[1], 2_000.0)), start, end, lo, hi)
+
+
+def found(store: Store, q: SpaceTimeQuery, **kw: object) -> list[str]:
+    with store.read() as r:
+        return sorted(f.id for f in r.find_filings(q, **kw))  # type: ignore[arg-type]
+
+
+def conflict(cid: str, a: Filing, b: Filing, detected: datetime = T0) -> Conflict:
+    finding = Finding(
+        a.ref(),
+        b.ref(),
+        T0,
+        T0 + H,
+        0.0,
+        0.0,
+        0.0,
+        Separation(500.0, 150.0, 60.0),
+    )
+    return Conflict(cid, finding, ConflictState.OPEN, detected)
+
+
+class TestParties:
+    def test_add_get_and_list(self, store: Store) -> None:
+        with store.write() as w:
+            w.add_party(party("bravo"), token("bravo"))
+            w.add_party(party("alpha", Role.OBSERVER), token("alpha"))
+        with store.read() as r:
+            assert r.get_party("alpha") == party("alpha", Role.OBSERVER)
+            assert r.get_party("nobody") is None
+            assert [p.id for p in r.list_parties()] == ["alpha", "bravo"]
+            assert r.list_parties()[1] == party("bravo")
+
+    def test_duplicate_id_is_refused_and_changes_nothing(self, store: Store) -> None:
+        with_parties(store, "alpha")
+        with pytest.raises(AlreadyExists) as e, store.write() as w:
+            w.add_party(replace(party("alpha"), name="Impostor"), token("other"))
+        assert (e.value.what, e.value.ident) == ("party", "alpha")
+        with store.read() as r:
+            assert r.get_party("alpha") == party("alpha")
+            assert r.party_for_token(token("other")) is None
+
+    def test_token_lookup(self, store: Store) -> None:
+        with_parties(store, "alpha", "bravo")
+        with store.read() as r:
+            assert r.party_for_token(token("bravo")) == party("bravo")
+            assert r.party_for_token(token("nobody")) is None
+
+    def test_a_token_belongs_to_one_party(self, store: Store) -> None:
+        with_parties(store, "alpha")
+        with pytest.raises(AlreadyExists), store.write() as w:
+            w.add_party(party("bravo"), token("alpha"))
+        with store.read() as r:
+            assert r.get_party("bravo") is None
+
+    def test_token_rotation(self, store: Store) -> None:
+        with_parties(store, "alpha", "bravo")
+        with store.write() as w:
+            w.set_party_token("alpha", token("alpha", 1))
+        with store.read() as r:
+            assert r.party_for_token(token("alpha")) is None
+            assert r.party_for_token(token("alpha", 1)) == party("alpha")
+        with pytest.raises(NotFound), store.write() as w:
+            w.set_party_token("nobody", token("x"))
+        with pytest.raises(AlreadyExists), store.write() as w:
+            w.set_party_token("alpha", token("bravo"))
+        with store.write() as w:  # setting the token a party already holds is fine
+            w.set_party_token("alpha", token("alpha", 1))
+
+
+class TestFilings:
+    @pytest.fixture(autouse=True)
+    def _parties(self, store: Store) -> None:
+        with_parties(store, "alpha", "bravo")
+
+    def test_put_and_get(self, store: Store) -> None:
+        f = filing(
+            "f1",
+            volumes=[
+                vol(),
+                Volume4D(
+                    Polygon(((35.9, 35.4), (35.95, 35.4), (35.95, 35.45))),
+                    100.0,
+                    900.5,
+                    T0 + H,
+                    T0 + 2 * H,
+                ),
+            ],
+        )
+        put(store, f)
+        with store.read() as r:
+            assert r.get_filing("f1") == f
+            assert r.get_filing("nope") is None
+            assert r.filing_versions("f1") == [f]
+            assert r.filing_versions("nope") == []
+
+    def test_next_version_supersedes_and_history_is_kept(self, store: Store) -> None:
+        v1 = filing("f1")
+        v2 = bump(v1, state=State.ACTIVATED, volumes=(vol(THERE),))
+        v3 = bump(v2, state=State.ENDED)
+        put(store, v1)
+        put(store, v2)
+        put(store, v3)
+        with store.read() as r:
+            assert r.get_filing("f1") == v3
+            assert r.filing_versions("f1") == [v1, v2, v3]
+
+    def test_stale_version_is_refused_and_changes_nothing(self, store: Store) -> None:
+        v1 = filing("f1")
+        v2 = bump(v1)
+        put(store, v1, v2)
+        for stale in (bump(v1, volumes=(vol(THERE),)), bump(bump(v2))):
+            with pytest.raises(StaleVersion) as e, store.write() as w:
+                w.put_filing(stale, cells_of(stale))
+            assert e.value.filing_id == "f1"
+            assert e.value.current == v2.ovn
+        with pytest.raises(StaleVersion) as e2, store.write() as w:
+            w.put_filing(bump(v1), cells_of(v1))
+        assert e2.value.given == v1.ovn  # the version the update was built on
+        with store.read() as r:
+            assert r.get_filing("f1") == v2
+            assert len(r.filing_versions("f1")) == 2
+        assert found(store, query(THERE)) == []
+
+    def test_duplicate_id_is_refused(self, store: Store) -> None:
+        put(store, filing("f1"))
+        with pytest.raises(AlreadyExists) as e, store.write() as w:
+            other = filing("f1", owner="bravo", volumes=[vol(THERE)])
+            w.put_filing(other, cells_of(other))
+        assert (e.value.what, e.value.ident) == ("filing", "f1")
+        with store.read() as r:
+            assert r.get_filing("f1") == filing("f1")
+
+    def test_later_version_of_unknown_filing_is_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFound), store.write() as w:
+            f = filing("ghost", version=2)
+            w.put_filing(f, cells_of(f))
+
+    def test_unknown_owner_is_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFound) as e, store.write() as w:
+            f = filing("f1", owner="stranger")
+            w.put_filing(f, cells_of(f))
+        assert e.value.what == "party"
+        with store.read() as r:
+            assert r.get_filing("f1") is None
+
+    def test_cells_must_match_volumes(self, store: Store) -> None:
+        f = filing("f1", volumes=[vol(), vol(THERE)])
+        with pytest.raises(ValueError, match="cells"), store.write() as w:
+            w.put_filing(f, cells_of(f)[:1])
+
+    def test_list_filings(self, store: Store) -> None:
+        put(
+            store,
+            filing("c"),
+            filing("a", owner="bravo"),
+            filing("b", state=State.ENDED),
+        )
+        with store.read() as r:
+            assert [f.id for f in r.list_filings()] == ["a", "c"]
+            assert [f.id for f in r.list_filings(live_only=False)] == ["a", "b", "c"]
+            assert [f.id for f in r.list_filings(owner="alpha", live_only=False)] == ["b", "c"]
+            assert [f.id for f in r.list_filings(owner="bravo")] == ["a"]
+
+
+class TestFind:
+    @pytest.fixture(autouse=True)
+    def _parties(self, store: Store) -> None:
+        with_parties(store, "alpha", "bravo")
+
+    def test_hit_and_miss_on_cell(self, store: Store) -> None:
+        put(store, filing("here"), filing("there", volumes=[vol(THERE)]))
+        assert found(store, query(HERE)) == ["here"]
+        assert found(store, query(THERE)) == ["there"]
+        assert found(store, query((30.0, 30.0))) == []
+        with store.read() as r:
+            assert r.find_filings(query(HERE)) == [filing("here")]
+            empty = SpaceTimeQuery([], T0, T0 + H, 0.0, 500.0)
+            assert r.find_filings(empty) == []
+
+    def test_time_bounds_are_inclusive(self, store: Store) -> None:
+        put(store, filing("f", volumes=[vol(start=T0, end=T0 + H)]))
+        assert found(store, query(start=T0 - H, end=T0)) == ["f"]  # touching at the start
+        assert found(store, query(start=T0 + H, end=T0 + 2 * H)) == ["f"]  # touching at the end
+        assert found(store, query(start=T0 + 10 * US, end=T0 + 20 * US)) == ["f"]  # inside
+        assert found(store, query(start=T0 - 2 * H, end=T0 + 2 * H)) == ["f"]  # around
+        assert found(store, query(start=T0 - H, end=T0 - US)) == []
+        assert found(store, query(start=T0 + H + US, end=T0 + 2 * H)) == []
+
+    def test_a_long_volume_is_found_near_its_end(self, store: Store) -> None:
+        long = vol(start=T0, end=T0 + 30 * H)
+        put(store, filing("short", volumes=[vol(THERE)]), filing("long", volumes=[long]))
+        assert found(store, query(start=T0 + 29 * H, end=T0 + 29 * H + US)) == ["long"]
+        assert found(store, query(start=T0 + 30 * H, end=T0 + 31 * H)) == ["long"]
+        assert found(store, query(start=T0 + 30 * H + US, end=T0 + 31 * H)) == []
+
+    def test_altitude_bounds_are_inclusive(self, store: Store) -> None:
+        put(store, filing("f", volumes=[vol(lo=100.0, hi=200.0)]))
+        assert found(store, query(lo=200.0, hi=300.0)) == ["f"]
+        assert found(store, query(lo=0.0, hi=100.0)) == ["f"]
+        assert found(store, query(lo=150.0, hi=160.0)) == ["f"]
+        assert found(store, query(lo=200.01, hi=300.0)) == []
+        assert found(store, query(lo=0.0, hi=99.99)) == []
+
+    def test_each_volume_is_matched_on_its_own(self, store: Store) -> None:
+        # volume 0 is here but later; volume 1 is now but elsewhere: no volume meets the query
+        f = filing("f", volumes=[vol(start=T0 + 5 * H, end=T0 + 6 * H), vol(THERE)])
+        put(store, f)
+        assert found(store, query(HERE)) == []
+        assert found(store, query(THERE)) == ["f"]
+        assert found(store, query(HERE, start=T0 + 5 * H, end=T0 + 5 * H)) == ["f"]
+
+    def test_each_filing_once(self, store: Store) -> None:
+        put(store, filing("f", volumes=[vol(), vol(radius_m=30_000.0), vol(THERE)]))
+        q = SpaceTimeQuery(set(query(HERE).cells) | set(query(THERE).cells), T0, T0 + H, 0.0, 500.0)
+        with store.read() as r:
+            assert [x.id for x in r.find_filings(q)] == ["f"]
+
+    def test_live_only_and_exclude_owner(self, store: Store) -> None:
+        put(
+            store,
+            filing("mine"),
+            filing("theirs", owner="bravo"),
+            filing("ended", state=State.ENDED),
+        )
+        assert found(store, query()) == ["mine", "theirs"]
+        assert found(store, query(), live_only=False) == ["ended", "mine", "theirs"]
+        assert found(store, query(), exclude_owner="alpha") == ["theirs"]
+        assert found(store, query(), exclude_owner="alpha", live_only=False) == ["theirs"]
+
+    def test_a_new_version_replaces_the_index(self, store: Store) -> None:
+        v1 = filing("f")
+        v2 = bump(v1, volumes=(vol(THERE, lo=1000.0, hi=2000.0),))
+        put(store, v1)
+        put(store, v2)
+        assert found(store, query(HERE)) == []
+        assert found(store, query(THERE)) == []  # altitude moved too
+        with store.read() as r:
+            assert r.find_filings(query(THERE, lo=1500.0, hi=1600.0)) == [v2]
+        put(store, bump(v2, state=State.ENDED))
+        assert found(store, query(THERE, lo=1500.0, hi=1600.0)) == []
+        assert found(store, query(THERE, lo=1500.0, hi=1600.0), live_only=False) == ["f"]
+
+    def test_cells_are_taken_as_given(self, store: Store) -> None:
+        # the store indexes the cells the caller computed, not its own idea of them
+        f = filing("f")
+        with store.write() as w:
+            w.put_filing(f, [volume_cells(Circle(THERE[0], THERE[1], 100.0))])
+        assert found(store, query(HERE)) == []
+        assert found(store, query(THERE)) == ["f"]
+
+
+class TestConflicts:
+    @pytest.fixture(autouse=True)
+    def _filings(self, store: Store) -> None:
+        with_parties(store, "alpha", "bravo", "charlie")
+        put(store, filing("a1"), filing("b1", owner="bravo"), filing("c1", owner="charlie"))
+
+    def _f(self, store: Store, fid: str) -> Filing:
+        with store.read() as r:
+            f = r.get_filing(fid)
+        assert f is not None
+        return f
+
+    def test_add_and_list(self, store: Store) -> None:
+        a, b, c = (self._f(store, x) for x in ("a1", "b1", "c1"))
+        k2 = conflict("k2", b, c, T0)
+        k1 = conflict("k1", a, b, T0)
+        k0 = conflict("k0", c, a, T0 - H)
+        with store.write() as w:
+            w.add_conflicts([k2, k1, k0])
+        with store.read() as r:
+            assert r.list_conflicts() == [k0, k1, k2]  # by detection time, then id
+            assert r.list_conflicts(party="alpha") == [k0, k1]
+            assert r.list_conflicts(party="charlie") == [k0, k2]
+            assert r.list_conflicts(party="nobody") == []
+            assert r.list_conflicts(state=ConflictState.CLOSED) == []
+            assert r.list_conflicts(state=ConflictState.OPEN, party="bravo") == [k1, k2]
+
+    def test_close_conflicts(self, store: Store) -> None:
+        a, b, c = (self._f(store, x) for x in ("a1", "b1", "c1"))
+        with store.write() as w:
+            w.add_conflicts([conflict("k1", a, b), conflict("k2", c, a), conflict("k3", b, c)])
+        with store.write() as w:
+            assert w.close_conflicts("a1", T0 + H) == 2
+        with store.write() as w:
+            assert w.close_conflicts("a1", T0 + 2 * H) == 0  # already closed
+        with store.read() as r:
+            closed = r.list_conflicts(state=ConflictState.CLOSED)
+            assert [k.id for k in closed] == ["k1", "k2"]
+            assert all(k.closed_at == T0 + H for k in closed)
+            (still,) = r.list_conflicts(state=ConflictState.OPEN)
+            assert (still.id, still.closed_at) == ("k3", None)
+
+    def test_close_names_any_version(self, store: Store) -> None:
+        a, b = self._f(store, "a1"), self._f(store, "b1")
+        with store.write() as w:
+            w.add_conflicts([conflict("k1", a, b)])
+            a2 = bump(a)
+            w.put_filing(a2, cells_of(a2))
+            assert w.close_conflicts("a1", T0) == 1
+
+    def test_duplicate_or_dangling_conflicts_are_refused(self, store: Store) -> None:
+        a, b = self._f(store, "a1"), self._f(store, "b1")
+        with store.write() as w:
+            w.add_conflicts([conflict("k1", a, b)])
+        with pytest.raises(AlreadyExists), store.write() as w:
+            w.add_conflicts([conflict("k2", a, b), conflict("k1", b, a)])
+        with pytest.raises(NotFound), store.write() as w:
+            w.add_conflicts([conflict("k3", bump(a), b)])  # version 2 was never stored
+        with store.read() as r:
+            assert [k.id for k in r.list_conflicts()] == ["k1"]  # k2 was rolled back too
+
+
+class TestTransactions:
+    def test_an_exception_in_write_leaves_nothing(self, store: Store) -> None:
+        with_parties(store, "alpha")
+        with pytest.raises(Boom), store.write() as w:
+            w.add_party(party("bravo"), token("bravo"))
+            f = filing("f1")
+            w.put_filing(f, cells_of(f))
+            assert w.get_filing("f1") == f  # the writer sees its own work
+            raise Boom
+        with store.read() as r:
+            assert r.get_party("bravo") is None
+            assert r.get_filing("f1") is None
+            assert r.filing_versions("f1") == []
+        assert found(store, query()) == []
+        put(store, filing("f1"))  # the id is free
+
+    def test_a_rolled_back_version_is_never_served(self, store: Store) -> None:
+        with_parties(store, "alpha")
+        v1 = filing("f1")
+        put(store, v1)
+        with pytest.raises(Boom), store.write() as w:
+            doomed = bump(v1, kind="exercise")
+            w.put_filing(doomed, cells_of(doomed))
+            assert w.get_filing("f1") == doomed
+            raise Boom
+        real = bump(v1, kind="crewed_flight")
+        put(store, real)
+        with store.read() as r:
+            assert r.get_filing("f1") == real
+            assert r.filing_versions("f1") == [v1, real]
+            assert r.find_filings(query()) == [real]
+
+    def test_reopen_keeps_everything(self, backend: object, store: Store) -> None:
+        with_parties(store, "alpha", "bravo")
+        v1 = filing("f1", volumes=[vol(), vol(THERE, start=T0 + H, end=T0 + 3 * H)])
+        v2 = bump(v1, state=State.ACTIVATED)
+        g = filing("g1", owner="bravo")
+        put(store, v1, g)
+        put(store, v2)
+        with store.write() as w:
+            w.add_conflicts([conflict("k1", v2, g)])
+        with store.read() as r:
+            before = (
+                r.list_parties(),
+                r.list_filings(live_only=False),
+                r.filing_versions("f1"),
+                r.list_conflicts(),
+                r.party_for_token(token("bravo")),
+            )
+        store.close()
+        again = backend.open()  # type: ignore[attr-defined]
+        try:
+            with again.read() as r:
+                after = (
+                    r.list_parties(),
+                    r.list_filings(live_only=False),
+                    r.filing_versions("f1"),
+                    r.list_conflicts(),
+                    r.party_for_token(token("bravo")),
+                )
+            assert after == before
+            assert found(again, query(THERE, start=T0 + 2 * H, end=T0 + 2 * H)) == ["f1"]
+            assert found(again, query(HERE)) == ["f1", "g1"]
+        finally:
+            again.close()
+
+    def test_a_read_is_one_snapshot(self, store: Store) -> None:
+        with_parties(store, "alpha")
+        put(store, filing("f1"))
+        with store.read() as r:
+            assert [f.id for f in r.list_filings()] == ["f1"]
+            t = threading.Thread(target=put, args=(store, filing("f2")))
+            t.start()
+            t.join()
+            assert [f.id for f in r.list_filings()] == ["f1"]
+            assert r.get_filing("f2") is None
+            assert [f.id for f in r.find_filings(query())] == ["f1"]
+        with store.read() as r:
+            assert [f.id for f in r.list_filings()] == ["f1", "f2"]
+
+    def test_concurrent_read_modify_write_loses_no_update(self, store: Store) -> None:
+        with_parties(store, "alpha")
+        put(store, filing("f1"))
+        threads, per_thread = 8, 10
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            try:
+                for _ in range(per_thread):
+                    with store.write() as w:
+                        current = w.get_filing("f1")
+                        assert current is not None
+                        nxt = bump(current)
+                        w.put_filing(nxt, cells_of(nxt))
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        pool = [threading.Thread(target=worker) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        assert errors == []
+        with store.read() as r:
+            current = r.get_filing("f1")
+            assert current is not None
+            assert current.version == 1 + threads * per_thread
+            assert [f.version for f in r.filing_versions("f1")] == list(range(1, 2 + threads * per_thread))
+
+    def test_stale_reads_are_caught_not_lost(self, store: Store) -> None:
+        # each thread reads outside the write transaction, then writes: some lose
+        # the race and get StaleVersion; every success is one version
+        with_parties(store, "alpha")
+        put(store, filing("f1"))
+        successes: list[int] = []
+        stale: list[int] = []
+        lock = threading.Lock()
+
+        def worker() -> None:
+            for _ in range(10):
+                with store.read() as r:
+                    current = r.get_filing("f1")
+                assert current is not None
+                nxt = bump(current)
+                try:
+                    with store.write() as w:
+                        w.put_filing(nxt, cells_of(nxt))
+                except StaleVersion:
+                    with lock:
+                        stale.append(1)
+                else:
+                    with lock:
+                        successes.append(1)
+
+        pool = [threading.Thread(target=worker) for _ in range(8)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        assert len(successes) + len(stale) == 80
+        with store.read() as r:
+            current = r.get_filing("f1")
+            assert current is not None
+            assert current.version == 1 + len(successes)
+            assert len(r.filing_versions("f1")) == 1 + len(successes)
+
+    def test_reads_from_many_threads_during_writes(self, store: Store) -> None:
+        with_parties(store, "alpha")
+        put(store, filing("f0"))
+        errors: list[BaseException] = []
+        done = threading.Event()
+
+        def reader() -> None:
+            try:
+                while not done.is_set():
+                    with store.read() as r:
+                        ids = [f.id for f in r.find_filings(query())]
+                        listed = [f.id for f in r.list_filings()]
+                        assert sorted(ids) == listed  # one snapshot: both agree
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        pool = [threading.Thread(target=reader) for _ in range(4)]
+        for t in pool:
+            t.start()
+        for i in range(1, 30):
+            put(store, filing(f"f{i}"))
+        done.set()
+        for t in pool:
+            t.join()
+        assert errors == []
+        assert len(found(store, query())) == 30

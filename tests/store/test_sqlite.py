@@ -1,0 +1,127 @@
+"""The SQLite backend: the conformance suite on a real file, and what is SQLite's own."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from typing import Any
+
+import pytest
+from conformance import (  # noqa: F401 - imported test classes run here
+    TestConflicts,
+    TestFilings,
+    TestFind,
+    TestParties,
+    TestTransactions,
+    bump,
+    cells_of,
+    filing,
+    put,
+    query,
+    with_parties,
+)
+
+from deconflict.store.sqlite import SqliteStore, StoreError
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def test_durability_and_concurrency_pragmas(store: SqliteStore) -> None:
+    raw = sqlite3.connect(store.path)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        raw.close()
+    conn = store._wconn  # the write connection
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+
+
+def test_migrations_are_recorded_once(store: SqliteStore) -> None:
+    path = store.path
+    store.close()
+    SqliteStore(path).close()  # reopening applies nothing new
+    raw = sqlite3.connect(path)
+    try:
+        rows = raw.execute("SELECT version, name FROM schema_migrations").fetchall()
+    finally:
+        raw.close()
+    assert rows == [(1, "init")]
+
+
+def test_a_newer_schema_is_refused(backend: Any) -> None:
+    path = backend.path
+    SqliteStore(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("INSERT INTO schema_migrations VALUES (99, 'future', 0)")
+    raw.commit()
+    raw.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        SqliteStore(path)
+
+
+def test_storage_failures_become_store_errors(backend: Any) -> None:
+    with pytest.raises(StoreError):
+        SqliteStore(backend.path.parent)  # a directory, not a database file
+    s = SqliteStore(backend.path)
+    s.close()
+    with pytest.raises(StoreError, match="closed"), s.read():
+        pass
+
+
+def test_write_is_not_reentrant(store: SqliteStore) -> None:
+    with store.write(), pytest.raises(RuntimeError, match="re-entrant"), store.write():
+        pass
+
+
+def test_find_uses_the_cell_time_index(store: SqliteStore) -> None:
+    conn = store._wconn
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT DISTINCT f.id, f.version FROM volume_index AS vi"
+        " JOIN filings AS f ON f.id = vi.filing_id WHERE vi.cell IN (?, ?)"
+        " AND vi.t_start_us >= ? AND vi.t_start_us <= ? AND vi.t_end_us >= ?"
+        " AND vi.alt_lower_m <= ? AND vi.alt_upper_m >= ? AND f.state <> ?",
+        (1, 2, 0, 1, 0, 1.0, 0.0, "ended"),
+    ).fetchall()
+    text = " | ".join(str(r[-1]) for r in plan)
+    assert "COVERING INDEX volume_index_by_cell_time (cell=? AND t_start_us>? AND t_start_us<?)" in text
+
+
+def test_decoded_versions_are_cached(store: SqliteStore) -> None:
+    with_parties(store, "alpha")
+    put(store, filing("f1"))
+    with store.read() as r:
+        first = r.find_filings(query())[0]
+    with store.read() as r:
+        assert r.find_filings(query())[0] is first
+        assert r.get_filing("f1") is first
+
+
+def _bump_many(path: str, n: int) -> None:
+    s = SqliteStore(path)
+    try:
+        for _ in range(n):
+            with s.write() as w:
+                f = w.get_filing("f1")
+                assert f is not None
+                nxt = bump(f)
+                w.put_filing(nxt, cells_of(nxt))
+    finally:
+        s.close()
+
+
+def test_processes_on_one_file_are_serialised(store: SqliteStore) -> None:
+    with_parties(store, "alpha")
+    put(store, filing("f1"))
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_bump_many, args=(str(store.path), 15)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    with store.read() as r:
+        f = r.get_filing("f1")
+        assert f is not None and f.version == 46
+        assert [v.version for v in r.filing_versions("f1")] == list(range(1, 47))
