@@ -29,7 +29,7 @@ from deconflict.store.codec import (
     to_us,
 )
 
-texts = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=20)
+texts = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=20)
 lons = st.floats(-180.0, 180.0)
 lats = st.floats(-90.0, 90.0)
 utc_zones = st.sampled_from([UTC, timezone(timedelta(0))])
