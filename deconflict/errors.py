@@ -115,6 +115,11 @@ class ConflictRefused(DeconflictError):
         super().__init__(f"filing conflicts with {len(self.conflicts)} filing(s) and the agreement blocks it")
 
 
+class StoreUnavailable(DeconflictError):
+    """The storage itself failed (I/O, locked past the busy timeout, corrupt or too
+    new a database, closed); nothing of the failed write was committed."""
+
+
 class LateNotice(DeconflictError):
     """Notice shorter than the agreed minimum, and the agreement says `reject`."""
 

@@ -130,9 +130,7 @@ def _polyfill(proj: LocalProjection, region: BaseGeometry) -> set[int] | None:
         if np.any(np.abs(np.diff(np.append(lon, lon[0]))) > 180.0):
             return None  # the region crosses the antimeridian
         ring = list(zip(lat.tolist(), lon.tolist(), strict=True))
-        cells.update(
-            h3.h3shape_to_cells_experimental(h3.LatLngPoly(ring), INDEX_RESOLUTION, "overlap")
-        )
+        cells.update(h3.h3shape_to_cells_experimental(h3.LatLngPoly(ring), INDEX_RESOLUTION, "overlap"))
         # every boundary point's own cell: a cheap backstop for slivers at cell edges
         cells.update(h3.latlng_to_cell(a, o, INDEX_RESOLUTION) for a, o in ring)
     return cells

@@ -14,9 +14,7 @@ from typing import TypeAlias
 
 __all__ = ["JSONValue", "MAX_SAFE_INTEGER", "canonicalize", "format_number"]
 
-JSONValue: TypeAlias = (
-    Mapping[str, "JSONValue"] | Sequence["JSONValue"] | str | int | float | bool | None
-)
+JSONValue: TypeAlias = Mapping[str, "JSONValue"] | Sequence["JSONValue"] | str | int | float | bool | None
 
 MAX_SAFE_INTEGER = 2**53
 """Largest integer magnitude accepted: every integer up to it is an exact IEEE 754 double."""
@@ -45,8 +43,7 @@ def format_number(value: float | int) -> str:
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INTEGER:
             raise ValueError(
-                f"integer {value} is beyond +/-2**53 and has no exact JSON number; "
-                "send it as a string"
+                f"integer {value} is beyond +/-2**53 and has no exact JSON number; send it as a string"
             )
         return str(value)
     if not math.isfinite(value):

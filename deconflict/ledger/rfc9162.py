@@ -284,9 +284,7 @@ def _check_proof_hashes(proof: Sequence[bytes]) -> None:
         _check_hash(f"proof[{i}]", h)
 
 
-def root_from_inclusion_proof(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     """The root implied by an inclusion proof (RFC 9162 §2.1.3.2 steps 1-4).
 
     Raises :class:`ProofError` when the proof cannot belong to ``index`` in ``size``.
@@ -298,8 +296,7 @@ def root_from_inclusion_proof(
     want = _inclusion_proof_length(index, size)
     if len(proof) != want:
         raise ProofError(
-            f"inclusion proof has {len(proof)} hashes; "
-            f"leaf {index} in a tree of size {size} needs {want}"
+            f"inclusion proof has {len(proof)} hashes; leaf {index} in a tree of size {size} needs {want}"
         )
     fn, sn, r = index, size - 1, leaf_hash
     for p in proof:
@@ -319,9 +316,7 @@ def root_from_inclusion_proof(
     return r
 
 
-def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
     """Check that ``leaf_hash`` is leaf ``index`` of the tree of ``size`` with ``root``.
 
     Returns nothing on success; raises :class:`ProofError` naming the failed check.
@@ -344,9 +339,7 @@ def _consistency_proof_length(size1: int, size2: int) -> int:
     return seed + _inclusion_proof_length(fn, sn + 1)
 
 
-def verify_consistency(
-    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
-) -> None:
+def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
     """Check that the tree of ``size1`` with ``root1`` is a prefix of ``size2`` with ``root2``.
 
     RFC 9162 §2.1.4.2. An empty old tree is consistent with every tree (empty proof);
@@ -358,8 +351,7 @@ def verify_consistency(
     if size1 == size2 or size1 == 0:
         if proof:
             raise ProofError(
-                f"consistency proof from size {size1} to {size2} must be empty, "
-                f"got {len(proof)} hashes"
+                f"consistency proof from size {size1} to {size2} must be empty, got {len(proof)} hashes"
             )
         if size1 == size2 and root1 != root2:
             raise ProofError(f"trees of equal size {size1} have different roots")
@@ -372,8 +364,7 @@ def verify_consistency(
     want = _consistency_proof_length(size1, size2)
     if len(proof) != want:
         raise ProofError(
-            f"consistency proof has {len(proof)} hashes; from size {size1} to {size2} "
-            f"needs {want}"
+            f"consistency proof has {len(proof)} hashes; from size {size1} to {size2} needs {want}"
         )
     path = list(proof)
     if size1 & (size1 - 1) == 0:  # step 2: a power of two is its own first node
@@ -399,13 +390,9 @@ def verify_consistency(
     if sn != 0:  # step 7
         raise ProofError("consistency proof is shorter than the path to the root")
     if fr != root1:
-        raise ProofError(
-            f"consistency proof gives root {fr.hex()} for size {size1}, expected {root1.hex()}"
-        )
+        raise ProofError(f"consistency proof gives root {fr.hex()} for size {size1}, expected {root1.hex()}")
     if sr != root2:
-        raise ProofError(
-            f"consistency proof gives root {sr.hex()} for size {size2}, expected {root2.hex()}"
-        )
+        raise ProofError(f"consistency proof gives root {sr.hex()} for size {size2}, expected {root2.hex()}")
 
 
 # --- incremental state and node store layout -----------------------------------------

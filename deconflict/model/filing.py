@@ -28,12 +28,8 @@ class State(StrEnum):
 #: Which state changes the owner may ask for (F3548-21 operational intent lifecycle).
 INTENT_TRANSITIONS: dict[State, frozenset[State]] = {
     State.ACCEPTED: frozenset({State.ACTIVATED, State.ENDED}),
-    State.ACTIVATED: frozenset(
-        {State.ACTIVATED, State.NONCONFORMING, State.CONTINGENT, State.ENDED}
-    ),
-    State.NONCONFORMING: frozenset(
-        {State.ACTIVATED, State.NONCONFORMING, State.CONTINGENT, State.ENDED}
-    ),
+    State.ACTIVATED: frozenset({State.ACTIVATED, State.NONCONFORMING, State.CONTINGENT, State.ENDED}),
+    State.NONCONFORMING: frozenset({State.ACTIVATED, State.NONCONFORMING, State.CONTINGENT, State.ENDED}),
     State.CONTINGENT: frozenset({State.CONTINGENT, State.ENDED}),
     State.ENDED: frozenset(),
 }

@@ -18,9 +18,7 @@ from deconflict.errors import FieldError, InvalidInput
 from deconflict.model.volume import Circle, Outline, Polygon, Volume4D
 
 _VOLUME_PROPS = frozenset({"altitude_lower_m", "altitude_upper_m", "time_start", "time_end", "radius_m"})
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def parse_time(value: Any, field: str) -> datetime:
@@ -81,8 +79,9 @@ def outline_from_geometry(geometry: Any, radius_m: Any, field: str = "geometry")
             raise InvalidInput(
                 [
                     FieldError(
-                        "properties.radius_m" if e.field == "radius_m" else f"{field}.coordinates"
-                        + e.field.removeprefix("center"),
+                        "properties.radius_m"
+                        if e.field == "radius_m"
+                        else f"{field}.coordinates" + e.field.removeprefix("center"),
                         e.rule,
                     )
                     for e in exc.errors
@@ -98,7 +97,8 @@ def outline_from_geometry(geometry: Any, radius_m: Any, field: str = "geometry")
         ring = coords[0]
         if not isinstance(ring, list) or len(ring) < 4:
             raise InvalidInput.one(
-                f"{field}.coordinates[0]", "a linear ring needs at least 4 positions (3 distinct vertices, closed)"
+                f"{field}.coordinates[0]",
+                "a linear ring needs at least 4 positions (3 distinct vertices, closed)",
             )
         points = [_position(p, f"{field}.coordinates[0][{i}]") for i, p in enumerate(ring)]
         if points[0] != points[-1]:
@@ -110,9 +110,7 @@ def outline_from_geometry(geometry: Any, radius_m: Any, field: str = "geometry")
         except InvalidInput as exc:
             raise InvalidInput(
                 [
-                    FieldError(
-                        f"{field}.coordinates[0]" + e.field.removeprefix("vertices"), e.rule
-                    )
+                    FieldError(f"{field}.coordinates[0]" + e.field.removeprefix("vertices"), e.rule)
                     for e in exc.errors
                 ]
             ) from None

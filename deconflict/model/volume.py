@@ -90,7 +90,9 @@ class Volume4D:
         for name, v in (("altitude_lower_m", lo), ("altitude_upper_m", hi)):
             if not _finite(v) or not MIN_ALTITUDE_M <= v <= MAX_ALTITUDE_M:
                 errors.append(
-                    FieldError(name, f"must be a number within [{MIN_ALTITUDE_M:.0f}, {MAX_ALTITUDE_M:.0f}] m")
+                    FieldError(
+                        name, f"must be a number within [{MIN_ALTITUDE_M:.0f}, {MAX_ALTITUDE_M:.0f}] m"
+                    )
                 )
         if not errors and lo >= hi:
             errors.append(FieldError("altitude_upper_m", "must be greater than altitude_lower_m"))

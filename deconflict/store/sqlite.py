@@ -32,7 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from deconflict.errors import AlreadyExists, DeconflictError, NotFound, StaleVersion
+from deconflict.errors import AlreadyExists, NotFound, StaleVersion, StoreUnavailable
 from deconflict.model import Conflict, ConflictState, Filing, Party, Role, State
 from deconflict.store.base import SpaceTimeQuery
 from deconflict.store.codec import (
@@ -52,9 +52,8 @@ T = TypeVar("T")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
-class StoreError(DeconflictError):
-    """The storage itself failed (I/O, locked past the busy timeout, corrupt or
-    too new a database); nothing of the failed write was committed."""
+#: Kept as an alias: the domain error lives in `deconflict.errors`.
+StoreError = StoreUnavailable
 
 
 class _Cache:

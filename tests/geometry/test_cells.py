@@ -55,9 +55,7 @@ def near_points(
     for along, azimuth, dist in fractions:
         p = shape.exterior.interpolate(along * length)
         d = dist * reach_m
-        out.append(
-            (p.x + d * math.cos(azimuth * 2 * math.pi), p.y + d * math.sin(azimuth * 2 * math.pi))
-        )
+        out.append((p.x + d * math.cos(azimuth * 2 * math.pi), p.y + d * math.sin(azimuth * 2 * math.pi)))
     return np.array(out)
 
 
@@ -66,19 +64,14 @@ def inside_points(shape: ShapelyPolygon, fractions: list[tuple[float, float, flo
     pts = [(minx + fx * (maxx - minx), miny + fy * (maxy - miny)) for fx, fy, _ in fractions]
     keep = [p for p in pts if shape.contains(Point(p))]
     # the boundary itself belongs to the outline too
-    keep += [
-        (q.x, q.y)
-        for q in (shape.exterior.interpolate(f, normalized=True) for f, _, _ in fractions)
-    ]
+    keep += [(q.x, q.y) for q in (shape.exterior.interpolate(f, normalized=True) for f, _, _ in fractions)]
     return np.array(keep)
 
 
 # (along the boundary, azimuth, fraction of the reach): the fraction is mostly at or
 # next to 1, where a cover that is a little too small would show
 fractions = st.one_of(st.just(1.0), st.floats(0.995, 1.0), st.floats(0.0, 1.0))
-triples = st.lists(
-    st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0), fractions), min_size=40, max_size=40
-)
+triples = st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0), fractions), min_size=40, max_size=40)
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -172,9 +165,7 @@ def test_larger_reach_gives_a_superset() -> None:
         (Circle(-60.0, -85.0, 50_000.0), 600_000.0),
     ],
 )
-def test_regions_across_the_antimeridian_or_a_pole_are_still_covered(
-    circle: Circle, reach_m: float
-) -> None:
+def test_regions_across_the_antimeridian_or_a_pole_are_still_covered(circle: Circle, reach_m: float) -> None:
     cells = search_cells(circle, reach_m)
     d = circle.radius_m + reach_m
     for az in np.linspace(0.0, 360.0, 73):

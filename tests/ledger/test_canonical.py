@@ -190,8 +190,10 @@ json_values = st.recursive(
     | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
     | finite
     | st.text(st.characters(exclude_categories=["Cs"])),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), max_size=4), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), max_size=4), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 

@@ -376,12 +376,7 @@ def test_compact_range_matches_reference_to_10000() -> None:
 def test_store_built_proofs_match_in_memory_proofs(pair: tuple[int, int]) -> None:
     size1, size2 = pair
     store = _getter(BIG_STORE)
-    assert consistency_proof_from_nodes(size1, size2, store) == consistency_proof(
-        LEAVES, size1, size2
-    )
+    assert consistency_proof_from_nodes(size1, size2, store) == consistency_proof(LEAVES, size1, size2)
     assert root_from_nodes(size2, store) == root_from_leaf_hashes(LEAVES[:size2])
     index = size1 if size1 < size2 else size2 - 1
-    assert inclusion_proof_from_nodes(index, size2, store) == inclusion_proof(
-        LEAVES, index, size2
-    )
-
+    assert inclusion_proof_from_nodes(index, size2, store) == inclusion_proof(LEAVES, index, size2)

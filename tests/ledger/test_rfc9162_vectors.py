@@ -259,18 +259,14 @@ def _inclusion_probes(
     if proof:
         probes.append(("removed component", index, size, proof[:-1], root, leaf))
     if len(proof) > 1:
-        probes.append(
-            ("inserted component", index, size, [proof[0], SOME_HASH, *proof[1:]], root, leaf)
-        )
+        probes.append(("inserted component", index, size, [proof[0], SOME_HASH, *proof[1:]], root, leaf))
     return probes
 
 
 @pytest.mark.parametrize(("index", "size", "proof"), INCLUSION_PROOFS[:4])
 def test_corrupted_inclusion_proofs_fail(index: int, size: int, proof: list[bytes]) -> None:
     wrongly_verified = []
-    for desc, i, n, p, root, leaf in _inclusion_probes(
-        index, size, proof, ROOTS[size], LEAVES[index]
-    ):
+    for desc, i, n, p, root, leaf in _inclusion_probes(index, size, proof, ROOTS[size], LEAVES[index]):
         try:
             verify_inclusion(leaf, i, n, p, root)
         except ProofError:
@@ -357,9 +353,7 @@ def _consistency_probes(
 @pytest.mark.parametrize(("size1", "size2", "proof"), CONSISTENCY_PROOFS[1:])
 def test_corrupted_consistency_proofs_fail(size1: int, size2: int, proof: list[bytes]) -> None:
     wrongly_verified = []
-    for desc, s1, s2, r1, r2, p in _consistency_probes(
-        size1, size2, ROOTS[size1], ROOTS[size2], proof
-    ):
+    for desc, s1, s2, r1, r2, p in _consistency_probes(size1, size2, ROOTS[size1], ROOTS[size2], proof):
         try:
             verify_consistency(s1, s2, p, r1, r2)
         except ProofError:

@@ -1,0 +1,3 @@
+from deconflict.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""The FastAPI application: thin routes over `deconflict.service`.
+
+No `from __future__ import annotations` here: FastAPI reads the annotations of
+routes built inside `_filing_routes` at definition time.
+"""
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from deconflict import __version__
+from deconflict.api import problems, wire
+from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from deconflict.errors import InvalidInput
+from deconflict.model import ConflictState, FilingType, Party, Role, State
+from deconflict.service import Draft, Outcome, Services
+
+_bearer = HTTPBearer(auto_error=False, description="the party's API token")
+FilingId = Annotated[str, Path(max_length=128, pattern=wire.ID_PATTERN)]
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(wire.plain(content))
+
+
+def _outcome(outcome: Outcome, caller: Party) -> dict[str, Any]:
+    return {
+        "filing": wire.filing_view(outcome.filing, caller),
+        "conflicts": [wire.conflict_view(c) for c in outcome.conflicts],
+    }
+
+
+def create_app(services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    app = FastAPI(
+        title="deconflict",
+        version=__version__,
+        description=(
+            "Deconfliction between operators who share an airspace but not a chain of command: "
+            "notices of activity as 4D volumes, strategic conflict detection, shared record. "
+            "Units: metres, seconds, WGS84 degrees, UTC. Errors are RFC 9457 problem+json."
+        ),
+        default_response_class=JSON,
+    )
+    app.state.services = services
+    problems.install(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    def caller(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Party:
+        return services.parties.authenticate(creds.credentials if creds else None)
+
+    Caller = Annotated[Party, Depends(caller)]
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/v1/me", tags=["parties"])
+    def me(who: Caller) -> dict[str, Any]:
+        return wire.party_view(who)
+
+    @app.get("/v1/agreement", tags=["agreement"])
+    def agreement(who: Caller) -> dict[str, Any]:
+        a = services.agreement
+        return {
+            "name": a.name,
+            "version": a.version,
+            "conflict_action": a.conflict_action.value,
+            "late_notice_action": a.late_notice_action.value,
+            "max_volume_area_km2": a.max_volume_area_m2 / 1e6,
+            "max_volume_duration_s": a.max_volume_duration_s,
+            "max_volumes_per_filing": a.max_volumes_per_filing,
+            "parties": [{"id": p.id, "name": p.name, "language": p.language} for p in a.parties],
+            "kinds": {
+                k.name: {
+                    "min_notice_s": k.min_notice_s,
+                    "horizontal_buffer_m": k.horizontal_buffer_m,
+                    "vertical_buffer_m": k.vertical_buffer_m,
+                    "time_buffer_s": k.time_buffer_s,
+                    "priority": k.priority,
+                }
+                for k in a.kinds.values()
+            },
+        }
+
+    @app.get("/v1/parties", tags=["parties"])
+    def list_parties(who: Caller) -> list[dict[str, Any]]:
+        return [wire.party_view(p) for p in services.parties.all()]
+
+    @app.post("/v1/parties", tags=["parties"], status_code=status.HTTP_201_CREATED)
+    def add_party(body: wire.PartyCreate, who: Caller) -> dict[str, Any]:
+        party, token = services.parties.add(
+            body.id, role=Role(body.role), name=body.name, language=body.language, caller=who
+        )
+        return {"party": wire.party_view(party), "token": token}
+
+    @app.get("/v1/conflicts", tags=["conflicts"])
+    def list_conflicts(
+        who: Caller,
+        state: Annotated[ConflictState | None, Query()] = ConflictState.OPEN,
+        party: Annotated[str | None, Query(max_length=63)] = None,
+    ) -> list[dict[str, Any]]:
+        return [wire.conflict_view(c) for c in services.filings.conflicts(state=state, party=party)]
+
+    @app.post("/v1/query", tags=["query"])
+    def query(body: wire.AreaQuery, who: Caller) -> dict[str, Any]:
+        """Filings with a volume meeting the area (a volume Feature: outline, altitude
+        band, time window). Answers a GeoJSON FeatureCollection, one Feature per volume."""
+        try:
+            area = body.area.to_volume()
+            found = services.filings.query(area)
+        except InvalidInput as exc:
+            raise exc.prefixed("area") from None
+        features = []
+        for filing in found:
+            view = wire.filing_view(filing, who)
+            for i, feature in enumerate(view.pop("volumes")):
+                feature["id"] = f"{filing.id}#{i}"
+                feature["properties"].update({"filing_" + k: v for k, v in view.items()})
+                features.append(feature)
+        return {"type": "FeatureCollection", "features": features}
+
+    app.include_router(
+        _filing_routes(services, FilingType.INTENT, wire.IntentCreate, wire.IntentUpdate, caller)
+    )
+    app.include_router(
+        _filing_routes(services, FilingType.CONSTRAINT, wire.ConstraintCreate, wire.ConstraintUpdate, caller)
+    )
+    return app
+
+
+def _filing_routes(
+    services: Services,
+    ftype: FilingType,
+    create_model: type[wire.IntentCreate] | type[wire.ConstraintCreate],
+    update_model: type[wire.IntentUpdate] | type[wire.ConstraintUpdate],
+    caller: Any,
+) -> APIRouter:
+    plural = f"{ftype.value}s"
+    router = APIRouter(prefix=f"/v1/{plural}", tags=[plural])
+    Caller = Annotated[Party, Depends(caller)]
+    filings = services.filings
+
+    def draft(body: Any) -> Draft:
+        state = State(getattr(body, "state", "accepted"))
+        try:
+            volumes = wire.volumes_of(body.volumes)
+        except InvalidInput as exc:
+            # report the kind's rule beside the volumes' (the state rule differs on update)
+            head = filings.header_errors(ftype, body.kind, State.ACCEPTED)
+            raise InvalidInput(head + list(exc.errors)) from None
+        return Draft(ftype, body.kind, volumes, state)
+
+    @router.post("", status_code=status.HTTP_201_CREATED, name=f"create_{ftype.value}")
+    def create(body: create_model, who: Caller) -> dict[str, Any]:  # type: ignore[valid-type]
+        payload: Any = body
+        return _outcome(filings.submit(who, draft(payload), payload.key), who)
+
+    @router.get("", name=f"list_{plural}")
+    def list_all(
+        who: Caller, owner: Annotated[str | None, Query(max_length=63)] = None
+    ) -> list[dict[str, Any]]:
+        return [wire.filing_view(f, who) for f in filings.current(owner=owner) if f.type is ftype]
+
+    @router.get("/{filing_id}", name=f"get_{ftype.value}")
+    def get(filing_id: FilingId, who: Caller) -> dict[str, Any]:
+        return wire.filing_view(filings.get(ftype, filing_id), who)
+
+    @router.get("/{filing_id}/versions", name=f"versions_{ftype.value}")
+    def versions(filing_id: FilingId, who: Caller) -> list[dict[str, Any]]:
+        return [wire.filing_view(f, who) for f in filings.versions(ftype, filing_id)]
+
+    @router.put("/{filing_id}", name=f"update_{ftype.value}")
+    def update(filing_id: FilingId, body: update_model, who: Caller) -> dict[str, Any]:  # type: ignore[valid-type]
+        payload: Any = body
+        return _outcome(filings.update(who, filing_id, payload.ovn, draft(payload), payload.key), who)
+
+    @router.post("/{filing_id}/state", name=f"set_{ftype.value}_state")
+    def set_state(filing_id: FilingId, body: wire.StateChange, who: Caller) -> dict[str, Any]:
+        state = State(body.state)
+        if ftype is FilingType.CONSTRAINT and state is not State.ENDED:
+            raise InvalidInput.one("state", "a constraint can only be ended")
+        return _outcome(filings.transition(who, ftype, filing_id, body.ovn, state), who)
+
+    @router.delete("/{filing_id}", name=f"withdraw_{ftype.value}")
+    def withdraw(
+        filing_id: FilingId,
+        who: Caller,
+        ovn: Annotated[str, Query(max_length=128, description="the current version token")],
+    ) -> dict[str, Any]:
+        return _outcome(filings.withdraw(who, ftype, filing_id, ovn), who)
+
+    return router

@@ -1,0 +1,206 @@
+"""The wire format: request models (pydantic, strict, unknown fields refused) and
+response renderings. Domain code never imports this module."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from deconflict.errors import FieldError, InvalidInput
+from deconflict.model import Conflict, Filing, FilingRef, Party, Volume4D
+from deconflict.model.geojson import format_time, volume_from_feature, volume_to_feature
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+
+
+def plain(value: Any) -> Any:
+    """Datetimes to RFC 3339 Z strings, enums to values, recursively."""
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Position = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
+class PolygonGeometry(_Strict):
+    type: Literal["Polygon"]
+    coordinates: Annotated[list[Annotated[list[Position], Field(max_length=10_000)]], Field(min_length=1)]
+    bbox: list[float] | None = None
+
+
+class PointGeometry(_Strict):
+    type: Literal["Point"]
+    coordinates: Position
+    bbox: list[float] | None = None
+
+
+class VolumeProperties(_Strict):
+    altitude_lower_m: float = Field(description="metres above the WGS84 ellipsoid")
+    altitude_upper_m: float = Field(description="metres above the WGS84 ellipsoid")
+    time_start: str = Field(description="RFC 3339, UTC", examples=["2026-11-26T12:00:00Z"])
+    time_end: str = Field(description="RFC 3339, UTC", examples=["2026-11-26T13:00:00Z"])
+    radius_m: float | None = Field(default=None, description="circle radius, with a Point geometry")
+
+
+class VolumeFeature(_Strict):
+    """A Volume4D as a GeoJSON Feature: Polygon, or Point with `radius_m` (a circle)."""
+
+    type: Literal["Feature"]
+    geometry: Annotated[PolygonGeometry | PointGeometry, Field(discriminator="type")]
+    properties: VolumeProperties
+    id: str | int | None = None
+    bbox: list[float] | None = None
+
+    def to_volume(self, index: int | None = None) -> Volume4D:
+        doc = self.model_dump(exclude_none=True)
+        try:
+            return volume_from_feature(doc)[0]
+        except InvalidInput as exc:
+            raise exc.prefixed("" if index is None else f"volumes[{index}]") from None
+
+
+Volumes = Annotated[list[VolumeFeature], Field(min_length=1, max_length=1000)]
+Key = Annotated[list[Annotated[str, Field(max_length=128)]], Field(max_length=10_000)]
+
+
+def volumes_of(features: list[VolumeFeature]) -> tuple[Volume4D, ...]:
+    out: list[Volume4D] = []
+    errors: list[FieldError] = []
+    for i, f in enumerate(features):
+        try:
+            out.append(f.to_volume(i))
+        except InvalidInput as exc:
+            errors += exc.errors
+    if errors:
+        raise InvalidInput(errors)
+    return tuple(out)
+
+
+class IntentCreate(_Strict):
+    kind: str = Field(max_length=64, examples=["uas_flight"])
+    volumes: Volumes
+    state: Literal["accepted", "activated"] = "accepted"
+    key: Key = Field(
+        default_factory=list, description="ovns of the conflicting versions the submitter has seen"
+    )
+
+
+class IntentUpdate(_Strict):
+    ovn: str = Field(max_length=128, description="the current version token")
+    kind: str = Field(max_length=64)
+    volumes: Volumes
+    state: Literal["accepted", "activated", "nonconforming", "contingent"] = "accepted"
+    key: Key = Field(default_factory=list)
+
+
+class ConstraintCreate(_Strict):
+    kind: str = Field(default="reservation", max_length=64)
+    volumes: Volumes
+    key: Key = Field(default_factory=list)
+
+
+class ConstraintUpdate(_Strict):
+    ovn: str = Field(max_length=128)
+    kind: str = Field(default="reservation", max_length=64)
+    volumes: Volumes
+    key: Key = Field(default_factory=list)
+
+
+class StateChange(_Strict):
+    ovn: str = Field(max_length=128)
+    state: Literal["activated", "nonconforming", "contingent", "ended"]
+
+
+class AreaQuery(_Strict):
+    area: VolumeFeature
+
+
+class PartyCreate(_Strict):
+    id: str = Field(max_length=63)
+    role: Literal["operator", "observer", "admin"] = "operator"
+    name: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, max_length=35)
+
+
+# -- responses ----------------------------------------------------------------
+
+
+def ref_view(ref: FilingRef) -> dict[str, Any]:
+    return {
+        "id": ref.id,
+        "type": ref.type.value,
+        "owner": ref.owner,
+        "kind": ref.kind,
+        "version": ref.version,
+        "ovn": ref.ovn,
+    }
+
+
+def filing_view(filing: Filing, viewer: Party) -> dict[str, Any]:
+    """Another party sees volumes, times, kind, state and owner (and the version
+    token, which it needs for its key); the owner sees everything."""
+    view: dict[str, Any] = {
+        "id": filing.id,
+        "type": filing.type.value,
+        "owner": filing.owner,
+        "kind": filing.kind,
+        "state": filing.state.value,
+        "version": filing.version,
+        "ovn": filing.ovn,
+        "volumes": [volume_to_feature(v) for v in filing.volumes],
+    }
+    if viewer.id == filing.owner:
+        view.update(
+            priority=filing.priority,
+            notice_s=filing.notice_s,
+            late=filing.late,
+            created_at=format_time(filing.created_at),
+            updated_at=format_time(filing.updated_at),
+        )
+    return view
+
+
+def conflict_view(conflict: Conflict) -> dict[str, Any]:
+    f = conflict.finding
+    return {
+        "id": conflict.id,
+        "state": conflict.state.value,
+        "detected_at": format_time(conflict.detected_at),
+        "closed_at": format_time(conflict.closed_at) if conflict.closed_at else None,
+        "a": ref_view(f.a),
+        "b": ref_view(f.b),
+        "time_start": format_time(f.time_start),
+        "time_end": format_time(f.time_end),
+        "horizontal_separation_m": f.horizontal_separation_m,
+        "vertical_separation_m": f.vertical_separation_m,
+        "time_separation_s": f.time_separation_s,
+        "separation": {
+            "horizontal_m": f.separation.horizontal_m,
+            "vertical_m": f.separation.vertical_m,
+            "time_s": f.separation.time_s,
+        },
+    }
+
+
+def party_view(party: Party) -> dict[str, Any]:
+    return {
+        "id": party.id,
+        "name": party.name,
+        "language": party.language,
+        "role": party.role.value,
+        "created_at": format_time(party.created_at),
+    }

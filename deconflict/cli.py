@@ -1,0 +1,240 @@
+"""The `deconflict` command: thin commands over `deconflict.service`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from deconflict import __version__
+from deconflict.errors import AgreementError, DeconflictError, InvalidInput
+from deconflict.model import ConflictState, Role, State
+
+DEFAULT_DATA_DIR = "data"
+DB_FILE = "deconflict.sqlite3"
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from deconflict import agreements
+    from deconflict.service import Services
+    from deconflict.store.sqlite import SqliteStore
+
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    agreement = agreements.load(args.agreement)
+    return Services.build(SqliteStore(data_dir / DB_FILE), agreement)
+
+
+def _print_json(value: Any) -> None:
+    from deconflict.api.wire import plain
+
+    print(json.dumps(plain(value), ensure_ascii=False))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from deconflict.api.app import create_app
+    from deconflict.sim.seed import TOKENS_FILE, seed_example
+
+    services = _open(args)
+    if args.seed_example:
+        tokens = seed_example(services, Path(args.data_dir))
+        if tokens:
+            print(f"seeded the example; API tokens written to {Path(args.data_dir) / TOKENS_FILE}")
+        else:
+            print("store already holds parties; not seeding")
+    app = create_app(services)
+    print(f"deconflict {__version__} on http://{args.host}:{args.port} (data in {args.data_dir})")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    services.store.close()
+    return 0
+
+
+def cmd_party_add(args: argparse.Namespace) -> int:
+    services = _open(args)
+    party, token = services.parties.add(args.id, role=Role(args.role), name=args.name, language=args.language)
+    print(f"party {party.id} ({party.role.value}) created; its API token, shown once:")
+    print(token)
+    return 0
+
+
+def cmd_party_list(args: argparse.Namespace) -> int:
+    from deconflict.api.wire import party_view
+
+    for p in _open(args).parties.all():
+        _print_json(party_view(p))
+    return 0
+
+
+def _caller(services: Any, args: argparse.Namespace) -> Any:
+    token = args.token or os.environ.get("DECONFLICT_TOKEN")
+    return services.parties.authenticate(token)
+
+
+def cmd_intent_submit(args: argparse.Namespace) -> int:
+    from deconflict.api.wire import conflict_view, filing_view
+    from deconflict.model import FilingType
+    from deconflict.model.geojson import volume_from_feature
+    from deconflict.service import Draft
+
+    doc = json.loads(Path(args.file).read_text("utf-8"))
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise InvalidInput.one("(file)", "must be a GeoJSON FeatureCollection")
+    features = doc.get("features")
+    if not isinstance(features, list) or not features:
+        raise InvalidInput.one("features", "must be a non-empty list of volume Features")
+    volumes = []
+    kinds = set()
+    for i, feature in enumerate(features):
+        try:
+            volume, extra = volume_from_feature(feature, extra_properties={"kind"})
+        except InvalidInput as exc:
+            raise exc.prefixed(f"features[{i}]") from None
+        volumes.append(volume)
+        if "kind" in extra:
+            kinds.add(extra["kind"])
+    kind = args.kind or (kinds.pop() if len(kinds) == 1 else None)
+    if kind is None:
+        raise InvalidInput.one("kind", "give --kind, or one `kind` property on the features")
+    services = _open(args)
+    who = _caller(services, args)
+    outcome = services.filings.submit(
+        who, Draft(FilingType.INTENT, kind, tuple(volumes), State(args.state)), args.key
+    )
+    _print_json(
+        {
+            "filing": filing_view(outcome.filing, who),
+            "conflicts": [conflict_view(c) for c in outcome.conflicts],
+        }
+    )
+    return 0
+
+
+def cmd_conflicts(args: argparse.Namespace) -> int:
+    from deconflict.api.wire import conflict_view
+
+    state = None if args.state == "all" else ConflictState(args.state)
+    for c in _open(args).filings.conflicts(state=state, party=args.party):
+        _print_json(conflict_view(c))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from deconflict import agreements
+    from deconflict.detect.offline import check_feature_collection
+
+    agreement = agreements.load(args.agreement).with_buffers(
+        args.horizontal_buffer_m, args.vertical_buffer_m, args.time_buffer_s
+    )
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput.one("(file)", f"is not valid JSON: {exc}") from None
+    for row in check_feature_collection(doc, agreement):
+        _print_json(row)
+    return 0
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be a number >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deconflict",
+        description="Deconfliction between operators who share an airspace but not a chain of command.",
+    )
+    parser.add_argument("--version", action="version", version=f"deconflict {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--data-dir",
+            default=os.environ.get("DECONFLICT_DATA_DIR", DEFAULT_DATA_DIR),
+            help="where the SQLite file and keys live (default: ./data or $DECONFLICT_DATA_DIR)",
+        )
+        p.add_argument("--agreement", default=None, help="agreement TOML file (default: the shipped one)")
+
+    p = sub.add_parser("serve", help="run the service (REST API) on the SQLite store")
+    common(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--seed-example", action="store_true", help="seed parties and filings into an empty store")
+    p.add_argument("--log-level", default="info", help="uvicorn log level")
+    p.set_defaults(func=cmd_serve)
+
+    party = sub.add_parser("party", help="manage the party registry").add_subparsers(
+        dest="party_command", required=True, metavar="SUBCOMMAND", help="add or list"
+    )
+    p = party.add_parser("add", help="create a party and print its API token once")
+    common(p)
+    p.add_argument("id", help="party id, e.g. north")
+    p.add_argument("--role", choices=[r.value for r in Role], default="operator", help="default operator")
+    p.add_argument("--name", default=None, help="display name (default: the agreement's)")
+    p.add_argument("--language", default=None, help="BCP 47 language (default: the agreement's)")
+    p.set_defaults(func=cmd_party_add)
+    p = party.add_parser("list", help="list parties, one JSON object a line")
+    common(p)
+    p.set_defaults(func=cmd_party_list)
+
+    intent = sub.add_parser("intent", help="file notices of activity").add_subparsers(
+        dest="intent_command", required=True, metavar="SUBCOMMAND", help="submit"
+    )
+    p = intent.add_parser("submit", help="file an intent from a GeoJSON FeatureCollection of volumes")
+    common(p)
+    p.add_argument("file", help="GeoJSON FeatureCollection: each Feature one volume")
+    p.add_argument("--kind", default=None, help="activity kind (default: the features' `kind` property)")
+    p.add_argument("--state", choices=["accepted", "activated"], default="accepted", help="initial state")
+    p.add_argument("--key", action="append", default=[], help="ovn of a conflicting version seen (repeat)")
+    p.add_argument("--token", default=None, help="the party's API token (default: $DECONFLICT_TOKEN)")
+    p.set_defaults(func=cmd_intent_submit)
+
+    p = sub.add_parser("conflicts", help="list conflicts, one JSON object a line")
+    common(p)
+    p.add_argument("--state", choices=["open", "closed", "all"], default="open", help="default open")
+    p.add_argument("--party", default=None, help="only conflicts where this party owns a side")
+    p.set_defaults(func=cmd_conflicts)
+
+    p = sub.add_parser(
+        "check",
+        help="offline: every cross-party conflict in a GeoJSON FeatureCollection of filings",
+    )
+    p.add_argument("file", help="FeatureCollection (or - for standard input)")
+    p.add_argument("--agreement", default=None, help="agreement TOML file (default: the shipped one)")
+    p.add_argument("--horizontal-buffer-m", type=_non_negative, default=None, help="override every kind's")
+    p.add_argument("--vertical-buffer-m", type=_non_negative, default=None, help="override every kind's")
+    p.add_argument("--time-buffer-s", type=_non_negative, default=None, help="override every kind's")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InvalidInput as exc:
+        for e in exc.errors:
+            print(f"error: {e.field or '(input)'}: {e.rule}", file=sys.stderr)
+        return 2
+    except AgreementError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DeconflictError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,354 @@
+"""Filing use cases: submit, update, change state, withdraw, read, query.
+
+The service owns the transaction: the strategic check of a filing against its
+neighbours and the write that stores it happen inside one `Store.write()`, so two
+conflicting filings are never both accepted unaware of each other. Notice is
+measured on the server's clock at receipt, before waiting for the write lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from deconflict.clock import Clock
+from deconflict.detect.strategic import detect
+from deconflict.errors import (
+    ConflictRefused,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    InvalidTransition,
+    LateNotice,
+    MissingKey,
+    NotFound,
+    StaleVersion,
+)
+from deconflict.geometry.cells import search_cells, volume_cells
+from deconflict.geometry.outline import validate_outline
+from deconflict.model import (
+    Agreement,
+    Conflict,
+    ConflictState,
+    Filing,
+    FilingType,
+    Finding,
+    Party,
+    Role,
+    State,
+    Volume4D,
+)
+from deconflict.model.agreement import ConflictAction, LateAction
+from deconflict.model.filing import INITIAL_STATES, make_ovn, transitions
+from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What a party asks to file: the wire format is parsed into this at the edge."""
+
+    type: FilingType
+    kind: str
+    volumes: tuple[Volume4D, ...]
+    state: State = State.ACCEPTED
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    filing: Filing
+    conflicts: tuple[Conflict, ...]
+
+
+def finding_summary(f: Finding) -> dict[str, object]:
+    """A finding as plain values (for errors that list conflicts)."""
+    return {
+        "id": f.b.id,
+        "type": f.b.type.value,
+        "owner": f.b.owner,
+        "kind": f.b.kind,
+        "version": f.b.version,
+        "ovn": f.b.ovn,
+        "time_start": f.time_start,
+        "time_end": f.time_end,
+        "horizontal_separation_m": f.horizontal_separation_m,
+        "vertical_separation_m": f.vertical_separation_m,
+        "time_separation_s": f.time_separation_s,
+    }
+
+
+class Filings:
+    def __init__(self, store: Store, agreement: Agreement, clock: Clock) -> None:
+        self.store = store
+        self.agreement = agreement
+        self.clock = clock
+
+    # -- validation -------------------------------------------------------------
+
+    def header_errors(self, filing_type: FilingType, kind: str, state: State) -> list[FieldError]:
+        """The rules on a draft's kind and initial state (also used by the edge to report
+        them beside volume errors it found while parsing)."""
+        errors: list[FieldError] = []
+        if self.agreement.kind(kind) is None:
+            errors.append(
+                FieldError(
+                    "kind", f"unknown kind {kind!r} (the agreement has: {', '.join(self.agreement.kinds)})"
+                )
+            )
+        if state not in INITIAL_STATES[filing_type]:
+            allowed = ", ".join(sorted(s.value for s in INITIAL_STATES[filing_type]))
+            errors.append(FieldError("state", f"a new {filing_type.value} must be in state {allowed}"))
+        return errors
+
+    def _validate(self, draft: Draft, now: datetime) -> None:
+        """Every rule a draft must meet, independent of what is stored; all errors at once."""
+        errors = self.header_errors(draft.type, draft.kind, draft.state)
+        if not draft.volumes:
+            errors.append(FieldError("volumes", "needs at least one volume"))
+        if len(draft.volumes) > self.agreement.max_volumes_per_filing:
+            errors.append(
+                FieldError(
+                    "volumes",
+                    f"at most {self.agreement.max_volumes_per_filing} volumes per filing (agreement cap)",
+                )
+            )
+        for i, v in enumerate(draft.volumes):
+            where = f"volumes[{i}]"
+            try:
+                validate_outline(v.outline, max_area_m2=self.agreement.max_volume_area_m2)
+            except InvalidInput as exc:
+                errors += exc.prefixed(where).errors
+            if v.duration_s > self.agreement.max_volume_duration_s:
+                errors.append(
+                    FieldError(
+                        f"{where}.properties.time_end",
+                        f"duration {v.duration_s:.0f} s exceeds the agreement's cap of "
+                        f"{self.agreement.max_volume_duration_s:.0f} s",
+                    )
+                )
+            if v.time_end <= now:
+                errors.append(FieldError(f"{where}.properties.time_end", "must be in the future"))
+        if errors:
+            raise InvalidInput(errors)
+
+    # -- detection --------------------------------------------------------------
+
+    def _neighbours(self, r: Reader, filing: Filing) -> list[Filing]:
+        reach = self.agreement.max_buffers
+        seen: dict[str, Filing] = {}
+        for v in filing.volumes:
+            query = SpaceTimeQuery(
+                cells=search_cells(v.outline, reach.horizontal_m),
+                time_start=v.time_start - timedelta(seconds=reach.time_s),
+                time_end=v.time_end + timedelta(seconds=reach.time_s),
+                altitude_lower_m=v.altitude_lower_m - reach.vertical_m,
+                altitude_upper_m=v.altitude_upper_m + reach.vertical_m,
+            )
+            for other in r.find_filings(query, live_only=True, exclude_owner=filing.owner):
+                seen[other.id] = other
+        return [seen[k] for k in sorted(seen)]
+
+    def _findings(self, r: Reader, filing: Filing) -> list[Finding]:
+        if not filing.live:
+            return []
+        return detect(filing, self._neighbours(r, filing), self.agreement)
+
+    def _enforce(self, filing: Filing, findings: Sequence[Finding], key: Collection[str]) -> None:
+        """Proof of awareness (F3548 key), then the agreement's block/warn rule."""
+        missing = [finding_summary(f) for f in findings if f.b.ovn not in key]
+        if missing:
+            raise MissingKey(missing)
+        if self.agreement.conflict_action is ConflictAction.BLOCK:
+            blocking = [f for f in findings if self.agreement.kinds[f.b.kind].priority >= filing.priority]
+            if blocking:
+                raise ConflictRefused([finding_summary(f) for f in blocking])
+
+    def _store(self, w: Writer, filing: Filing, findings: Sequence[Finding], now: datetime) -> Outcome:
+        cells = [volume_cells(v.outline) for v in filing.volumes]
+        w.put_filing(filing, cells)
+        if filing.version > 1:
+            w.close_conflicts(filing.id, now)
+        conflicts = tuple(Conflict(str(uuid.uuid4()), f, ConflictState.OPEN, now) for f in findings)
+        if conflicts:
+            w.add_conflicts(conflicts)
+        return Outcome(filing, conflicts)
+
+    # -- notice -----------------------------------------------------------------
+
+    def _notice(
+        self, kind: str, volumes: Sequence[Volume4D], previous: Filing | None, now: datetime
+    ) -> tuple[float, bool]:
+        """Notice of this version: from receipt to the start of its earliest new or
+        changed volume; a version that changes no volume keeps the last notice."""
+        old = set(previous.volumes) if previous is not None else set()
+        changed = [v for v in volumes if v not in old]
+        if not changed and previous is not None:
+            return previous.notice_s, previous.late
+        notice_s = (min(v.time_start for v in changed) - now).total_seconds()
+        late = notice_s < self.agreement.kinds[kind].min_notice_s
+        if late and self.agreement.late_notice_action is LateAction.REJECT:
+            raise LateNotice(kind, notice_s, self.agreement.kinds[kind].min_notice_s)
+        return notice_s, late
+
+    # -- use cases --------------------------------------------------------------
+
+    @staticmethod
+    def _may_file(caller: Party) -> None:
+        if caller.role is not Role.OPERATOR:
+            raise Forbidden(f"a party with role {caller.role.value!r} files nothing")
+
+    def submit(
+        self, caller: Party, draft: Draft, key: Collection[str] = (), *, filing_id: str | None = None
+    ) -> Outcome:
+        self._may_file(caller)
+        now = self.clock.now()
+        self._validate(draft, now)
+        notice_s, late = self._notice(draft.kind, draft.volumes, None, now)
+        fid = filing_id or str(uuid.uuid4())
+        filing = Filing(
+            id=fid,
+            type=draft.type,
+            owner=caller.id,
+            kind=draft.kind,
+            volumes=draft.volumes,
+            state=draft.state,
+            priority=self.agreement.kinds[draft.kind].priority,
+            version=1,
+            ovn=make_ovn(fid, 1, now),
+            created_at=now,
+            updated_at=now,
+            notice_s=notice_s,
+            late=late,
+        )
+        with self.store.write() as w:
+            findings = self._findings(w, filing)
+            self._enforce(filing, findings, set(key))
+            return self._store(w, filing, findings, now)
+
+    def _current(self, r: Reader, caller: Party, filing_id: str, ftype: FilingType, ovn: str) -> Filing:
+        current = r.get_filing(filing_id)
+        if current is None or current.type is not ftype:
+            raise NotFound(ftype.value, filing_id)
+        if current.owner != caller.id:
+            raise Forbidden(f"{ftype.value} {filing_id!r} belongs to {current.owner!r}")
+        if current.ovn != ovn:
+            raise StaleVersion(filing_id, ovn, current.ovn)
+        return current
+
+    def update(
+        self, caller: Party, filing_id: str, ovn: str, draft: Draft, key: Collection[str] = ()
+    ) -> Outcome:
+        """Replace a filing's kind, volumes (and state) with a new version; `ovn` must be current."""
+        self._may_file(caller)
+        now = self.clock.now()
+        self._validate(
+            replace(draft, state=State.ACCEPTED) if draft.type is FilingType.INTENT else draft, now
+        )
+        with self.store.write() as w:
+            current = self._current(w, caller, filing_id, draft.type, ovn)
+            if (
+                draft.state is not current.state
+                and draft.state not in transitions(current.type)[current.state]
+            ):
+                raise InvalidTransition(filing_id, current.state.value, draft.state.value)
+            if current.state is State.ENDED:
+                raise InvalidTransition(filing_id, current.state.value, draft.state.value)
+            notice_s, late = self._notice(draft.kind, draft.volumes, current, now)
+            filing = replace(
+                current,
+                kind=draft.kind,
+                volumes=draft.volumes,
+                state=draft.state,
+                priority=self.agreement.kinds[draft.kind].priority,
+                version=current.version + 1,
+                ovn=make_ovn(filing_id, current.version + 1, now),
+                updated_at=now,
+                notice_s=notice_s,
+                late=late,
+            )
+            findings = self._findings(w, filing)
+            self._enforce(filing, findings, set(key))
+            return self._store(w, filing, findings, now)
+
+    def transition(
+        self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str, state: State
+    ) -> Outcome:
+        """Change state only (activate, end, ...): a new version with the same volumes.
+
+        Conflicts are re-recorded against the new version, but neither the key nor the
+        block rule stops a state change: a party must always be able to say what is
+        happening, and ending must always be possible."""
+        self._may_file(caller)
+        now = self.clock.now()
+        with self.store.write() as w:
+            current = self._current(w, caller, filing_id, filing_type, ovn)
+            if state not in transitions(current.type)[current.state]:
+                raise InvalidTransition(filing_id, current.state.value, state.value)
+            filing = replace(
+                current,
+                state=state,
+                version=current.version + 1,
+                ovn=make_ovn(filing_id, current.version + 1, now),
+                updated_at=now,
+            )
+            return self._store(w, filing, self._findings(w, filing), now)
+
+    def withdraw(self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str) -> Outcome:
+        return self.transition(caller, filing_type, filing_id, ovn, State.ENDED)
+
+    # -- reads ------------------------------------------------------------------
+
+    def get(self, filing_type: FilingType, filing_id: str) -> Filing:
+        with self.store.read() as r:
+            filing = r.get_filing(filing_id)
+        if filing is None or filing.type is not filing_type:
+            raise NotFound(filing_type.value, filing_id)
+        return filing
+
+    def versions(self, filing_type: FilingType, filing_id: str) -> list[Filing]:
+        with self.store.read() as r:
+            versions = r.filing_versions(filing_id)
+        if not versions or versions[0].type is not filing_type:
+            raise NotFound(filing_type.value, filing_id)
+        return versions
+
+    def current(self, *, owner: str | None = None, live_only: bool = True) -> list[Filing]:
+        with self.store.read() as r:
+            return r.list_filings(live_only=live_only, owner=owner)
+
+    def query(self, area: Volume4D, *, live_only: bool = True) -> list[Filing]:
+        """Filings with a volume that meets `area` (outline, altitude band and time window).
+        Field paths in errors are relative to the area's Feature."""
+        validate_outline(area.outline, max_area_m2=None)
+        probe = Filing(
+            id="",
+            type=FilingType.INTENT,
+            owner="",
+            kind=next(iter(self.agreement.kinds)),
+            volumes=(area,),
+            state=State.ACCEPTED,
+            priority=0,
+            version=0,
+            ovn="",
+            created_at=area.time_start,
+            updated_at=area.time_start,
+            notice_s=0.0,
+            late=False,
+        )
+        query = SpaceTimeQuery(
+            cells=search_cells(area.outline, 0.0),
+            time_start=area.time_start,
+            time_end=area.time_end,
+            altitude_lower_m=area.altitude_lower_m,
+            altitude_upper_m=area.altitude_upper_m,
+        )
+        with self.store.read() as r:
+            candidates = r.find_filings(query, live_only=live_only)
+        exact = self.agreement.with_buffers(0.0, 0.0, 0.0)
+        hits = {f.b.id for f in detect(probe, candidates, exact)}
+        return sorted((c for c in candidates if c.id in hits), key=lambda c: c.id)
+
+    def conflicts(self, *, state: ConflictState | None = None, party: str | None = None) -> list[Conflict]:
+        with self.store.read() as r:
+            return r.list_conflicts(state=state, party=party)

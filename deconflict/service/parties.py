@@ -1,0 +1,88 @@
+"""Party registry use cases: create parties, issue and check credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from deconflict.clock import Clock
+from deconflict.errors import Forbidden, InvalidInput, Unauthorized
+from deconflict.model import Agreement, Party, Role
+from deconflict.store.base import Store
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+TOKEN_PREFIX = "dcf_"
+
+
+def hash_token(token: str) -> bytes:
+    """Tokens are 256-bit random strings, so one SHA-256 is the right hash (no KDF needed)."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class Parties:
+    def __init__(self, store: Store, agreement: Agreement, clock: Clock) -> None:
+        self.store = store
+        self.agreement = agreement
+        self.clock = clock
+
+    def add(
+        self,
+        party_id: str,
+        *,
+        role: Role = Role.OPERATOR,
+        name: str | None = None,
+        language: str | None = None,
+        caller: Party | None = None,
+    ) -> tuple[Party, str]:
+        """Create a party; returns it and its API token, which is shown once and stored hashed.
+
+        `caller` is None for the local CLI (which has the data directory) and must be
+        an admin otherwise. An operator must be a signatory of the agreement.
+        """
+        if caller is not None and caller.role is not Role.ADMIN:
+            raise Forbidden("only an admin manages parties")
+        if not isinstance(party_id, str) or not _ID.match(party_id):
+            raise InvalidInput.one(
+                "id", "must be 1-63 characters of a-z, 0-9, '_' or '-', starting alphanumeric"
+            )
+        signed = self.agreement.party(party_id)
+        if role is Role.OPERATOR and signed is None:
+            raise InvalidInput.one(
+                "id",
+                f"operator {party_id!r} is not a party to the agreement "
+                f"(its parties: {', '.join(p.id for p in self.agreement.parties)})",
+            )
+        name = name if name is not None else (signed.name if signed else party_id)
+        language = language if language is not None else (signed.language if signed else "en")
+        if not name.strip() or len(name) > 200:
+            raise InvalidInput.one("name", "must be 1-200 characters")
+        if not _LANG.match(language):
+            raise InvalidInput.one("language", "must be a BCP 47 language tag such as 'en' or 'ar'")
+        party = Party(party_id, name, language, role, self.clock.now())
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.store.write() as w:
+            w.add_party(party, hash_token(token))
+        return party, token
+
+    def rotate(self, party_id: str, *, caller: Party | None = None) -> str:
+        if caller is not None and caller.role is not Role.ADMIN:
+            raise Forbidden("only an admin manages parties")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.store.write() as w:
+            w.set_party_token(party_id, hash_token(token))
+        return token
+
+    def all(self) -> list[Party]:
+        with self.store.read() as r:
+            return r.list_parties()
+
+    def authenticate(self, token: str | None) -> Party:
+        if not token:
+            raise Unauthorized("a bearer token is required")
+        with self.store.read() as r:
+            party = r.party_for_token(hash_token(token))
+        if party is None:
+            raise Unauthorized("the token matches no party")
+        return party

@@ -1,0 +1,1 @@
+"""The demo scenario: it feeds the same service calls as real clients."""

@@ -1,0 +1,222 @@
+"""Every validation rule at the edge: a 4xx RFC 9457 problem naming the field and
+the rule, and nothing stored changes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from conftest import Live, at, circle, polygon
+
+BOX = [(35.0, 33.0), (35.05, 33.0), (35.05, 33.05), (35.0, 33.05)]
+
+
+def body(*volumes: dict[str, Any], kind: str = "crewed_flight") -> dict[str, Any]:
+    return {"kind": kind, "volumes": list(volumes) or [polygon(BOX)]}
+
+
+def set_prop(feature: dict[str, Any], **props: Any) -> dict[str, Any]:
+    f = copy.deepcopy(feature)
+    f["properties"].update(props)
+    return f
+
+
+def set_coords(feature: dict[str, Any], coords: Any) -> dict[str, Any]:
+    f = copy.deepcopy(feature)
+    f["geometry"]["coordinates"] = coords
+    return f
+
+
+BAD: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "two distinct vertices",
+        body(polygon([(35.0, 33.0), (35.1, 33.0), (35.0, 33.0)])),
+        "volumes[0].geometry.coordinates[0]",
+        "at least 3 distinct vertices",
+    ),
+    (
+        "self-intersecting bow tie",
+        body(polygon([(35.0, 33.0), (35.1, 33.1), (35.1, 33.0), (35.0, 33.1)])),
+        "volumes[0].geometry.coordinates",
+        "self-intersect",
+    ),
+    ("latitude 91", body(circle(35.0, 91.0, 100)), "volumes[0].geometry.coordinates[1]", "latitude"),
+    ("latitude -90.5", body(circle(35.0, -90.5, 100)), "volumes[0].geometry.coordinates[1]", "latitude"),
+    (
+        "longitude 181 in a polygon",
+        body(polygon([(181.0, 33.0), (35.1, 33.0), (35.1, 33.1)])),
+        "volumes[0].geometry.coordinates[0][0][0]",
+        "longitude",
+    ),
+    (
+        "polygon across the antimeridian",
+        body(polygon([(179.9, 10.0), (-179.9, 10.0), (-179.9, 10.1), (179.9, 10.1)])),
+        "volumes[0].geometry",
+        "antimeridian",
+    ),
+    (
+        "circle across the antimeridian",
+        body(circle(179.999, 10.0, 5000)),
+        "volumes[0].geometry",
+        "antimeridian",
+    ),
+    ("radius 0", body(circle(35.0, 33.0, 0)), "volumes[0].properties.radius_m", "> 0"),
+    ("radius negative", body(circle(35.0, 33.0, -5)), "volumes[0].properties.radius_m", "> 0"),
+    (
+        "altitude lower = upper",
+        body(circle(35.0, 33.0, 100, lower=100, upper=100)),
+        "volumes[0].properties.altitude_upper_m",
+        "greater than altitude_lower_m",
+    ),
+    (
+        "altitude lower > upper",
+        body(circle(35.0, 33.0, 100, lower=500, upper=100)),
+        "volumes[0].properties.altitude_upper_m",
+        "greater than altitude_lower_m",
+    ),
+    (
+        "end = start",
+        body(circle(35.0, 33.0, 100, start=120, end=120)),
+        "volumes[0].properties.time_end",
+        "later than time_start",
+    ),
+    (
+        "end before start",
+        body(circle(35.0, 33.0, 100, start=120, end=60)),
+        "volumes[0].properties.time_end",
+        "later than time_start",
+    ),
+    (
+        "end in the past",
+        body(circle(35.0, 33.0, 100, start=-120, end=-1)),
+        "volumes[0].properties.time_end",
+        "in the future",
+    ),
+    (
+        "area over the cap",
+        body(polygon([(35.0, 33.0), (37.0, 33.0), (37.0, 35.0), (35.0, 35.0)])),
+        "volumes[0].geometry",
+        "cap",
+    ),
+    (
+        "duration over the cap",
+        body(circle(35.0, 33.0, 100, start=120, end=120 + 24 * 60 + 1)),
+        "volumes[0].properties.time_end",
+        "cap",
+    ),
+    ("unknown kind", body(kind="bombing_run"), "kind", "unknown kind"),
+    (
+        "unparseable time",
+        body(set_prop(circle(35.0, 33.0, 100), time_start="tomorrow")),
+        "volumes[0].properties.time_start",
+        "RFC 3339",
+    ),
+    (
+        "non-UTC time",
+        body(set_prop(circle(35.0, 33.0, 100), time_start="2030-06-01T16:00:00+02:00")),
+        "volumes[0].properties.time_start",
+        "UTC",
+    ),
+    (
+        "naive time",
+        body(set_prop(circle(35.0, 33.0, 100), time_start="2030-06-01T16:00:00")),
+        "volumes[0].properties.time_start",
+        "RFC 3339",
+    ),
+    ("unknown top-level field", {**body(), "purpose": "secret"}, "purpose", "unknown field"),
+    (
+        "unknown volume property",
+        body(set_prop(circle(35.0, 33.0, 100), target="x")),
+        "volumes[0].properties.target",
+        "unknown field",
+    ),
+    (
+        "a position with three numbers",
+        body(set_coords(circle(35.0, 33.0, 100), [35.0, 33.0, 100.0])),
+        "volumes[0].geometry",
+        "",
+    ),
+    ("no volumes", {"kind": "crewed_flight", "volumes": []}, "volumes", ""),
+    ("too many volumes", body(*[circle(35.0, 33.0, 100)] * 65), "volumes", "at most 64"),
+    ("kind of wrong type", {**body(), "kind": 5}, "kind", ""),
+    ("radius as a string", body(set_prop(circle(35.0, 33.0, 100), radius_m="100")), "volumes[0]", ""),
+]
+
+
+@pytest.mark.parametrize(("case", "payload", "field", "rule"), BAD, ids=[b[0] for b in BAD])
+def test_bad_intent_is_refused_with_field_and_rule(
+    live: Live, case: str, payload: dict[str, Any], field: str, rule: str
+) -> None:
+    c = live.client("north")
+    ok = c.post("/v1/intents", json=body(polygon(BOX)))  # something stored beforehand
+    assert ok.status_code == 201, ok.text
+    before = live.snapshot()
+    r = c.post("/v1/intents", json=payload)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["status"] == 422
+    assert problem["type"].startswith("urn:deconflict:problem:")
+    fields = [e["field"] for e in problem["errors"]]
+    assert any(f.startswith(field) for f in fields), (fields, field)
+    assert any(rule in e["rule"] for e in problem["errors"] if e["field"].startswith(field)), problem
+    assert live.snapshot() == before
+
+
+def test_oversize_body_is_413_and_changes_nothing(live: Live) -> None:
+    before = live.snapshot()
+    huge = body(*[circle(35.0, 33.0, 100)] * 20)
+    huge["key"] = ["x" * 100] * 12_000  # ~1.3 MB
+    r = live.client("north").post("/v1/intents", json=huge)
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+    assert live.snapshot() == before
+
+
+def test_oversize_chunked_body_is_413(live: Live) -> None:
+    def chunks() -> Any:
+        yield b'{"kind": "crewed_flight", "volumes": ['
+        for _ in range(20_000):  # ~1.5 MB, no content-length
+            yield b'{"type": "Feature", "geometry": {"type": "Point", "coordinates": [35, 33]}},'
+        yield b"]}"
+
+    r = live.client("north").post(
+        "/v1/intents", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+
+
+def test_body_that_is_not_json_is_422(live: Live) -> None:
+    r = live.client("north").post(
+        "/v1/intents", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["rule"]
+
+
+def test_several_errors_are_reported_together(live: Live) -> None:
+    r = live.client("north").post(
+        "/v1/intents",
+        json=body(circle(35.0, 33.0, -1, lower=10, upper=5), kind="nope"),
+    )
+    assert r.status_code == 422
+    fields = {e["field"] for e in r.json()["errors"]}
+    assert {"kind", "volumes[0].properties.radius_m"} <= fields
+
+
+def test_late_notice_is_flagged_by_default(live: Live) -> None:
+    # crewed_flight needs 1800 s; this one starts in 10 minutes
+    r = live.client("north").post("/v1/intents", json=body(circle(35.0, 33.0, 100, start=10, end=70)))
+    assert r.status_code == 201, r.text
+    filing = r.json()["filing"]
+    assert filing["late"] is True
+    assert filing["notice_s"] == pytest.approx(600.0)
+
+
+def test_notice_is_measured_on_the_server_clock_at_receipt(live: Live) -> None:
+    live.clock.advance(60)
+    r = live.client("north").post("/v1/intents", json=body(circle(35.0, 33.0, 100, start=120, end=180)))
+    assert r.json()["filing"]["notice_s"] == pytest.approx(120 * 60 - 60)
+    assert r.json()["filing"]["late"] is False
+    assert at(0) == "2030-06-01T12:00:00Z"
