@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -29,18 +28,16 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 
 from deconflict.errors import InvalidInput
-from deconflict.geometry.projection import WGS84_A_M, WGS84_E2, gaussian_radius_m
+from deconflict.geometry.projection import LocalProjection, gaussian_radius_m, plane_xy
 from deconflict.model.volume import Circle, Outline, Polygon
 
 __all__ = [
     "ANTIMERIDIAN_RULE",
-    "LocalPlane",
     "Projector",
     "area_m2",
     "horizontal_distance_m",
     "horizontal_distances_m",
     "outline_centre",
-    "plane_xy",
     "to_local",
     "validate_outline",
 ]
@@ -50,92 +47,11 @@ POLE_RULE = "volume reaches a pole (latitude ±90°); such volumes are not suppo
 #: Mean Earth radius (IUGG), for coarse bounds only.
 MEAN_RADIUS_M = 6_371_008.8
 
-_E = math.sqrt(WGS84_E2)
 _F64 = NDArray[np.float64]
 
 
 class Projector(Protocol):
     def forward(self, lon: ArrayLike, lat: ArrayLike) -> tuple[_F64, _F64]: ...
-
-
-# --- the local plane -------------------------------------------------------------------
-
-
-def _gauss_sphere(lat0_rad: _F64) -> tuple[_F64, _F64, _F64, _F64]:
-    """Constants of the Gauss conformal sphere at `lat0_rad`: (C, K, chi0, R)."""
-    s = np.sin(lat0_rad)
-    w = 1 - WGS84_E2 * s * s
-    radius = WGS84_A_M * math.sqrt(1 - WGS84_E2) / w
-    c = np.sqrt(1 + WGS84_E2 * np.cos(lat0_rad) ** 4 / (1 - WGS84_E2))
-    chi0 = np.arcsin(s / c)
-    k = np.tan(0.5 * chi0 + np.pi / 4) / (
-        np.tan(0.5 * lat0_rad + np.pi / 4) ** c * ((1 - _E * s) / (1 + _E * s)) ** (0.5 * c * _E)
-    )
-    return c, k, chi0, radius
-
-
-def plane_xy(lon: ArrayLike, lat: ArrayLike, lon0: ArrayLike, lat0: ArrayLike) -> tuple[_F64, _F64]:
-    """Degrees to metres (x east, y north) in the local plane centred on (`lon0`, `lat0`).
-
-    All four arguments broadcast, so each point may have its own centre.
-    """
-    lon_a = np.asarray(lon, dtype=np.float64)
-    phi = np.radians(np.asarray(lat, dtype=np.float64))
-    lon0_a = np.asarray(lon0, dtype=np.float64)
-    phi0 = np.radians(np.asarray(lat0, dtype=np.float64))
-    c, k, chi0, radius = _gauss_sphere(phi0)
-    # a latitude of exactly ±90° makes tan() overflow: clamp a hair inside
-    phi = np.clip(phi, -np.pi / 2 + 1e-12, np.pi / 2 - 1e-12)
-    s = np.sin(phi)
-    chi = 2 * np.arctan(
-        k * np.tan(0.5 * phi + np.pi / 4) ** c * ((1 - _E * s) / (1 + _E * s)) ** (0.5 * c * _E)
-    )
-    chi -= np.pi / 2
-    lam = np.radians(lon_a - lon0_a)
-    lam = (lam + np.pi) % (2 * np.pi) - np.pi
-    lam = c * lam
-    cos_chi, sin_chi0, cos_chi0 = np.cos(chi), np.sin(chi0), np.cos(chi0)
-    h = np.sin((chi - chi0) / 2) ** 2 + cos_chi0 * cos_chi * np.sin(lam / 2) ** 2
-    ang = 2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-    sin_ang = np.sin(ang)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.where(ang > 1e-12, ang / np.where(sin_ang == 0, 1.0, sin_ang), 1.0)
-    x = radius * scale * cos_chi * np.sin(lam)
-    y = radius * scale * (cos_chi0 * np.sin(chi) - sin_chi0 * cos_chi * np.cos(lam))
-    return x, y
-
-
-@dataclass(frozen=True, slots=True)
-class LocalPlane:
-    """The local plane centred on (`lon0`, `lat0`) degrees: x east, y north, metres."""
-
-    lon0: float
-    lat0: float
-
-    def forward(self, lon: ArrayLike, lat: ArrayLike) -> tuple[_F64, _F64]:
-        """Degrees to metres."""
-        return plane_xy(lon, lat, self.lon0, self.lat0)
-
-    def inverse(self, x: ArrayLike, y: ArrayLike) -> tuple[_F64, _F64]:
-        """Metres to degrees."""
-        xa = np.asarray(x, dtype=np.float64)
-        ya = np.asarray(y, dtype=np.float64)
-        c, k, chi0_a, radius_a = _gauss_sphere(np.radians(np.float64(self.lat0)))
-        chi0, radius = float(chi0_a), float(radius_a)
-        rho = np.hypot(xa, ya)
-        ang = rho / radius
-        sin_a, cos_a = np.sin(ang), np.cos(ang)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(rho > 0, ya * sin_a * math.cos(chi0) / np.where(rho == 0, 1.0, rho), 0.0)
-        chi = np.arcsin(np.clip(cos_a * math.sin(chi0) + ratio, -1.0, 1.0))
-        lam = np.arctan2(xa * sin_a, rho * math.cos(chi0) * cos_a - ya * math.sin(chi0) * sin_a)
-        num = (np.tan(0.5 * chi + np.pi / 4) / k) ** (1 / c)
-        phi = chi
-        for _ in range(20):  # fixed point; converges to 1e-15 in well under 20 steps
-            s = np.sin(phi)
-            phi = 2 * np.arctan(num * ((1 - _E * s) / (1 + _E * s)) ** (-0.5 * _E)) - np.pi / 2
-        lon = (np.degrees(lam / c) + self.lon0 + 180.0) % 360.0 - 180.0
-        return lon, np.degrees(phi)
 
 
 # --- outlines ---------------------------------------------------------------------------
@@ -184,7 +100,7 @@ def area_m2(outline: Outline) -> float:
     for a polygon."""
     if isinstance(outline, Circle):
         return _cap_area_m2(outline.lat, outline.radius_m)
-    geom, _ = to_local(outline, LocalPlane(*outline_centre(outline)))
+    geom, _ = to_local(outline, LocalProjection(*outline_centre(outline)))
     return float(shapely.area(geom))
 
 
@@ -239,7 +155,7 @@ def _validate_polygon(p: Polygon, max_area_m2: float | None) -> None:
     # degenerate: all vertices on one line, judged where the user drew them (lon, lat
     # with lon scaled by cos(lat)) and in the plane
     mid = math.radians(float(lats.mean()))
-    plane = LocalPlane(*outline_centre(p))
+    plane = LocalProjection(*outline_centre(p))
     geom, _ = to_local(p, plane)
     px, py = plane.forward(lons, lats)
     if _collinear(lons * math.cos(mid), lats) or _collinear(px, py):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from deconflict.clock import Clock
-from deconflict.detect.strategic import detect
+from deconflict.detect.strategic import PreparedCache, detect
 from deconflict.errors import (
     ConflictRefused,
     FieldError,
@@ -83,6 +83,9 @@ class Filings:
         self.store = store
         self.agreement = agreement
         self.clock = clock
+        # Projected geometry of neighbours, reused across filings; only touched inside
+        # `store.write()`, which is serialised, so it needs no lock of its own.
+        self._prepared = PreparedCache()
 
     # -- validation -------------------------------------------------------------
 
@@ -152,7 +155,7 @@ class Filings:
     def _findings(self, r: Reader, filing: Filing) -> list[Finding]:
         if not filing.live:
             return []
-        return detect(filing, self._neighbours(r, filing), self.agreement)
+        return detect(filing, self._neighbours(r, filing), self.agreement, cache=self._prepared)
 
     def _enforce(self, filing: Filing, findings: Sequence[Finding], key: Collection[str]) -> None:
         """Proof of awareness (F3548 key), then the agreement's block/warn rule."""

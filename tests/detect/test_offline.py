@@ -11,9 +11,9 @@ import pytest
 from deconflict import agreements
 from deconflict.detect.offline import check_feature_collection
 from deconflict.errors import InvalidInput
-from deconflict.geometry.outline import LocalPlane
+from deconflict.geometry.projection import LocalProjection
 
-PLANE = LocalPlane(35.0, 33.0)
+PLANE = LocalProjection(35.0, 33.0)
 
 
 def square_coords(side_m: float, dx_m: float = 0.0, dy_m: float = 0.0) -> list[list[float]]:

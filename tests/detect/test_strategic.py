@@ -10,7 +10,8 @@ import pytest
 
 from deconflict import agreements
 from deconflict.detect.strategic import PreparedCache, all_conflicts, compare, detect
-from deconflict.geometry.outline import LocalPlane, horizontal_distance_m
+from deconflict.geometry.outline import horizontal_distance_m
+from deconflict.geometry.projection import LocalProjection
 from deconflict.model import Agreement, Circle, Filing, Polygon, Separation, State, Volume4D
 from deconflict.model.filing import FilingType, make_ovn
 
@@ -20,7 +21,7 @@ ZERO = Separation(0.0, 0.0, 0.0)
 
 
 def square(side_m: float, dx_m: float = 0.0, dy_m: float = 0.0, lon0: float = LON0) -> Polygon:
-    plane = LocalPlane(lon0, LAT0)
+    plane = LocalProjection(lon0, LAT0)
     lon, lat = plane.inverse(
         np.array([0.0, side_m, side_m, 0.0]) + dx_m, np.array([0.0, 0.0, side_m, side_m]) + dy_m
     )
@@ -85,7 +86,7 @@ def test_1_m_apart_horizontally_against_buffers_0_and_2() -> None:
 
 
 def test_circles_1_m_apart() -> None:
-    lon, lat = LocalPlane(LON0, LAT0).inverse(301.0, 0.0)
+    lon, lat = LocalProjection(LON0, LAT0).inverse(301.0, 0.0)
     a, b = vol(Circle(LON0, LAT0, 100.0)), vol(Circle(float(lon), float(lat), 200.0))
     assert not pair(a, b)
     assert pair(a, b, Separation(2.0, 0.0, 0.0))

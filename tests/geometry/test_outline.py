@@ -12,12 +12,12 @@ from pyproj import Geod
 from deconflict.errors import InvalidInput
 from deconflict.geometry.outline import (
     ANTIMERIDIAN_RULE,
-    LocalPlane,
     area_m2,
     horizontal_distance_m,
     horizontal_distances_m,
     validate_outline,
 )
+from deconflict.geometry.projection import LocalProjection
 from deconflict.model.volume import Circle, Polygon
 
 GEOD = Geod(ellps="WGS84")
@@ -25,7 +25,7 @@ GEOD = Geod(ellps="WGS84")
 
 def square(lon0: float, lat0: float, side_m: float, dx_m: float = 0.0, dy_m: float = 0.0) -> Polygon:
     """A square drawn in the local plane at (lon0, lat0), lower-left corner at (dx, dy)."""
-    plane = LocalPlane(lon0, lat0)
+    plane = LocalProjection(lon0, lat0)
     xs = np.array([0.0, side_m, side_m, 0.0]) + dx_m
     ys = np.array([0.0, 0.0, side_m, side_m]) + dy_m
     lon, lat = plane.inverse(xs, ys)
@@ -42,7 +42,7 @@ def rule(exc: pytest.ExceptionInfo[InvalidInput]) -> tuple[str, str]:
 
 @pytest.mark.parametrize("lat0", [0.0, 35.0, 60.0, 80.0])
 def test_plane_is_accurate_on_the_ellipsoid_near_its_centre(lat0: float) -> None:
-    plane = LocalPlane(-70.0, lat0)
+    plane = LocalProjection(-70.0, lat0)
     for az in range(0, 360, 20):
         for dist in (100.0, 10_000.0, 100_000.0):
             lon, lat, _ = GEOD.fwd(-70.0, lat0, az, dist)
@@ -178,7 +178,7 @@ def test_circle_versus_circle_matches_the_geodesic() -> None:
 
 def test_circle_inside_a_polygon_is_0_apart() -> None:
     poly = square(35.0, 33.0, 10_000.0)
-    lon, lat = LocalPlane(35.0, 33.0).inverse(5_000.0, 5_000.0)
+    lon, lat = LocalProjection(35.0, 33.0).inverse(5_000.0, 5_000.0)
     assert horizontal_distance_m(poly, Circle(float(lon), float(lat), 100.0)) == 0.0
     # and a circle around the polygon
     assert horizontal_distance_m(poly, Circle(float(lon), float(lat), 50_000.0)) == 0.0
@@ -187,7 +187,7 @@ def test_circle_inside_a_polygon_is_0_apart() -> None:
 def test_circle_versus_polygon_at_a_known_distance() -> None:
     poly = square(35.0, 33.0, 10_000.0)
     # 700 m east of the east edge (x = 10 km), level with its middle
-    lon, lat = LocalPlane(35.0, 33.0).inverse(10_000.0 + 700.0 + 250.0, 5_000.0)
+    lon, lat = LocalProjection(35.0, 33.0).inverse(10_000.0 + 700.0 + 250.0, 5_000.0)
     circle = Circle(float(lon), float(lat), 250.0)
     assert horizontal_distance_m(poly, circle) == pytest.approx(700.0, abs=0.01)
     assert horizontal_distance_m(circle, poly) == pytest.approx(700.0, abs=0.01)
