@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from deconflict import __version__
-from deconflict.errors import AgreementError, DeconflictError, InvalidInput
+from deconflict.errors import AgreementError, ConflictRefused, DeconflictError, InvalidInput, MissingKey
 from deconflict.model import ConflictState, Role, State
 
 DEFAULT_DATA_DIR = "data"
@@ -228,6 +228,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AgreementError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (MissingKey, ConflictRefused) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        listed = exc.missing if isinstance(exc, MissingKey) else exc.conflicts
+        for m in listed:
+            print(
+                f"  {m['type']} {m['id']} v{m['version']} of {m['owner']} ({m['kind']}): ovn {m['ovn']}",
+                file=sys.stderr,
+            )
+        return 1
     except DeconflictError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
