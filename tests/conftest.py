@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from deconflict.store.sqlite import SqliteStore
 
 from deconflict import agreements
 from deconflict.api.app import create_app
 from deconflict.clock import ManualClock
 from deconflict.model import Agreement, Role
 from deconflict.service import Services
+from deconflict.store.sqlite import SqliteStore
 
 #: Tests run on a manual clock, so notice and "end in the past" are exact.
 T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
