@@ -60,6 +60,51 @@ def _rule(err: dict[str, Any]) -> str:
     return str(err.get("msg", "is invalid"))
 
 
+def _extras(exc: Exception) -> dict[str, Any]:
+    """Problem members beyond the standard ones, per domain error."""
+    match exc:
+        case errors.StaleVersion():
+            return {"field": "ovn", "current_ovn": exc.current}
+        case errors.InvalidTransition():
+            return {"field": "state"}
+        case errors.MissingKey():
+            return {"field": "key", "missing": list(exc.missing)}
+        case errors.ConflictRefused():
+            return {"conflicts": list(exc.conflicts)}
+        case errors.LateNotice():
+            return {"field": "volumes", "notice_s": exc.notice_s, "min_notice_s": exc.min_notice_s}
+    return {}
+
+
+#: Domain error → (status, problem slug, title, headers).
+_DOMAIN: dict[type[errors.DeconflictError], tuple[int, str, str, dict[str, str] | None]] = {
+    errors.Unauthorized: (401, "unauthorized", "Unauthorized", {"WWW-Authenticate": "Bearer"}),
+    errors.Forbidden: (403, "forbidden", "Forbidden", None),
+    errors.NotFound: (404, "not-found", "Not found", None),
+    errors.AlreadyExists: (409, "already-exists", "Already exists", None),
+    errors.StaleVersion: (409, "stale-version", "Stale version", None),
+    errors.InvalidTransition: (409, "invalid-transition", "Invalid state transition", None),
+    errors.MissingKey: (409, "missing-key", "Key is missing conflicting versions", None),
+    errors.ConflictRefused: (409, "conflict-blocked", "Conflict blocked by the agreement", None),
+    errors.LateNotice: (422, "late-notice", "Notice shorter than agreed", None),
+    errors.StoreUnavailable: (503, "store-unavailable", "Store unavailable", {"Retry-After": "1"}),
+}
+
+
+def _detail(exc: Exception) -> str:
+    if isinstance(exc, errors.MissingKey):
+        return (
+            f"the filing conflicts with {len(exc.missing)} version(s) its key does not list; "
+            "add each missing ovn to `key` after reviewing it"
+        )
+    return str(exc)
+
+
+async def _domain_problem(_: Request, exc: errors.DeconflictError) -> Response:
+    status, slug, title, headers = next(v for t, v in _DOMAIN.items() if isinstance(exc, t))
+    return problem(status, slug, title, _detail(exc), headers=headers, **_extras(exc))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.InvalidInput)
     async def _invalid(_: Request, exc: errors.InvalidInput) -> Response:
@@ -70,67 +115,8 @@ def install(app: FastAPI) -> None:
         found = [errors.FieldError(_loc_to_field(e.get("loc", ())), _rule(e)) for e in exc.errors()]
         return invalid(found)
 
-    @app.exception_handler(errors.Unauthorized)
-    async def _unauthorized(_: Request, exc: errors.Unauthorized) -> Response:
-        return problem(401, "unauthorized", "Unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(errors.Forbidden)
-    async def _forbidden(_: Request, exc: errors.Forbidden) -> Response:
-        return problem(403, "forbidden", "Forbidden", str(exc))
-
-    @app.exception_handler(errors.NotFound)
-    async def _not_found(_: Request, exc: errors.NotFound) -> Response:
-        return problem(404, "not-found", "Not found", str(exc))
-
-    @app.exception_handler(errors.AlreadyExists)
-    async def _exists(_: Request, exc: errors.AlreadyExists) -> Response:
-        return problem(409, "already-exists", "Already exists", str(exc))
-
-    @app.exception_handler(errors.StaleVersion)
-    async def _stale(_: Request, exc: errors.StaleVersion) -> Response:
-        return problem(409, "stale-version", "Stale version", str(exc), field="ovn", current_ovn=exc.current)
-
-    @app.exception_handler(errors.InvalidTransition)
-    async def _transition(_: Request, exc: errors.InvalidTransition) -> Response:
-        return problem(409, "invalid-transition", "Invalid state transition", str(exc), field="state")
-
-    @app.exception_handler(errors.MissingKey)
-    async def _missing_key(_: Request, exc: errors.MissingKey) -> Response:
-        return problem(
-            409,
-            "missing-key",
-            "Key is missing conflicting versions",
-            f"the filing conflicts with {len(exc.missing)} version(s) its key does not list; "
-            "add each missing ovn to `key` after reviewing it",
-            field="key",
-            missing=list(exc.missing),
-        )
-
-    @app.exception_handler(errors.ConflictRefused)
-    async def _refused(_: Request, exc: errors.ConflictRefused) -> Response:
-        return problem(
-            409,
-            "conflict-blocked",
-            "Conflict blocked by the agreement",
-            str(exc),
-            conflicts=list(exc.conflicts),
-        )
-
-    @app.exception_handler(errors.LateNotice)
-    async def _late(_: Request, exc: errors.LateNotice) -> Response:
-        return problem(
-            422,
-            "late-notice",
-            "Notice shorter than agreed",
-            str(exc),
-            field="volumes",
-            notice_s=exc.notice_s,
-            min_notice_s=exc.min_notice_s,
-        )
-
-    @app.exception_handler(errors.StoreUnavailable)
-    async def _unavailable(_: Request, exc: errors.StoreUnavailable) -> Response:
-        return problem(503, "store-unavailable", "Store unavailable", str(exc), headers={"Retry-After": "1"})
+    for exc_type in _DOMAIN:
+        app.add_exception_handler(exc_type, _domain_problem)  # type: ignore[arg-type]
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
