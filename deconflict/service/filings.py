@@ -26,7 +26,7 @@ from deconflict.errors import (
     NotFound,
     StaleVersion,
 )
-from deconflict.geometry.cells import search_cells, volume_cells
+from deconflict.geometry.cells import search_cells
 from deconflict.geometry.outline import validate_outline
 from deconflict.model import (
     Agreement,
@@ -42,6 +42,7 @@ from deconflict.model import (
 )
 from deconflict.model.agreement import ConflictAction, LateAction
 from deconflict.model.filing import INITIAL_STATES, make_ovn, transitions
+from deconflict.service.covers import Cover, Covers
 from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer
 
 
@@ -86,6 +87,7 @@ class Filings:
         # Projected geometry of neighbours, reused across filings; only touched inside
         # `store.write()`, which is serialised, so it needs no lock of its own.
         self._prepared = PreparedCache()
+        self._covers = Covers(agreement.max_buffers.horizontal_m)
 
     # -- validation -------------------------------------------------------------
 
@@ -137,12 +139,12 @@ class Filings:
 
     # -- detection --------------------------------------------------------------
 
-    def _neighbours(self, r: Reader, filing: Filing) -> list[Filing]:
+    def _neighbours(self, r: Reader, filing: Filing, covers: Sequence[Cover]) -> list[Filing]:
         reach = self.agreement.max_buffers
         seen: dict[str, Filing] = {}
-        for v in filing.volumes:
+        for v, cover in zip(filing.volumes, covers, strict=True):
             query = SpaceTimeQuery(
-                cells=search_cells(v.outline, reach.horizontal_m),
+                cells=cover.search,
                 time_start=v.time_start - timedelta(seconds=reach.time_s),
                 time_end=v.time_end + timedelta(seconds=reach.time_s),
                 altitude_lower_m=v.altitude_lower_m - reach.vertical_m,
@@ -152,10 +154,10 @@ class Filings:
                 seen[other.id] = other
         return [seen[k] for k in sorted(seen)]
 
-    def _findings(self, r: Reader, filing: Filing) -> list[Finding]:
+    def _findings(self, r: Reader, filing: Filing, covers: Sequence[Cover]) -> list[Finding]:
         if not filing.live:
             return []
-        return detect(filing, self._neighbours(r, filing), self.agreement, cache=self._prepared)
+        return detect(filing, self._neighbours(r, filing, covers), self.agreement, cache=self._prepared)
 
     def _enforce(self, filing: Filing, findings: Sequence[Finding], key: Collection[str]) -> None:
         """Proof of awareness (F3548 key), then the agreement's block/warn rule."""
@@ -167,9 +169,10 @@ class Filings:
             if blocking:
                 raise ConflictRefused([finding_summary(f) for f in blocking])
 
-    def _store(self, w: Writer, filing: Filing, findings: Sequence[Finding], now: datetime) -> Outcome:
-        cells = [volume_cells(v.outline) for v in filing.volumes]
-        w.put_filing(filing, cells)
+    def _store(
+        self, w: Writer, filing: Filing, covers: Sequence[Cover], findings: Sequence[Finding], now: datetime
+    ) -> Outcome:
+        w.put_filing(filing, [c.own for c in covers])
         if filing.version > 1:
             w.close_conflicts(filing.id, now)
         conflicts = tuple(Conflict(str(uuid.uuid4()), f, ConflictState.OPEN, now) for f in findings)
@@ -224,10 +227,11 @@ class Filings:
             notice_s=notice_s,
             late=late,
         )
+        covers = self._covers.of(filing.volumes)  # pure and slow: outside the write lock
         with self.store.write() as w:
-            findings = self._findings(w, filing)
+            findings = self._findings(w, filing, covers)
             self._enforce(filing, findings, set(key))
-            return self._store(w, filing, findings, now)
+            return self._store(w, filing, covers, findings, now)
 
     def _current(self, r: Reader, caller: Party, filing_id: str, ftype: FilingType, ovn: str) -> Filing:
         current = r.get_filing(filing_id)
@@ -248,6 +252,7 @@ class Filings:
         self._validate(
             replace(draft, state=State.ACCEPTED) if draft.type is FilingType.INTENT else draft, now
         )
+        covers = self._covers.of(draft.volumes)
         with self.store.write() as w:
             current = self._current(w, caller, filing_id, draft.type, ovn)
             if (
@@ -270,9 +275,9 @@ class Filings:
                 notice_s=notice_s,
                 late=late,
             )
-            findings = self._findings(w, filing)
+            findings = self._findings(w, filing, covers)
             self._enforce(filing, findings, set(key))
-            return self._store(w, filing, findings, now)
+            return self._store(w, filing, covers, findings, now)
 
     def transition(
         self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str, state: State
@@ -295,7 +300,8 @@ class Filings:
                 ovn=make_ovn(filing_id, current.version + 1, now),
                 updated_at=now,
             )
-            return self._store(w, filing, self._findings(w, filing), now)
+            covers = self._covers.of(filing.volumes)  # cached since it was filed, as a rule
+            return self._store(w, filing, covers, self._findings(w, filing, covers), now)
 
     def withdraw(self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str) -> Outcome:
         return self.transition(caller, filing_type, filing_id, ovn, State.ENDED)

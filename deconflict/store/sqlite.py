@@ -421,8 +421,11 @@ class _Writer(_Reader):
         self.committed_on_success: list[Filing] = []
 
     def _remember(self, filings: list[Filing]) -> None:
-        # this transaction may still roll back: nothing read here enters the cache
-        pass
+        # A version this transaction wrote may still roll back (and its (id, version)
+        # be written again with other content), so it waits for the commit; anything
+        # else read here was committed before the transaction began: safe to cache.
+        written = {(f.id, f.version) for f in self.committed_on_success}
+        self._cache.put_many([f for f in filings if (f.id, f.version) not in written])
 
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with _translated():

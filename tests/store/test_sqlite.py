@@ -98,6 +98,25 @@ def test_decoded_versions_are_cached(store: SqliteStore) -> None:
         assert r.get_filing("f1") is first
 
 
+def test_writer_caches_what_was_committed_before_but_not_its_own_writes(store: SqliteStore) -> None:
+    with_parties(store, "alpha")
+    put(store, filing("f1"))
+    put(store, filing("f2"))
+    store._cache._items.clear()  # start cold
+    with pytest.raises(RuntimeError), store.write() as w:
+        old = w.get_filing("f1")  # committed before: cached from here on
+        assert old is not None
+        v2 = bump(w.get_filing("f2"))  # type: ignore[arg-type]
+        w.put_filing(v2, cells_of(v2))
+        assert w.get_filing("f2") == v2  # read back inside the transaction...
+        raise RuntimeError("roll back")
+    assert ("f1", 1) in store._cache._items
+    assert ("f2", 2) not in store._cache._items  # ...but never cached: it rolled back
+    with store.read() as r:
+        assert r.get_filing("f1") is old
+        assert r.get_filing("f2").version == 1  # type: ignore[union-attr]
+
+
 def _bump_many(path: str, n: int) -> None:
     s = SqliteStore(path)
     try:
