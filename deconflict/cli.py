@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -35,6 +36,27 @@ def _print_json(value: Any) -> None:
     print(json.dumps(plain(value), ensure_ascii=False))
 
 
+def _tune_gc() -> None:
+    """A long-running service keeps large caches of immutable objects: freeze what
+    start-up built and collect the oldest generation less often, so that full
+    collections do not stall filings."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
+
+
+def app_factory() -> Any:
+    """The app of one worker process (`serve --workers N`), configured by environment."""
+    from deconflict.api.app import create_app
+
+    args = argparse.Namespace(
+        data_dir=os.environ["DECONFLICT_DATA_DIR"], agreement=os.environ.get("DECONFLICT_AGREEMENT") or None
+    )
+    app = create_app(_open(args))
+    _tune_gc()
+    return app
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -48,8 +70,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"seeded the example; API tokens written to {Path(args.data_dir) / TOKENS_FILE}")
         else:
             print("store already holds parties; not seeding")
+    workers = f", {args.workers} worker processes" if args.workers > 1 else ""
+    print(f"deconflict {__version__} on http://{args.host}:{args.port} (data in {args.data_dir}{workers})")
+    if args.workers > 1:
+        # each worker opens the same SQLite file; its write lock serialises them all
+        services.store.close()
+        os.environ["DECONFLICT_DATA_DIR"] = str(Path(args.data_dir).resolve())
+        os.environ["DECONFLICT_AGREEMENT"] = str(Path(args.agreement).resolve()) if args.agreement else ""
+        uvicorn.run(
+            "deconflict.cli:app_factory",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+        )
+        return 0
     app = create_app(services)
-    print(f"deconflict {__version__} on http://{args.host}:{args.port} (data in {args.data_dir})")
+    _tune_gc()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     services.store.close()
     return 0
@@ -170,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--seed-example", action="store_true", help="seed parties and filings into an empty store")
     p.add_argument("--log-level", default="info", help="uvicorn log level")
+    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the store (default 1)")
     p.set_defaults(func=cmd_serve)
 
     party = sub.add_parser("party", help="manage the party registry").add_subparsers(

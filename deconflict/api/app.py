@@ -4,6 +4,7 @@ No `from __future__ import annotations` here: FastAPI reads the annotations of
 routes built inside `_filing_routes` at definition time.
 """
 
+import os
 from typing import Annotated, Any
 
 import orjson
@@ -58,8 +59,8 @@ def create_app(services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     Caller = Annotated[Party, Depends(caller)]
 
     @app.get("/healthz", tags=["meta"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    def healthz() -> dict[str, object]:
+        return {"status": "ok", "version": __version__, "pid": os.getpid()}
 
     @app.get("/v1/me", tags=["parties"])
     def me(who: Caller) -> dict[str, Any]:

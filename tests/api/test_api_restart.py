@@ -17,7 +17,7 @@ import httpx
 from conftest import free_port
 
 
-def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -31,6 +31,7 @@ def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
             "--seed-example",
             "--log-level",
             "warning",
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
