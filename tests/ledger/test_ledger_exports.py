@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from deconflict.ledger import canonical, rfc9162
+from deconflict.ledger import canonical, entries, errors, export, keys, rfc9162, sth, verify
 
 
 def _defined_public_names(module: ModuleType) -> set[str]:
@@ -24,7 +24,7 @@ def _defined_public_names(module: ModuleType) -> set[str]:
     return {n for n in names if not n.startswith("_")}
 
 
-@pytest.mark.parametrize("module", [rfc9162, canonical])
+@pytest.mark.parametrize("module", [rfc9162, canonical, entries, errors, export, keys, sth, verify])
 def test_all_lists_exactly_the_public_names(module: ModuleType) -> None:
     assert sorted(module.__all__) == sorted(_defined_public_names(module))
     for name in module.__all__:
