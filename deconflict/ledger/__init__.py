@@ -1,2 +1,4 @@
 """The shared record: RFC 9162 Merkle tree hashing and proofs (`rfc9162`), RFC 8785
-canonical JSON for what gets hashed (`canonical`), and the log built on them."""
+canonical JSON for what gets hashed (`canonical`), the log's signing key (`keys`),
+signed tree heads (`sth`), canonical log entries (`entries`), the export file
+(`export`), and the offline verifier (`verify`), which shares only `rfc9162` with the rest."""
