@@ -211,8 +211,7 @@ class Keyer:
         """(conflicting ovns, candidates from the index)."""
         probe = spec.filing(t0, datetime.now(UTC))
         probe = dataclasses.replace(probe, id="~probe")
-        with self.store.read() as r:
-            neighbours = self.filings._neighbours(r, probe)
+        neighbours = self.filings.candidates(probe)
         return [f.b.ovn for f in detect(probe, neighbours, self.agreement)], len(neighbours)
 
     def close(self) -> None:

@@ -154,6 +154,18 @@ class Filings:
                 seen[other.id] = other
         return [seen[k] for k in sorted(seen)]
 
+    def candidates(self, filing: Filing) -> list[Filing]:
+        """Other parties' live filings that the index pre-filter puts near `filing`
+        (a read; exact geometry not yet checked)."""
+        covers = self._covers.of(filing.volumes)
+        with self.store.read() as r:
+            return self._neighbours(r, filing, covers)
+
+    def preview(self, filing: Filing) -> list[Finding]:
+        """What `filing` would conflict with now, without filing it: how a client
+        builds its key before it submits."""
+        return detect(filing, self.candidates(filing), self.agreement) if filing.live else []
+
     def _findings(self, r: Reader, filing: Filing, covers: Sequence[Cover]) -> list[Finding]:
         if not filing.live:
             return []

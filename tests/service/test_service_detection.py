@@ -127,3 +127,20 @@ def test_concurrent_conflicting_filings_are_never_both_accepted_unaware(tmp_path
         assert len(r.list_filings()) == 15
         assert r.list_conflicts() == []
     services.store.close()
+
+
+def test_preview_tells_what_a_filing_would_conflict_with_and_stores_nothing(tmp_path: Path) -> None:
+    services = build(tmp_path / "db.sqlite3", ConflictAction.BLOCK)
+    parties = {p.id: p for p in services.parties.all()}
+    start = T0 + timedelta(hours=2)
+    vol = Volume4D(Circle(35.0, 33.0, 2_000), 0, 1_000, start, start + timedelta(hours=1))
+    first = services.filings.submit(parties["north"], Draft(FilingType.INTENT, "uas_flight", (vol,))).filing
+    probe = dataclasses.replace(first, id="probe", owner="south")
+    with services.store.read() as r:
+        before = r.list_filings()
+    assert [f.b.id for f in services.filings.preview(probe)] == [first.id]
+    assert [c.id for c in services.filings.candidates(probe)] == [first.id]
+    assert services.filings.preview(dataclasses.replace(probe, owner="north")) == []  # own filings
+    with services.store.read() as r:
+        assert r.list_filings() == before
+    services.store.close()
