@@ -12,6 +12,12 @@ decoded through an LRU cache keyed by (id, version): versions never change once
 committed, so a cached decode never goes stale. Only committed versions enter the
 cache (a rolled-back version must not be served later).
 
+The log (`append_log`) keeps the right border of the tree (a `CompactRange`, O(log n)
+hashes) so an append hashes only what it completes. The copy on the store is the
+committed state: a write transaction takes a copy when it first appends (or rebuilds
+it from the stored border nodes when the log grew in another process), and the store
+keeps the copy only once the transaction commits.
+
 Storage errors never leave this module as `sqlite3` exceptions: the contract's
 cases become `AlreadyExists`, `NotFound` or `StaleVersion`, found by explicit
 checks inside the write transaction rather than by reading error text; anything
@@ -21,6 +27,9 @@ else (disk full, database locked past the busy timeout, a corrupt file) becomes
 
 from __future__ import annotations
 
+import fcntl
+import os
+import base64
 import re
 import sqlite3
 import threading
@@ -32,7 +41,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from deconflict.errors import AlreadyExists, NotFound, StaleVersion, StoreUnavailable
+from deconflict.errors import AlreadyExists, InvalidInput, NotFound, StaleVersion, StoreUnavailable
+from deconflict.ledger.rfc9162 import CompactRange, NodeId, leaf_hash, range_nodes
+from deconflict.ledger.sth import SignedTreeHead, TreeHead
 from deconflict.model import Conflict, ConflictState, Filing, Party, Role, State
 from deconflict.store.base import SpaceTimeQuery
 from deconflict.store.codec import (
@@ -94,6 +105,20 @@ def _process_lock(path: Path) -> threading.Lock:
 
 
 @contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock shared by every process on the database file, taken before
+    BEGIN IMMEDIATE. A waiting writer sleeps in the kernel and wakes the moment the
+    lock is free, where SQLite's own busy handler polls with growing sleeps (tens of
+    milliseconds under contention between worker processes)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@contextmanager
 def _translated() -> Iterator[None]:
     try:
         yield
@@ -121,11 +146,14 @@ class SqliteStore:
         self._path = Path(path).resolve()
         self._busy_timeout_ms = int(busy_timeout_ms)
         self._write_lock = _process_lock(self._path)
+        self._lock_path = self._path.with_name(self._path.name + ".lock")
         self._writing = threading.local()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_guard = threading.Lock()
         self._cache = _Cache(cache_size)
+        #: the log's right border as committed; touched only under the write lock
+        self._log_range: CompactRange | None = None
         self._closed = False
         with _translated():
             self._wconn = self._connect()
@@ -192,13 +220,13 @@ class SqliteStore:
         self._check_open()
         if getattr(self._writing, "active", False):
             raise RuntimeError("write() is not re-entrant: this thread is already writing")
-        with self._write_lock:
+        with self._write_lock, _file_lock(self._lock_path):
             self._writing.active = True
             try:
                 conn = self._wconn
                 with _translated():
                     conn.execute("BEGIN IMMEDIATE")
-                writer = _Writer(conn, self._cache)
+                writer = _Writer(conn, self._cache, self._log_range)
                 try:
                     yield writer
                 except BaseException:
@@ -212,6 +240,8 @@ class SqliteStore:
                         conn.execute("ROLLBACK")
                     raise StoreError(f"commit failed: {type(e).__name__}") from e
                 self._cache.put_many(writer.committed_on_success)
+                if writer.log_range is not None:
+                    self._log_range = writer.log_range
             finally:
                 self._writing.active = False
 
@@ -411,14 +441,58 @@ class _Reader:
             for cid, st, detected, closed, doc in rows
         ]
 
+    # -- the log
+
+    def log_size(self) -> int:
+        return int(self._one("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_entries")[0])
+
+    def log_entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        # CAST: the exact stored bytes, even of a row someone damaged to invalid UTF-8
+        rows = self._all(
+            "SELECT idx, CAST(entry AS BLOB) FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (start, end),
+        )
+        return [(int(i), bytes(e)) for i, e in rows]
+
+    def log_nodes(self, nodes: Collection[NodeId]) -> dict[NodeId, bytes]:
+        wanted = sorted(set(nodes))
+        out: dict[NodeId, bytes] = {}
+        for chunk in _chunks(wanted):
+            # only '(?, ?)' placeholders are interpolated
+            sql = (
+                "SELECT level, idx, hash FROM ledger_nodes"  # noqa: S608
+                f" WHERE (level, idx) IN (VALUES {','.join(['(?, ?)'] * len(chunk))})"
+            )
+            params = [v for n in chunk for v in (n.level, n.index)]
+            for level, idx, h in self._all(sql, params):
+                out[NodeId(int(level), int(idx))] = bytes.fromhex(h)
+        return out
+
+    def tree_heads(self, since_size: int = 0) -> list[SignedTreeHead]:
+        rows = self._all(
+            "SELECT size, root, timestamp_ms, key_id, signature FROM ledger_heads"
+            " WHERE size >= ? ORDER BY size",
+            (since_size,),
+        )
+        return [_tree_head(r) for r in rows]
+
+    def latest_tree_head(self) -> SignedTreeHead | None:
+        row = self._one(
+            "SELECT size, root, timestamp_ms, key_id, signature FROM ledger_heads ORDER BY size DESC LIMIT 1"
+        )
+        return None if row is None else _tree_head(row)
+
 
 class _Writer(_Reader):
     """The `Writer` half: runs inside the serialised write transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, cache: _Cache) -> None:
+    def __init__(self, conn: sqlite3.Connection, cache: _Cache, log_range: CompactRange | None) -> None:
         super().__init__(conn, cache)
         #: versions written here, cached only once the transaction commits
         self.committed_on_success: list[Filing] = []
+        self._committed_range = log_range
+        #: the log's border as this transaction leaves it (None until it appends)
+        self.log_range: CompactRange | None = None
 
     def _remember(self, filings: list[Filing]) -> None:
         # A version this transaction wrote may still roll back (and its (id, version)
@@ -591,18 +665,92 @@ class _Writer(_Reader):
                 ),
             )
 
-    def close_conflicts(self, filing_id: str, at: datetime) -> int:
-        cur = self._exec(
-            "UPDATE conflicts SET state = ?, closed_at_us = ? WHERE state = ? AND (a_id = ? OR b_id = ?)",
+    def close_conflicts(self, filing_id: str, at: datetime) -> list[str]:
+        where = " WHERE state = ? AND (a_id = ? OR b_id = ?)"
+        params = (ConflictState.OPEN.value, filing_id, filing_id)
+        ids = [r[0] for r in self._all("SELECT id FROM conflicts" + where + " ORDER BY id", params)]
+        if ids:
+            self._exec(
+                "UPDATE conflicts SET state = ?, closed_at_us = ?" + where,
+                (ConflictState.CLOSED.value, to_us(at), *params),
+            )
+        return ids
+
+    # -- the log
+
+    def _border(self) -> CompactRange:
+        """This transaction's right border of the tree, consistent with the database."""
+        if self.log_range is None:
+            size = self.log_size()
+            cached = self._committed_range
+            if cached is not None and cached.size == size:
+                self.log_range = CompactRange.from_nodes(size, [h for _, h in cached.nodes()])
+            else:  # cold, or the log grew in another process
+                wanted = range_nodes(0, size)
+                got = self.log_nodes(wanted)
+                lost = [n for n in wanted if n not in got]
+                if lost:
+                    raise StoreError(f"the log is damaged: node {lost[0]} of a tree of size {size} is missing")
+                self.log_range = CompactRange.from_nodes(size, [got[n] for n in wanted])
+        return self.log_range
+
+    def append_log(self, entries: Sequence[bytes]) -> list[int]:
+        texts: list[str] = []
+        for i, entry in enumerate(entries):
+            try:
+                text = entry.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"log entry {i} is not UTF-8 (entries are canonical JSON)") from None
+            if "\x00" in text:
+                raise ValueError(f"log entry {i} holds a NUL character (entries are canonical JSON)")
+            texts.append(text)
+        border = self._border()
+        first = border.size
+        try:
+            node_rows: list[tuple[int, int, str]] = []
+            for entry in entries:
+                for node, h in border.append(leaf_hash(entry)):
+                    node_rows.append((node.level, node.index, h.hex()))
+            with _translated():
+                self._conn.executemany(
+                    "INSERT INTO ledger_entries (idx, entry) VALUES (?, ?)",
+                    [(first + i, t) for i, t in enumerate(texts)],
+                )
+                self._conn.executemany(
+                    "INSERT INTO ledger_nodes (level, idx, hash) VALUES (?, ?, ?)", node_rows
+                )
+        except BaseException:
+            self.log_range = None  # out of step with the database: rebuild if asked again
+            raise
+        return list(range(first, first + len(texts)))
+
+    def add_tree_head(self, sth: SignedTreeHead) -> None:
+        head = sth.head
+        if self._one("SELECT 1 FROM ledger_heads WHERE size = ?", (head.size,)) is not None:
+            raise AlreadyExists("tree head", str(head.size))
+        size = self.log_size()
+        if head.size > size:
+            raise ValueError(f"a tree head of size {head.size} is larger than the log ({size} entries)")
+        self._exec(
+            "INSERT INTO ledger_heads (size, root, timestamp_ms, key_id, signature) VALUES (?, ?, ?, ?, ?)",
             (
-                ConflictState.CLOSED.value,
-                to_us(at),
-                ConflictState.OPEN.value,
-                filing_id,
-                filing_id,
+                head.size,
+                head.root.hex(),
+                head.timestamp_ms,
+                sth.key_id,
+                base64.b64encode(sth.signature).decode("ascii"),
             ),
         )
-        return cur.rowcount
+
+
+def _tree_head(row: Any) -> SignedTreeHead:
+    size, root, timestamp_ms, kid, signature = row
+    try:
+        return SignedTreeHead(
+            TreeHead(int(size), bytes.fromhex(root), int(timestamp_ms)), kid, base64.b64decode(signature)
+        )
+    except (InvalidInput, ValueError, TypeError) as exc:
+        raise StoreError(f"the stored tree head of size {size} is malformed ({exc})") from None
 
 
 def _party(row: Any) -> Party:
