@@ -9,6 +9,10 @@ Storage errors never leave this package: backends raise `deconflict.errors`.
 Space is indexed by integer H3 cell ids (chosen by `deconflict.geometry.cells`),
 time by integer microseconds since the Unix epoch, so the same schema serves any
 SQL engine. The index is a pre-filter: callers check exact geometry afterwards.
+
+The store also keeps the shared record (`deconflict.ledger`): log entries appended in
+the write transaction of the change they record, the RFC 9162 perfect-subtree hashes
+each append completes (so any root or proof is O(log n) reads), and signed tree heads.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from deconflict.ledger.rfc9162 import NodeId
+from deconflict.ledger.sth import SignedTreeHead
 from deconflict.model import Conflict, ConflictState, Filing, Party
 
 
@@ -71,6 +77,29 @@ class Reader(Protocol):
         """Conflicts ordered by detection time then id; `party` keeps those where it owns a side."""
         ...
 
+    # -- the log
+
+    def log_size(self) -> int:
+        """How many entries the log holds."""
+        ...
+
+    def log_entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """``(index, exact bytes)`` of the entries with ``start <= index < end``, in
+        index order (pairs, so that a row lost from a damaged store shows as a gap)."""
+        ...
+
+    def log_nodes(self, nodes: Collection[NodeId]) -> dict[NodeId, bytes]:
+        """Stored hashes of these perfect subtrees; a node not (yet) complete is absent."""
+        ...
+
+    def tree_heads(self, since_size: int = 0) -> list[SignedTreeHead]:
+        """Signed tree heads of size >= `since_size`, smallest first."""
+        ...
+
+    def latest_tree_head(self) -> SignedTreeHead | None:
+        """The signed tree head of the largest size, if any."""
+        ...
+
 
 class Writer(Reader, Protocol):
     def add_party(self, party: Party, token_hash: bytes) -> None:
@@ -93,9 +122,20 @@ class Writer(Reader, Protocol):
 
     def add_conflicts(self, conflicts: Sequence[Conflict]) -> None: ...
 
-    def close_conflicts(self, filing_id: str, at: datetime) -> int:
+    def close_conflicts(self, filing_id: str, at: datetime) -> list[str]:
         """Close every open conflict that names `filing_id` (at any version): called
-        when the filing is superseded or ends. Returns how many were closed."""
+        when the filing is superseded or ends. Returns the ids closed, sorted."""
+        ...
+
+    def append_log(self, entries: Sequence[bytes]) -> list[int]:
+        """Append entries (canonical JSON: valid UTF-8, no NUL) to the log in this
+        transaction, with their leaf hashes and every perfect subtree they complete;
+        returns their indices. Rolled back with the transaction, like everything else."""
+        ...
+
+    def add_tree_head(self, sth: SignedTreeHead) -> None:
+        """Keep a signed tree head. Raises AlreadyExists when one of its size is kept,
+        ValueError when it is larger than the log. The signature is not checked here."""
         ...
 
 

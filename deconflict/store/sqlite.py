@@ -27,9 +27,9 @@ else (disk full, database locked past the busy timeout, a corrupt file) becomes
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import os
-import base64
 import re
 import sqlite3
 import threading
@@ -666,15 +666,16 @@ class _Writer(_Reader):
             )
 
     def close_conflicts(self, filing_id: str, at: datetime) -> list[str]:
-        where = " WHERE state = ? AND (a_id = ? OR b_id = ?)"
         params = (ConflictState.OPEN.value, filing_id, filing_id)
-        ids = [r[0] for r in self._all("SELECT id FROM conflicts" + where + " ORDER BY id", params)]
-        if ids:
+        rows = self._all(
+            "SELECT id FROM conflicts WHERE state = ? AND (a_id = ? OR b_id = ?) ORDER BY id", params
+        )
+        if rows:
             self._exec(
-                "UPDATE conflicts SET state = ?, closed_at_us = ?" + where,
+                "UPDATE conflicts SET state = ?, closed_at_us = ? WHERE state = ? AND (a_id = ? OR b_id = ?)",
                 (ConflictState.CLOSED.value, to_us(at), *params),
             )
-        return ids
+        return [r[0] for r in rows]
 
     # -- the log
 
@@ -690,7 +691,9 @@ class _Writer(_Reader):
                 got = self.log_nodes(wanted)
                 lost = [n for n in wanted if n not in got]
                 if lost:
-                    raise StoreError(f"the log is damaged: node {lost[0]} of a tree of size {size} is missing")
+                    raise StoreError(
+                        f"the log is damaged: node {lost[0]} of a tree of size {size} is missing"
+                    )
                 self.log_range = CompactRange.from_nodes(size, [got[n] for n in wanted])
         return self.log_range
 

@@ -16,6 +16,17 @@ import pytest
 
 from deconflict.errors import AlreadyExists, NotFound, StaleVersion
 from deconflict.geometry.cells import volume_cells
+from deconflict.ledger.canonical import canonicalize
+from deconflict.ledger.keys import SigningKey
+from deconflict.ledger.rfc9162 import (
+    NodeId,
+    leaf_hash,
+    nodes_completed_by,
+    range_nodes,
+    root_from_leaf_hashes,
+    root_from_nodes,
+)
+from deconflict.ledger.sth import SignedTreeHead, TreeHead, sign
 from deconflict.model import (
     Circle,
     Conflict,
@@ -404,9 +415,9 @@ class TestConflicts:
         with store.write() as w:
             w.add_conflicts([conflict("k1", a, b), conflict("k2", c, a), conflict("k3", b, c)])
         with store.write() as w:
-            assert w.close_conflicts("a1", T0 + H) == 2
+            assert w.close_conflicts("a1", T0 + H) == ["k1", "k2"]
         with store.write() as w:
-            assert w.close_conflicts("a1", T0 + 2 * H) == 0  # already closed
+            assert w.close_conflicts("a1", T0 + 2 * H) == []  # already closed
         with store.read() as r:
             closed = r.list_conflicts(state=ConflictState.CLOSED)
             assert [k.id for k in closed] == ["k1", "k2"]
@@ -420,7 +431,7 @@ class TestConflicts:
             w.add_conflicts([conflict("k1", a, b)])
             a2 = bump(a)
             w.put_filing(a2, cells_of(a2))
-            assert w.close_conflicts("a1", T0) == 1
+            assert w.close_conflicts("a1", T0) == ["k1"]
 
     def test_duplicate_or_dangling_conflicts_are_refused(self, store: Store) -> None:
         a, b = self._f(store, "a1"), self._f(store, "b1")
@@ -606,3 +617,165 @@ class TestTransactions:
             t.join()
         assert errors == []
         assert len(found(store, query())) == 30
+
+
+def entries_(*names: str) -> list[bytes]:
+    return [canonicalize({"n": name}) for name in names]
+
+
+def all_nodes(size: int) -> list[NodeId]:
+    return [node for i in range(size) for node in nodes_completed_by(i)]
+
+
+def check_tree(store: Store, expected: Sequence[bytes]) -> None:
+    """The log holds exactly `expected`, and every stored node is what the naive tree says."""
+    leaves = [leaf_hash(e) for e in expected]
+    with store.read() as r:
+        assert r.log_size() == len(expected)
+        assert r.log_entries(0, len(expected) + 5) == list(enumerate(expected))
+        nodes = r.log_nodes(all_nodes(len(expected)) + [NodeId(0, len(expected))])
+    assert len(nodes) == len(all_nodes(len(expected)))  # and nothing past the end
+    for node, h in nodes.items():
+        assert h == root_from_leaf_hashes(leaves[node.begin : node.end]), node
+    for size in range(len(expected) + 1):
+        assert root_from_nodes(size, lambda level, idx: nodes[NodeId(level, idx)]) == (
+            root_from_leaf_hashes(leaves[:size])
+        )
+
+
+def head(store: Store, key: SigningKey, timestamp_ms: int = 1_000) -> SignedTreeHead:
+    with store.read() as r:
+        size = r.log_size()
+        wanted = range_nodes(0, size)
+        got = r.log_nodes(wanted)
+    return sign(TreeHead(size, root_from_nodes(size, lambda lv, i: got[NodeId(lv, i)]), timestamp_ms), key)
+
+
+class TestLog:
+    def test_append_and_read_back(self, store: Store) -> None:
+        with store.read() as r:
+            assert r.log_size() == 0
+            assert r.log_entries(0, 10) == []
+            assert r.latest_tree_head() is None
+        es = entries_(*"abcdefg")
+        with store.write() as w:
+            assert w.append_log(es[:3]) == [0, 1, 2]
+            assert w.append_log([]) == []
+            assert w.append_log(es[3:4]) == [3]
+            assert w.log_size() == 4  # the writer sees its own appends
+        with store.write() as w:
+            assert w.append_log(es[4:]) == [4, 5, 6]
+        with store.read() as r:
+            assert r.log_entries(2, 5) == [(2, es[2]), (3, es[3]), (4, es[4])]
+            assert r.log_entries(5, 100) == [(5, es[5]), (6, es[6])]
+        check_tree(store, es)
+
+    @pytest.mark.parametrize("batches", [[1] * 17, [3, 1, 4, 1, 5, 9, 2, 6], [33], [0, 8, 8, 16, 1]])
+    def test_nodes_give_the_naive_tree(self, store: Store, batches: list[int]) -> None:
+        es = entries_(*(str(i) for i in range(sum(batches))))
+        at = 0
+        for n in batches:
+            with store.write() as w:
+                assert w.append_log(es[at : at + n]) == list(range(at, at + n))
+            at += n
+        check_tree(store, es)
+
+    def test_a_rolled_back_append_leaves_nothing(self, store: Store) -> None:
+        es = entries_(*"abcdef")
+        with store.write() as w:
+            w.append_log(es[:3])
+        with pytest.raises(Boom), store.write() as w:
+            w.add_party(party("alpha"), token("alpha"))
+            assert w.append_log(entries_("x", "y", "z")) == [3, 4, 5]
+            raise Boom
+        with store.read() as r:
+            assert r.get_party("alpha") is None  # the change and its entries: neither
+        check_tree(store, es[:3])
+        with store.write() as w:  # the indices are free, and the border was not poisoned
+            assert w.append_log(es[3:]) == [3, 4, 5]
+        check_tree(store, es)
+
+    def test_entries_must_be_utf8_without_nul(self, store: Store) -> None:
+        with store.write() as w:
+            with pytest.raises(ValueError, match="entry 1 is not UTF-8"):
+                w.append_log([b"{}", b"\xff"])
+            with pytest.raises(ValueError, match="NUL"):
+                w.append_log([b'{"a":"\x00"}'])
+            assert w.log_size() == 0
+            assert w.append_log([b"{}"]) == [0]
+        check_tree(store, [b"{}"])
+
+    def test_reopen_keeps_the_root(self, backend: object, store: Store) -> None:
+        es = entries_(*(str(i) for i in range(13)))
+        with store.write() as w:
+            w.append_log(es[:11])
+        key = SigningKey.generate()
+        before = head(store, key)
+        store.close()
+        again = backend.open()  # type: ignore[attr-defined]
+        try:
+            assert head(again, key) == before
+            with again.write() as w:  # a cold border is rebuilt from the stored nodes
+                assert w.append_log(es[11:]) == [11, 12]
+            check_tree(again, es)
+        finally:
+            again.close()
+
+    def test_two_handles_on_one_database_keep_one_tree(self, backend: object, store: Store) -> None:
+        other = backend.open()  # type: ignore[attr-defined]
+        es = entries_(*(str(i) for i in range(10)))
+        try:
+            for i, s in enumerate([store, other, other, store, other, store, store, other, store, other]):
+                with s.write() as w:  # each handle's cached border goes stale in turn
+                    assert w.append_log([es[i]]) == [i]
+            check_tree(store, es)
+            check_tree(other, es)
+        finally:
+            other.close()
+
+    def test_concurrent_appends_get_distinct_indices(self, store: Store) -> None:
+        got: list[int] = []
+        lock = threading.Lock()
+
+        def worker(t: int) -> None:
+            for j in range(10):
+                with store.write() as w:
+                    idx = w.append_log(entries_(f"{t}.{j}"))
+                with lock:
+                    got.extend(idx)
+
+        pool = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        assert sorted(got) == list(range(40))
+        with store.read() as r:
+            stored = [e for _, e in r.log_entries(0, 40)]
+        check_tree(store, stored)
+
+    def test_tree_heads(self, store: Store) -> None:
+        key = SigningKey.generate()
+        empty = head(store, key, 1)
+        with store.write() as w:
+            w.add_tree_head(empty)
+            w.append_log(entries_("a", "b"))
+        two = head(store, key, 2)
+        with store.write() as w:
+            w.add_tree_head(two)
+            w.append_log(entries_("c"))
+        three = head(store, key, 3)
+        with pytest.raises(AlreadyExists), store.write() as w:
+            w.add_tree_head(three)
+            w.add_tree_head(sign(TreeHead(2, three.head.root, 4), key))  # size 2 is taken
+        with pytest.raises(ValueError, match="larger than the log"), store.write() as w:
+            w.add_tree_head(sign(TreeHead(4, three.head.root, 4), key))
+        with store.read() as r:
+            assert r.tree_heads() == [empty, two]  # the failed transaction kept no head
+            assert r.tree_heads(since_size=1) == [two]
+            assert r.latest_tree_head() == two
+        with store.write() as w:
+            w.add_tree_head(three)
+        with store.read() as r:
+            assert r.latest_tree_head() == three
+            assert r.tree_heads(since_size=3) == [three]
