@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from deconflict.clock import Clock, SystemClock
+from deconflict.ledger import keys
 from deconflict.model import Agreement
 from deconflict.service.filings import Draft, Filings, Outcome
-from deconflict.service.parties import Parties
+from deconflict.service.ledger import Ledger, Receipt
+from deconflict.service.parties import Parties, PartyCreated
 from deconflict.store.base import Store
 
-__all__ = ["Draft", "Filings", "Outcome", "Parties", "Services"]
+__all__ = ["Draft", "Filings", "Ledger", "Outcome", "Parties", "PartyCreated", "Receipt", "Services"]
 
 
 @dataclass(frozen=True)
@@ -20,14 +23,22 @@ class Services:
     clock: Clock
     parties: Parties
     filings: Filings
+    ledger: Ledger
 
     @classmethod
-    def build(cls, store: Store, agreement: Agreement, clock: Clock | None = None) -> Services:
+    def build(
+        cls, store: Store, agreement: Agreement, clock: Clock | None = None, data_dir: Path | None = None
+    ) -> Services:
+        """Services over `store`. The log's signing key is kept in `data_dir` (created at
+        first start); without one, a key held in memory only (tests, tools)."""
         clock = clock or SystemClock()
+        key = keys.load_or_create(data_dir) if data_dir is not None else keys.SigningKey.generate()
+        ledger = Ledger(store, key, clock)
         return cls(
             store,
             agreement,
             clock,
-            Parties(store, agreement, clock),
-            Filings(store, agreement, clock),
+            Parties(store, agreement, clock, ledger),
+            Filings(store, agreement, clock, ledger),
+            ledger,
         )

@@ -4,6 +4,10 @@ The service owns the transaction: the strategic check of a filing against its
 neighbours and the write that stores it happen inside one `Store.write()`, so two
 conflicting filings are never both accepted unaware of each other. Notice is
 measured on the server's clock at receipt, before waiting for the write lock.
+
+Every accepted write appends its entries to the shared record (`service.ledger`) in
+that same transaction: the filing's version first (its receipt), then each conflict
+it closed, then each it opened; the entries' time is the time of receipt.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from deconflict.errors import (
 )
 from deconflict.geometry.cells import search_cells
 from deconflict.geometry.outline import validate_outline
+from deconflict.ledger.entries import Kind
+from deconflict.ledger.keys import SigningKey
 from deconflict.model import (
     Agreement,
     Conflict,
@@ -43,6 +49,13 @@ from deconflict.model import (
 from deconflict.model.agreement import ConflictAction, LateAction
 from deconflict.model.filing import INITIAL_STATES, make_ovn, transitions
 from deconflict.service.covers import Cover, Covers
+from deconflict.service.ledger import (
+    Ledger,
+    Receipt,
+    conflict_closed_body,
+    conflict_opened_body,
+    filing_body,
+)
 from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer
 
 
@@ -60,6 +73,8 @@ class Draft:
 class Outcome:
     filing: Filing
     conflicts: tuple[Conflict, ...]
+    receipt: Receipt
+    """Where the filing version's entry sits in the log."""
 
 
 def finding_summary(f: Finding) -> dict[str, object]:
@@ -80,10 +95,14 @@ def finding_summary(f: Finding) -> dict[str, object]:
 
 
 class Filings:
-    def __init__(self, store: Store, agreement: Agreement, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, agreement: Agreement, clock: Clock, ledger: Ledger | None = None
+    ) -> None:
         self.store = store
         self.agreement = agreement
         self.clock = clock
+        # without a ledger of its own (tools, benchmarks) it still records every change
+        self.ledger = ledger if ledger is not None else Ledger(store, SigningKey.generate(), clock)
         # Projected geometry of neighbours, reused across filings; only touched inside
         # `store.write()`, which is serialised, so it needs no lock of its own.
         self._prepared = PreparedCache()
@@ -181,16 +200,32 @@ class Filings:
             if blocking:
                 raise ConflictRefused([finding_summary(f) for f in blocking])
 
+    def _entry(self, kind: Kind, filing: Filing, supersedes: Filing | None, now: datetime) -> bytes:
+        return self.ledger.entry(kind, filing_body(filing, supersedes.ovn if supersedes else None), now)
+
     def _store(
-        self, w: Writer, filing: Filing, covers: Sequence[Cover], findings: Sequence[Finding], now: datetime
+        self,
+        w: Writer,
+        filing: Filing,
+        covers: Sequence[Cover],
+        findings: Sequence[Finding],
+        now: datetime,
+        entry: bytes,
     ) -> Outcome:
+        """Store `filing` and its conflicts, and append `entry` (the filing's) and one
+        entry per conflict closed and opened to the log, all in `w`'s transaction."""
         w.put_filing(filing, [c.own for c in covers])
-        if filing.version > 1:
-            w.close_conflicts(filing.id, now)
+        closed = w.close_conflicts(filing.id, now) if filing.version > 1 else []
         conflicts = tuple(Conflict(str(uuid.uuid4()), f, ConflictState.OPEN, now) for f in findings)
         if conflicts:
             w.add_conflicts(conflicts)
-        return Outcome(filing, conflicts)
+        entries = [entry]
+        entries += [
+            self.ledger.entry(Kind.CONFLICT_CLOSED, conflict_closed_body(c, filing), now) for c in closed
+        ]
+        entries += [self.ledger.entry(Kind.CONFLICT_OPENED, conflict_opened_body(c), now) for c in conflicts]
+        receipts = self.ledger.append(w, entries)
+        return Outcome(filing, conflicts, receipts[0])
 
     # -- notice -----------------------------------------------------------------
 
@@ -240,10 +275,11 @@ class Filings:
             late=late,
         )
         covers = self._covers.of(filing.volumes)  # pure and slow: outside the write lock
+        entry = self._entry(Kind.FILING_CREATED, filing, None, now)  # likewise
         with self.store.write() as w:
             findings = self._findings(w, filing, covers)
             self._enforce(filing, findings, set(key))
-            return self._store(w, filing, covers, findings, now)
+            return self._store(w, filing, covers, findings, now, entry)
 
     def _current(self, r: Reader, caller: Party, filing_id: str, ftype: FilingType, ovn: str) -> Filing:
         current = r.get_filing(filing_id)
@@ -289,7 +325,8 @@ class Filings:
             )
             findings = self._findings(w, filing, covers)
             self._enforce(filing, findings, set(key))
-            return self._store(w, filing, covers, findings, now)
+            entry = self._entry(Kind.FILING_VERSIONED, filing, current, now)
+            return self._store(w, filing, covers, findings, now, entry)
 
     def transition(
         self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str, state: State
@@ -299,6 +336,15 @@ class Filings:
         Conflicts are re-recorded against the new version, but neither the key nor the
         block rule stops a state change: a party must always be able to say what is
         happening, and ending must always be possible."""
+        return self._change_state(caller, filing_type, filing_id, ovn, state, Kind.STATE_CHANGED)
+
+    def withdraw(self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str) -> Outcome:
+        """End a filing, recorded as a withdrawal (a `transition` to ended, as a state change)."""
+        return self._change_state(caller, filing_type, filing_id, ovn, State.ENDED, Kind.FILING_WITHDRAWN)
+
+    def _change_state(
+        self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str, state: State, kind: Kind
+    ) -> Outcome:
         self._may_file(caller)
         now = self.clock.now()
         with self.store.write() as w:
@@ -313,10 +359,8 @@ class Filings:
                 updated_at=now,
             )
             covers = self._covers.of(filing.volumes)  # cached since it was filed, as a rule
-            return self._store(w, filing, covers, self._findings(w, filing, covers), now)
-
-    def withdraw(self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str) -> Outcome:
-        return self.transition(caller, filing_type, filing_id, ovn, State.ENDED)
+            entry = self._entry(kind, filing, current, now)
+            return self._store(w, filing, covers, self._findings(w, filing, covers), now, entry)
 
     # -- reads ------------------------------------------------------------------
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 
 from deconflict.clock import Clock
 from deconflict.errors import Forbidden, InvalidInput, Unauthorized
+from deconflict.ledger.entries import Kind
+from deconflict.ledger.keys import SigningKey
 from deconflict.model import Agreement, Party, Role
+from deconflict.service.ledger import Ledger, Receipt, party_body
 from deconflict.store.base import Store
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -21,11 +25,23 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class PartyCreated:
+    party: Party
+    token: str
+    """The API token, shown once and stored hashed."""
+    receipt: Receipt
+    """Where the `party_added` entry sits in the log."""
+
+
 class Parties:
-    def __init__(self, store: Store, agreement: Agreement, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, agreement: Agreement, clock: Clock, ledger: Ledger | None = None
+    ) -> None:
         self.store = store
         self.agreement = agreement
         self.clock = clock
+        self.ledger = ledger if ledger is not None else Ledger(store, SigningKey.generate(), clock)
 
     def add(
         self,
@@ -36,7 +52,21 @@ class Parties:
         language: str | None = None,
         caller: Party | None = None,
     ) -> tuple[Party, str]:
-        """Create a party; returns it and its API token, which is shown once and stored hashed.
+        """Create a party; returns it and its API token (see `create`)."""
+        created = self.create(party_id, role=role, name=name, language=language, caller=caller)
+        return created.party, created.token
+
+    def create(
+        self,
+        party_id: str,
+        *,
+        role: Role = Role.OPERATOR,
+        name: str | None = None,
+        language: str | None = None,
+        caller: Party | None = None,
+    ) -> PartyCreated:
+        """Create a party, with its API token (shown once, stored hashed) and the receipt
+        of the `party_added` entry recorded with it.
 
         `caller` is None for the local CLI (which has the data directory) and must be
         an admin otherwise. An operator must be a signatory of the agreement.
@@ -62,9 +92,11 @@ class Parties:
             raise InvalidInput.one("language", "must be a BCP 47 language tag such as 'en' or 'ar'")
         party = Party(party_id, name, language, role, self.clock.now())
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        entry = self.ledger.entry(Kind.PARTY_ADDED, party_body(party), party.created_at)
         with self.store.write() as w:
             w.add_party(party, hash_token(token))
-        return party, token
+            (receipt,) = self.ledger.append(w, [entry])
+        return PartyCreated(party, token, receipt)
 
     def rotate(self, party_id: str, *, caller: Party | None = None) -> str:
         if caller is not None and caller.role is not Role.ADMIN:

@@ -1,0 +1,247 @@
+"""The shared record as a use case: entries of every change, signed tree heads, proofs.
+
+Each write path builds its entries with :meth:`Ledger.entry` and appends them with the
+change, inside the same ``store.write()`` (no change without its entry, no entry
+without its change). What an entry's body holds is defined here, once per kind:
+identities, versions, version tokens, owner, kind, state, volumes as GeoJSON Features,
+notice and lateness; never anything about purpose.
+
+Work under the write lock is kept to the canonical encoding (RFC 8785) of the bodies
+and the hashing of what they complete; a caller that knows its entry before it takes
+the lock (a new filing) encodes it before.
+
+Tree heads are signed on demand (:meth:`Ledger.sign_head`) only when the log grew
+since the last one, inside a write transaction so that processes sharing the store
+never sign two heads of one size; timestamps never decrease from one head to the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from deconflict.clock import Clock
+from deconflict.errors import InvalidInput, StoreUnavailable
+from deconflict.ledger.canonical import JSONValue
+from deconflict.ledger.entries import Kind, entry_bytes
+from deconflict.ledger.keys import SigningKey
+from deconflict.ledger.rfc9162 import (
+    GetNode,
+    NodeId,
+    consistency_nodes,
+    consistency_proof_from_nodes,
+    inclusion_nodes,
+    inclusion_proof_from_nodes,
+    leaf_hash,
+    range_nodes,
+    root_from_nodes,
+)
+from deconflict.ledger.sth import SignedTreeHead, TreeHead, sign
+from deconflict.model import Conflict, Filing, FilingRef, Party
+from deconflict.model.geojson import format_time, volume_to_feature
+from deconflict.store.base import Reader, Store, Writer
+
+__all__ = [
+    "MAX_PAGE",
+    "Ledger",
+    "Receipt",
+    "conflict_closed_body",
+    "conflict_opened_body",
+    "filing_body",
+    "party_body",
+]
+
+MAX_PAGE = 1000
+"""Most entries one :meth:`Ledger.entries` call returns."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Where an accepted write's entry sits in the log: its leaf index and the RFC 9162
+    leaf hash of its bytes (what an inclusion proof proves)."""
+
+    leaf_index: int
+    entry_hash: bytes
+
+
+# -- entry bodies ---------------------------------------------------------------------
+
+
+def _ref(ref: FilingRef) -> dict[str, JSONValue]:
+    return {
+        "id": ref.id,
+        "type": ref.type.value,
+        "owner": ref.owner,
+        "kind": ref.kind,
+        "version": ref.version,
+        "ovn": ref.ovn,
+    }
+
+
+def filing_body(filing: Filing, supersedes: str | None = None) -> dict[str, JSONValue]:
+    """One version of a filing, whole: what it is, where and when, and its notice.
+    `supersedes` is the version token of the version it replaces."""
+    body: dict[str, JSONValue] = {
+        **_ref(filing.ref()),
+        "state": filing.state.value,
+        "priority": filing.priority,
+        "volumes": [volume_to_feature(v) for v in filing.volumes],
+        "notice_s": filing.notice_s,
+        "late": filing.late,
+    }
+    if supersedes is not None:
+        body["supersedes"] = supersedes
+    return body
+
+
+def conflict_opened_body(conflict: Conflict) -> dict[str, JSONValue]:
+    f = conflict.finding
+    return {
+        "id": conflict.id,
+        "a": _ref(f.a),
+        "b": _ref(f.b),
+        "time_start": format_time(f.time_start),
+        "time_end": format_time(f.time_end),
+        "horizontal_separation_m": f.horizontal_separation_m,
+        "vertical_separation_m": f.vertical_separation_m,
+        "time_separation_s": f.time_separation_s,
+        "separation": {
+            "horizontal_m": f.separation.horizontal_m,
+            "vertical_m": f.separation.vertical_m,
+            "time_s": f.separation.time_s,
+        },
+    }
+
+
+def conflict_closed_body(conflict_id: str, by: Filing) -> dict[str, JSONValue]:
+    """Conflict `conflict_id` closed because `by` superseded or ended one of its sides."""
+    return {"id": conflict_id, "by": _ref(by.ref())}
+
+
+def party_body(party: Party) -> dict[str, JSONValue]:
+    return {"id": party.id, "name": party.name, "language": party.language, "role": party.role.value}
+
+
+# -- the ledger -----------------------------------------------------------------------
+
+
+def _getter(nodes: Mapping[NodeId, bytes]) -> GetNode:
+    def get(level: int, index: int) -> bytes:
+        try:
+            return nodes[NodeId(level, index)]
+        except KeyError:
+            raise StoreUnavailable(f"the log is damaged: node ({level}, {index}) is missing") from None
+
+    return get
+
+
+def _ms(at: datetime) -> int:
+    return (at - _EPOCH) // _MS
+
+
+class Ledger:
+    """The log of one store, signed with one key."""
+
+    def __init__(self, store: Store, key: SigningKey, clock: Clock) -> None:
+        self.store = store
+        self.key = key
+        self.clock = clock
+
+    @property
+    def public_key(self) -> bytes:
+        """The raw 32-byte Ed25519 public key that verifies every tree head."""
+        return self.key.public_raw
+
+    # -- writing (inside the caller's transaction)
+
+    def entry(self, kind: Kind, body: Mapping[str, JSONValue], at: datetime | None = None) -> bytes:
+        """The canonical bytes of an entry; `at` defaults to the clock's now."""
+        return entry_bytes(kind, at if at is not None else self.clock.now(), body)
+
+    def append(self, w: Writer, entries: Collection[bytes]) -> list[Receipt]:
+        """Append entries in `w`'s transaction; their receipts, in order."""
+        data = list(entries)
+        indices = w.append_log(data)
+        return [Receipt(i, leaf_hash(e)) for i, e in zip(indices, data, strict=True)]
+
+    def record(self, w: Writer, kind: Kind, body: Mapping[str, JSONValue], at: datetime | None = None) -> int:
+        """Append one entry in `w`'s transaction; its leaf index."""
+        return w.append_log([self.entry(kind, body, at)])[0]
+
+    # -- tree heads
+
+    def _root(self, r: Reader, size: int) -> bytes:
+        wanted = range_nodes(0, size)
+        return root_from_nodes(size, _getter(r.log_nodes(wanted)))
+
+    def latest_head(self) -> SignedTreeHead | None:
+        with self.store.read() as r:
+            return r.latest_tree_head()
+
+    def sign_head(self) -> SignedTreeHead:
+        """The latest signed tree head, signing (and keeping) a new one if the log grew."""
+        with self.store.read() as r:
+            latest = r.latest_tree_head()
+            if latest is not None and latest.head.size == r.log_size():
+                return latest
+        with self.store.write() as w:
+            latest = w.latest_tree_head()
+            size = w.log_size()
+            if latest is not None and latest.head.size >= size:
+                return latest  # another thread or process signed it meanwhile
+            timestamp_ms = max(_ms(self.clock.now()), latest.head.timestamp_ms if latest else 0)
+            sth = sign(TreeHead(size, self._root(w, size), timestamp_ms), self.key)
+            w.add_tree_head(sth)
+        return sth
+
+    def tree_heads(self, since_size: int = 0) -> list[SignedTreeHead]:
+        with self.store.read() as r:
+            return r.tree_heads(since_size)
+
+    # -- reading and proofs
+
+    def size(self) -> int:
+        with self.store.read() as r:
+            return r.log_size()
+
+    @staticmethod
+    def _check_size(name: str, value: int, log_size: int) -> None:
+        if value < 0:
+            raise InvalidInput.one(name, "must be >= 0")
+        if value > log_size:
+            raise InvalidInput.one(name, f"must be at most the log's size, {log_size}")
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """The RFC 9162 audit path of leaf `index` in the tree of `size` leaves."""
+        with self.store.read() as r:
+            self._check_size("size", size, r.log_size())
+            if not 0 <= index < size:
+                raise InvalidInput.one("index", f"must be >= 0 and below size ({size})")
+            nodes = r.log_nodes(inclusion_nodes(index, size))
+        return inclusion_proof_from_nodes(index, size, _getter(nodes))
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """The RFC 9162 consistency proof from the tree of `first` leaves to `second`."""
+        with self.store.read() as r:
+            log_size = r.log_size()
+            self._check_size("second", second, log_size)
+            self._check_size("first", first, log_size)
+            if first > second:
+                raise InvalidInput.one("first", f"must be at most second ({second})")
+            nodes = r.log_nodes(consistency_nodes(first, second))
+        return consistency_proof_from_nodes(first, second, _getter(nodes))
+
+    def entries(self, start: int, end: int | None = None) -> list[tuple[int, bytes]]:
+        """``(index, bytes)`` of entries ``[start, end)``: at most :data:`MAX_PAGE`, and
+        none past the log's end. `end` defaults to a full page."""
+        with self.store.read() as r:
+            log_size = r.log_size()
+            self._check_size("start", start, log_size)
+            stop = start + MAX_PAGE if end is None else end
+            if stop < start:
+                raise InvalidInput.one("end", f"must be at least start ({start})")
+            return r.log_entries(start, min(stop, start + MAX_PAGE, log_size))
