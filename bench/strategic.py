@@ -72,6 +72,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import OWNERS, Spec, generate, pct  # noqa: E402
 
+import deconflict.service.covers as covers_mod  # noqa: E402
 import deconflict.service.filings as filings_mod  # noqa: E402
 import deconflict.store.sqlite as sqlite_mod  # noqa: E402
 from deconflict import agreements  # noqa: E402
@@ -328,12 +329,11 @@ def profile_phases(
     targets: list[tuple[Any, str, str]] = [
         (filings_mod.Filings, "_validate", "validate (outline checks)"),
         (filings_mod.Filings, "_notice", "notice"),
-        (filings_mod, "search_cells", "search_cells (H3 cover of the reach)"),
+        (covers_mod.Covers, "of", "H3 covers (own + search cells; before the lock)"),
         (reader, "find_filings", "find_filings (SQL + fetch + decode)"),
         (reader, "_current", "  of which: docs of current versions (SQL + decode)"),
         (sqlite_mod, "decode_filing", "  of which: decode_filing (JSON -> Filing)"),
         (filings_mod, "detect", "detect (exact 4D check)"),
-        (filings_mod, "volume_cells", "volume_cells (index cells of the new filing)"),
         (writer, "put_filing", "put_filing (INSERTs)"),
         (writer, "add_conflicts", "add_conflicts (INSERTs)"),
     ]
