@@ -18,6 +18,13 @@ geometric mean of the per-case ratios.
 
     .venv/bin/python bench/cells.py
     .venv/bin/python bench/cells.py --outlines 50 --repeat 7
+
+With `--pair`: the two covers the service needs per outline, `volume_cells(o)` then
+`search_cells(o, reach)` (two walks), against `cell_covers(o, reach)` (one walk), on
+the same mix at the service's reaches 500, 9,260 and 18,520 m; checks that both give
+the same sets, and prints per case and overall pair / cell_covers.
+
+    .venv/bin/python bench/cells.py --pair
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from shapely.geometry import MultiPolygon, Point
 from shapely.geometry import Polygon as ShapelyPolygon
 from shapely.geometry.base import BaseGeometry
 
-from deconflict.geometry.cells import INDEX_RESOLUTION, search_cells
+from deconflict.geometry.cells import INDEX_RESOLUTION, cell_covers, search_cells, volume_cells
 from deconflict.geometry.projection import WGS84_E2, LocalProjection, _gauss_sphere
 from deconflict.model.volume import Circle, Outline, Polygon
 
@@ -188,14 +195,55 @@ def best_time(fn: Callable[[Outline, float], frozenset[int]], outlines: list[Out
     return time.perf_counter() - t0
 
 
+PAIR_REACHES_M = (500.0, 9_260.0, 18_520.0)
+
+
+def pair(o: Outline, reach: float) -> tuple[frozenset[int], frozenset[int]]:
+    return volume_cells(o), search_cells(o, reach)
+
+
+def main_pair(mix: list[tuple[str, float, list[Outline]]], repeat: int) -> None:
+    mix = [(name, reach, outlines) for name, reach, outlines in mix if reach in PAIR_REACHES_M]
+    for name, reach, outlines in mix:
+        for o in outlines:
+            assert pair(o, reach) == cell_covers(o, reach), (name, reach, o)
+    for _, reach, outlines in mix[:4]:  # warm up
+        best_time(pair, outlines, reach)
+        best_time(cell_covers, outlines, reach)
+    print(f"{'case':<20} {'reach m':>8} {'pair µs':>8} {'one µs':>8} {'pair/one':>8}")
+    tot_pair = tot_one = 0.0
+    log_ratios: list[float] = []
+    for name, reach, outlines in mix:
+        t_pair = t_one = math.inf
+        for _ in range(repeat):
+            t_pair = min(t_pair, best_time(pair, outlines, reach))
+            t_one = min(t_one, best_time(cell_covers, outlines, reach))
+        tot_pair += t_pair
+        tot_one += t_one
+        log_ratios.append(math.log(t_pair / t_one))
+        us = 1e6 / len(outlines)
+        print(f"{name:<20} {reach:>8.0f} {t_pair * us:>8.0f} {t_one * us:>8.0f} {t_pair / t_one:>7.2f}x")
+    n_cases = sum(len(outlines) for _, _, outlines in mix)
+    print()
+    print(
+        f"overall (mix total)  pair {tot_pair / n_cases * 1e6:.0f} µs/outline,"
+        f" cell_covers {tot_one / n_cases * 1e6:.0f} µs/outline, pair/cell_covers {tot_pair / tot_one:.2f}x"
+    )
+    print(f"geometric mean of the per-case ratios  {math.exp(sum(log_ratios) / len(log_ratios)):.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--outlines", type=int, default=30, help="outlines per case")
     ap.add_argument("--repeat", type=int, default=5, help="timed passes per case (best kept)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--pair", action="store_true", help="volume_cells + search_cells against cell_covers")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     mix = cases(rng, args.outlines)
+    if args.pair:
+        main_pair(mix, args.repeat)
+        return
     for _, reach, outlines in mix[:4]:  # warm up both (imports, caches of the libraries)
         best_time(old_search_cells, outlines, reach)
         best_time(search_cells, outlines, reach)

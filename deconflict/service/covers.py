@@ -2,8 +2,8 @@
 
 Covers are pure functions of an outline (and of the agreement's largest horizontal
 buffer), and the slowest part of preparing a filing: the service computes them
-before taking the write lock, and an unchanged volume (a state change, an update
-that keeps it) finds its cover here.
+(both from one ring walk, `cell_covers`) before taking the write lock, and an
+unchanged volume (a state change, an update that keeps it) finds its cover here.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deconflict.geometry.cells import search_cells, volume_cells
+from deconflict.geometry.cells import cell_covers
 from deconflict.model import Outline, Volume4D
 
 
@@ -36,7 +36,7 @@ class Covers:
             if hit is not None:
                 self._items.move_to_end(outline)
                 return hit
-        cover = Cover(volume_cells(outline), search_cells(outline, self.reach_m))
+        cover = Cover(*cell_covers(outline, self.reach_m))
         with self._lock:
             self._items[outline] = cover
             while len(self._items) > self._max:

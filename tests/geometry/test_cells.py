@@ -13,7 +13,7 @@ from pyproj import Geod
 from shapely.geometry import Point
 from shapely.geometry import Polygon as ShapelyPolygon
 
-from deconflict.geometry.cells import INDEX_RESOLUTION, search_cells, volume_cells
+from deconflict.geometry.cells import INDEX_RESOLUTION, cell_covers, search_cells, volume_cells
 from deconflict.geometry.projection import LocalProjection
 from deconflict.model.volume import Circle, Polygon
 
@@ -325,3 +325,72 @@ def test_no_cell_reaches_farther_from_its_centre_than_the_bound() -> None:
         worst = max(worst, float(np.max(d)))
     assert 9_000.0 < worst <= 10_837.0 * 1.01
     assert CELL_RADIUS_M >= 1.05 * worst
+
+
+def test_no_cell_is_narrower_around_its_centre_than_the_inner_bound() -> None:
+    """CELL_INNER_RADIUS_M decides which cells are kept by their centre alone. Every
+    res-5 cell was measured once (smallest centre-to-edge: 5,414 m, cell
+    854c0013fffffff); here a sample, pentagons and that cell's neighbours included,
+    is checked against that figure and the bound."""
+    from deconflict.geometry.cells import CELL_INNER_RADIUS_M
+
+    rng = np.random.default_rng(6)
+    cells = {
+        cell_of(float(o), float(a))
+        for o, a in zip(rng.uniform(-180, 180, 3_000), rng.uniform(-90, 90, 3_000), strict=True)
+    }
+    cells |= {c for p in h3.get_pentagons(INDEX_RESOLUTION) for c in h3.grid_disk(p, 2)}
+    cells |= set(h3.grid_disk(0x854C0013FFFFFFF, 2))
+    radius_m = 6_371_007.180918475  # H3's sphere
+
+    def unit(lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
+        lat, lng = np.radians(lat), np.radians(lng)
+        return np.stack([np.cos(lat) * np.cos(lng), np.cos(lat) * np.sin(lng), np.sin(lat)], axis=-1)
+
+    narrowest = math.inf
+    for c in cells:
+        centre = unit(*np.array(h3.cell_to_latlng(c)))
+        b = np.array(h3.cell_to_boundary(c))
+        v = unit(b[:, 0], b[:, 1])
+        normal = np.cross(v, np.roll(v, -1, axis=0))
+        normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+        # distance from the centre to each edge's great circle (the edges' arcs are no nearer)
+        narrowest = min(narrowest, float(np.arcsin(np.abs(normal @ centre)).min()) * radius_m)
+    assert 5_414.0 <= narrowest < 7_000.0
+    assert CELL_INNER_RADIUS_M <= 0.95 * narrowest
+
+
+@st.composite
+def outlines(draw: st.DrawFn) -> Circle | Polygon:
+    """A circle, a convex polygon (vertices on a circle, bearings jittered) or a
+    concave star, anywhere between latitudes -80 and 80."""
+    lon0, lat0 = draw(st.floats(-170.0, 170.0)), draw(st.floats(-80.0, 80.0))
+    kind = draw(st.sampled_from(["circle", "convex", "concave"]))
+    if kind == "circle":
+        return Circle(lon0, lat0, draw(st.floats(100.0, 30_000.0)))
+    across_m = draw(st.floats(500.0, 60_000.0))
+    n = draw(st.integers(3, 10))
+    k = 2 * n if kind == "concave" else n
+    jitter = draw(st.lists(st.floats(-0.35, 0.35), min_size=k, max_size=k))
+    inner = draw(st.lists(st.floats(0.2, 0.6), min_size=k, max_size=k))
+    ang = (np.arange(k) + np.array(jitter)) * 2 * math.pi / k
+    r = np.where((np.arange(k) % 2 == 1) & (kind == "concave"), inner, 1.0)
+    x, y = r * across_m / 2 * np.cos(ang), r * across_m / 2 * np.sin(ang)
+    lon, lat = LocalProjection.at(lon0, lat0).inverse(x, y)
+    return Polygon(tuple(zip(lon.tolist(), lat.tolist(), strict=True)))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    outlines(), st.one_of(st.just(0.0), st.sampled_from([500.0, 9_260.0, 18_520.0]), st.floats(0.0, 20_000.0))
+)
+def test_cell_covers_are_the_volume_and_search_cells(outline: Circle | Polygon, reach_m: float) -> None:
+    own, search = cell_covers(outline, reach_m)
+    assert own == volume_cells(outline)
+    assert search == search_cells(outline, reach_m)
+    assert own <= search
+
+
+def test_cell_covers_refuses_a_bad_reach() -> None:
+    with pytest.raises(ValueError, match="reach_m"):
+        cell_covers(Circle(0.0, 0.0, 100.0), -1.0)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from deconflict.geometry.cells import search_cells, volume_cells
-from deconflict.model import Circle
+from deconflict.model import Circle, Polygon
 from deconflict.service.covers import Covers
 
 
@@ -24,3 +24,11 @@ def test_cache_is_bounded_least_recently_used_first() -> None:
     covers.get(c)  # evicts b
     assert covers.get(a) is ca
     assert len(covers._items) == 2 and b not in covers._items
+
+
+def test_a_polygon_cover_equals_the_cells() -> None:
+    covers = Covers(reach_m=18_520.0)
+    square = Polygon(((35.0, 33.0), (35.3, 33.0), (35.3, 33.2), (35.0, 33.2)))
+    cover = covers.get(square)
+    assert cover.own == volume_cells(square)
+    assert cover.search == search_cells(square, 18_520.0)
