@@ -4,20 +4,29 @@ No `from __future__ import annotations` here: FastAPI reads the annotations of
 routes built inside `_filing_routes` at definition time.
 """
 
+import asyncio
+import base64
+import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from deconflict import __version__
 from deconflict.api import problems, wire
 from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
-from deconflict.errors import InvalidInput
+from deconflict.errors import DeconflictError, InvalidInput
+from deconflict.ledger.sth import MAX_UINT
 from deconflict.model import ConflictState, FilingType, Party, Role, State
-from deconflict.service import Draft, Outcome, Services
+from deconflict.service import Draft, Ledger, Outcome, Services
+from deconflict.service.ledger import MAX_PAGE
 
+_log = logging.getLogger("deconflict.api")
 _bearer = HTTPBearer(auto_error=False, description="the party's API token")
 FilingId = Annotated[str, Path(max_length=128, pattern=wire.ID_PATTERN)]
 
@@ -29,15 +38,51 @@ class JSON(Response):
         return orjson.dumps(wire.plain(content))
 
 
+LogInt = Annotated[int, Query(ge=0, le=MAX_UINT)]
+
+
 def _outcome(outcome: Outcome, caller: Party) -> dict[str, Any]:
     return {
         "filing": wire.filing_view(outcome.filing, caller),
         "conflicts": [wire.conflict_view(c) for c in outcome.conflicts],
+        "receipt": wire.receipt_view(outcome.receipt),
     }
 
 
-def create_app(services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+async def _sign_every(ledger: Ledger, interval_s: float) -> None:
+    """Sign a tree head every `interval_s` seconds (only if the log grew), for ever."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await run_in_threadpool(ledger.sign_head)
+        except DeconflictError as exc:  # the store may be briefly unavailable: try next time
+            _log.warning("could not sign a tree head: %s", exc)
+
+
+def create_app(
+    services: Services,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    sth_interval_s: float | None = 10.0,
+) -> FastAPI:
+    """The app over `services`. While it runs (its lifespan), a tree head is signed every
+    `sth_interval_s` seconds if the log grew (None: on demand only, at GET /v1/log/sth)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if sth_interval_s:
+            task = asyncio.create_task(_sign_every(services.ledger, sth_interval_s))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+
     app = FastAPI(
+        lifespan=lifespan,
         title="deconflict",
         version=__version__,
         description=(
@@ -96,10 +141,14 @@ def create_app(services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
 
     @app.post("/v1/parties", tags=["parties"], status_code=status.HTTP_201_CREATED)
     def add_party(body: wire.PartyCreate, who: Caller) -> dict[str, Any]:
-        party, token = services.parties.add(
+        created = services.parties.create(
             body.id, role=Role(body.role), name=body.name, language=body.language, caller=who
         )
-        return {"party": wire.party_view(party), "token": token}
+        return {
+            "party": wire.party_view(created.party),
+            "token": created.token,
+            "receipt": wire.receipt_view(created.receipt),
+        }
 
     @app.get("/v1/conflicts", tags=["conflicts"])
     def list_conflicts(
@@ -127,6 +176,7 @@ def create_app(services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
                 features.append(feature)
         return {"type": "FeatureCollection", "features": features}
 
+    app.include_router(_log_routes(services, caller))
     app.include_router(
         _filing_routes(services, FilingType.INTENT, wire.IntentCreate, wire.IntentUpdate, caller)
     )
@@ -196,5 +246,60 @@ def _filing_routes(
         ovn: Annotated[str, Query(max_length=128, description="the current version token")],
     ) -> dict[str, Any]:
         return _outcome(filings.withdraw(who, ftype, filing_id, ovn), who)
+
+    return router
+
+
+def _log_routes(services: Services, caller: Any) -> APIRouter:
+    """The shared record: readable by every party (observers too)."""
+    router = APIRouter(prefix="/v1/log", tags=["log"])
+    Caller = Annotated[Party, Depends(caller)]
+    ledger = services.ledger
+
+    @router.get("/key")
+    def log_key(who: Caller) -> dict[str, Any]:
+        """The Ed25519 public key that verifies every signed tree head."""
+        key = ledger.key
+        return {
+            "algorithm": "Ed25519",
+            "key_id": key.key_id,
+            "log_id": key.log_id.hex(),
+            "public_key": key.public_b64,
+            "public_key_pem": key.public_pem,
+        }
+
+    @router.get("/sth")
+    def log_sth(who: Caller) -> dict[str, Any]:
+        """The latest signed tree head; a new one is signed first if the log grew."""
+        return ledger.sign_head().to_json()
+
+    @router.get("/proof/inclusion")
+    def inclusion_proof(who: Caller, index: LogInt, size: LogInt) -> dict[str, Any]:
+        """RFC 9162 audit path of leaf `index` in the tree of `size` leaves (a signed head's size)."""
+        path = ledger.inclusion_proof(index, size)
+        return {"leaf_index": index, "tree_size": size, "audit_path": [h.hex() for h in path]}
+
+    @router.get("/proof/consistency")
+    def consistency_proof(who: Caller, first: LogInt, second: LogInt) -> dict[str, Any]:
+        """RFC 9162 consistency proof that the tree of `first` leaves is a prefix of `second`'s."""
+        path = ledger.consistency_proof(first, second)
+        return {"first": first, "second": second, "consistency_path": [h.hex() for h in path]}
+
+    @router.get(
+        "/entries",
+        description=f"Entries [start, end) as base64 of their exact bytes: at most {MAX_PAGE}, none "
+        "past the log's end (`end` in the answer is where the page stopped).",
+    )
+    def log_entries(
+        who: Caller,
+        start: LogInt,
+        end: Annotated[int | None, Query(ge=0, le=MAX_UINT, description="exclusive")] = None,
+    ) -> dict[str, Any]:
+        rows = ledger.entries(start, end)
+        return {
+            "start": start,
+            "end": start + len(rows),
+            "entries": [base64.b64encode(e).decode("ascii") for _, e in rows],
+        }
 
     return router

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from deconflict.errors import FieldError, InvalidInput
 from deconflict.model import Conflict, Filing, FilingRef, Party, Volume4D
 from deconflict.model.geojson import format_time, volume_from_feature, volume_to_feature
+from deconflict.service.ledger import Receipt
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 
@@ -204,3 +205,8 @@ def party_view(party: Party) -> dict[str, Any]:
         "role": party.role.value,
         "created_at": format_time(party.created_at),
     }
+
+
+def receipt_view(receipt: Receipt) -> dict[str, Any]:
+    """Where an accepted write sits in the log; prove it with GET /v1/log/proof/inclusion."""
+    return {"leaf_index": receipt.leaf_index, "entry_hash": receipt.entry_hash.hex()}
