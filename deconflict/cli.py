@@ -27,7 +27,7 @@ def _open(args: argparse.Namespace) -> Any:
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     agreement = agreements.load(args.agreement)
-    return Services.build(SqliteStore(data_dir / DB_FILE), agreement)
+    return Services.build(SqliteStore(data_dir / DB_FILE), agreement, data_dir=data_dir)
 
 
 def _print_json(value: Any) -> None:
@@ -52,7 +52,8 @@ def app_factory() -> Any:
     args = argparse.Namespace(
         data_dir=os.environ["DECONFLICT_DATA_DIR"], agreement=os.environ.get("DECONFLICT_AGREEMENT") or None
     )
-    app = create_app(_open(args))
+    interval = os.environ.get("DECONFLICT_STH_INTERVAL_S")
+    app = create_app(_open(args), sth_interval_s=float(interval) if interval else 10.0)
     _tune_gc()
     return app
 
@@ -77,6 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         services.store.close()
         os.environ["DECONFLICT_DATA_DIR"] = str(Path(args.data_dir).resolve())
         os.environ["DECONFLICT_AGREEMENT"] = str(Path(args.agreement).resolve()) if args.agreement else ""
+        os.environ["DECONFLICT_STH_INTERVAL_S"] = str(args.sth_interval_s)
         uvicorn.run(
             "deconflict.cli:app_factory",
             factory=True,
@@ -86,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
         )
         return 0
-    app = create_app(services)
+    app = create_app(services, sth_interval_s=args.sth_interval_s or None)
     _tune_gc()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     services.store.close()
@@ -179,6 +181,53 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ledger_export(args: argparse.Namespace) -> int:
+    services = _open(args)
+    try:
+        with Path(args.file).open("wb") as out:
+            head, counts = services.ledger.export(out)
+    finally:
+        services.store.close()
+    print(
+        f"exported {counts.entries} entries and {counts.tree_heads} signed tree heads to {args.file}; "
+        f"latest head: size {head.head.size}, root {head.head.root.hex()}, key {head.key_id}"
+    )
+    return 0
+
+
+def _checkpoint(path: str) -> Any:
+    """A saved tree head: {size, root, timestamp_ms}, or a whole signed tree head."""
+    from deconflict.ledger.sth import SignedTreeHead, TreeHead
+
+    try:
+        doc = json.loads(Path(path).read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidInput.one("--checkpoint", f"is not valid JSON: {exc}") from None
+    try:
+        if isinstance(doc, dict) and "signature" in doc:
+            return SignedTreeHead.from_json(doc).head
+        return TreeHead.from_json(doc)
+    except InvalidInput as exc:
+        raise exc.prefixed("--checkpoint") from None
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    from deconflict.ledger.errors import LedgerError
+    from deconflict.ledger.keys import decode_public_key
+    from deconflict.ledger.verify import verify_export
+
+    checkpoint = _checkpoint(args.checkpoint) if args.checkpoint else None
+    public_key = None
+    if args.public_key:
+        try:
+            public_key = decode_public_key(args.public_key)
+        except LedgerError as exc:
+            raise InvalidInput.one("--public-key", str(exc)) from None
+    report = verify_export(Path(args.file), checkpoint=checkpoint, public_key=public_key)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -209,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-example", action="store_true", help="seed parties and filings into an empty store")
     p.add_argument("--log-level", default="info", help="uvicorn log level")
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the store (default 1)")
+    p.add_argument(
+        "--sth-interval-s",
+        type=_non_negative,
+        default=10.0,
+        help="sign a tree head this often if the log grew (default 10; 0: only on request)",
+    )
     p.set_defaults(func=cmd_serve)
 
     party = sub.add_parser("party", help="manage the party registry").add_subparsers(
@@ -242,6 +297,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", choices=["open", "closed", "all"], default="open", help="default open")
     p.add_argument("--party", default=None, help="only conflicts where this party owns a side")
     p.set_defaults(func=cmd_conflicts)
+
+    ledger = sub.add_parser("ledger", help="the shared record: export and verify").add_subparsers(
+        dest="ledger_command", required=True, metavar="SUBCOMMAND", help="export or verify"
+    )
+    p = ledger.add_parser(
+        "export", help="write every log entry and signed tree head to a file (signs a fresh head first)"
+    )
+    common(p)
+    p.add_argument("file", help="where to write the export (NDJSON)")
+    p.set_defaults(func=cmd_ledger_export)
+    p = ledger.add_parser(
+        "verify",
+        help="offline: recompute every hash and check every signature of an export; exit 1 on damage",
+    )
+    p.add_argument("file", help="an export written by `deconflict ledger export`")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="JSON of a tree head you kept (size, root): checks the log today is consistent with it",
+    )
+    p.add_argument(
+        "--public-key", default=None, help="the log's Ed25519 public key (base64) as you pinned it"
+    )
+    p.set_defaults(func=cmd_ledger_verify)
 
     p = sub.add_parser(
         "check",

@@ -17,14 +17,16 @@ never sign two heads of one size; timestamps never decrease from one head to the
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
 
 from deconflict.clock import Clock
 from deconflict.errors import InvalidInput, StoreUnavailable
 from deconflict.ledger.canonical import JSONValue
 from deconflict.ledger.entries import Kind, entry_bytes
+from deconflict.ledger.export import ExportCounts, write_export
 from deconflict.ledger.keys import SigningKey
 from deconflict.ledger.rfc9162 import (
     GetNode,
@@ -245,3 +247,21 @@ class Ledger:
             if stop < start:
                 raise InvalidInput.one("end", f"must be at least start ({start})")
             return r.log_entries(start, min(stop, start + MAX_PAGE, log_size))
+
+    # -- export
+
+    def export(self, out: BinaryIO) -> tuple[SignedTreeHead, ExportCounts]:
+        """Write the whole log and its tree heads (the export format of
+        :mod:`deconflict.ledger.export`) to `out`, streaming. A head is signed first, so
+        the export ends covered; entries appended meanwhile are left for the next one.
+        Rows are written as stored, damaged or not: the verifier is the judge."""
+        latest = self.sign_head()
+        size = latest.head.size
+
+        def entries() -> Iterator[tuple[int, bytes]]:
+            for start in range(0, size, MAX_PAGE):
+                with self.store.read() as r:
+                    yield from r.log_entries(start, min(start + MAX_PAGE, size))
+
+        heads = [h for h in self.tree_heads() if h.head.size <= size]
+        return latest, write_export(out, self.public_key, entries(), heads)

@@ -47,6 +47,9 @@ def test_every_command_has_help_text() -> None:
         ["intent", "submit"],
         ["conflicts"],
         ["check"],
+        ["ledger"],
+        ["ledger", "export"],
+        ["ledger", "verify"],
     ):
         out = run(*cmd, "--help")
         assert out.returncode == 0 and "usage: deconflict" in out.stdout, cmd
