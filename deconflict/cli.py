@@ -117,7 +117,7 @@ def _caller(services: Any, args: argparse.Namespace) -> Any:
 
 
 def cmd_intent_submit(args: argparse.Namespace) -> int:
-    from deconflict.api.wire import conflict_view, filing_view
+    from deconflict.api.wire import conflict_view, filing_view, receipt_view
     from deconflict.model import FilingType
     from deconflict.model.geojson import volume_from_feature
     from deconflict.service import Draft
@@ -150,6 +150,7 @@ def cmd_intent_submit(args: argparse.Namespace) -> int:
         {
             "filing": filing_view(outcome.filing, who),
             "conflicts": [conflict_view(c) for c in outcome.conflicts],
+            "receipt": receipt_view(outcome.receipt),
         }
     )
     return 0

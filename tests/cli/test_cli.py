@@ -147,6 +147,7 @@ def test_party_add_submit_and_conflicts(tmp_path: Path) -> None:
     )
     assert first.returncode == 0, first.stderr
     a = json.loads(first.stdout)["filing"]
+    assert json.loads(first.stdout)["receipt"]["leaf_index"] == 2  # after the two parties
     missing = run("intent", "submit", str(path), "--kind", "crewed_flight", "--data-dir", d, "--token", south)
     assert missing.returncode == 1 and "key is missing" in missing.stderr
     ok = run(
