@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from deconflict.errors import FieldError, InvalidInput
-from deconflict.model import Conflict, Filing, FilingRef, Party, Volume4D
+from deconflict.model import Conflict, Filing, Party, Volume4D
 from deconflict.model.geojson import format_time, volume_from_feature, volume_to_feature
 from deconflict.service.ledger import Receipt
 
@@ -140,17 +140,6 @@ class PartyCreate(_Strict):
 # -- responses ----------------------------------------------------------------
 
 
-def ref_view(ref: FilingRef) -> dict[str, Any]:
-    return {
-        "id": ref.id,
-        "type": ref.type.value,
-        "owner": ref.owner,
-        "kind": ref.kind,
-        "version": ref.version,
-        "ovn": ref.ovn,
-    }
-
-
 def filing_view(filing: Filing, viewer: Party) -> dict[str, Any]:
     """Another party sees volumes, times, kind, state and owner (and the version
     token, which it needs for its key); the owner sees everything."""
@@ -176,24 +165,12 @@ def filing_view(filing: Filing, viewer: Party) -> dict[str, Any]:
 
 
 def conflict_view(conflict: Conflict) -> dict[str, Any]:
-    f = conflict.finding
     return {
         "id": conflict.id,
         "state": conflict.state.value,
         "detected_at": format_time(conflict.detected_at),
         "closed_at": format_time(conflict.closed_at) if conflict.closed_at else None,
-        "a": ref_view(f.a),
-        "b": ref_view(f.b),
-        "time_start": format_time(f.time_start),
-        "time_end": format_time(f.time_end),
-        "horizontal_separation_m": f.horizontal_separation_m,
-        "vertical_separation_m": f.vertical_separation_m,
-        "time_separation_s": f.time_separation_s,
-        "separation": {
-            "horizontal_m": f.separation.horizontal_m,
-            "vertical_m": f.separation.vertical_m,
-            "time_s": f.separation.time_s,
-        },
+        **conflict.finding.as_dict(),
     }
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from deconflict.model.filing import FilingRef
+from deconflict.model.geojson import format_time
 
 
 class ConflictState(StrEnum):
@@ -41,6 +43,23 @@ class Finding:
     vertical_separation_m: float
     time_separation_s: float
     separation: Separation
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON values, times as RFC 3339 UTC (the API's and the log's form)."""
+        return {
+            "a": self.a.as_dict(),
+            "b": self.b.as_dict(),
+            "time_start": format_time(self.time_start),
+            "time_end": format_time(self.time_end),
+            "horizontal_separation_m": self.horizontal_separation_m,
+            "vertical_separation_m": self.vertical_separation_m,
+            "time_separation_s": self.time_separation_s,
+            "separation": {
+                "horizontal_m": self.separation.horizontal_m,
+                "vertical_m": self.separation.vertical_m,
+                "time_s": self.separation.time_s,
+            },
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from deconflict.model.volume import Volume4D
 
@@ -104,3 +105,14 @@ class FilingRef:
     kind: str
     version: int
     ovn: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON values (the API's and the log's form)."""
+        return {
+            "id": self.id,
+            "type": self.type.value,
+            "owner": self.owner,
+            "kind": self.kind,
+            "version": self.version,
+            "ovn": self.ovn,
+        }

@@ -40,8 +40,8 @@ from deconflict.ledger.rfc9162 import (
     root_from_nodes,
 )
 from deconflict.ledger.sth import SignedTreeHead, TreeHead, sign
-from deconflict.model import Conflict, Filing, FilingRef, Party
-from deconflict.model.geojson import format_time, volume_to_feature
+from deconflict.model import Conflict, Filing, Party
+from deconflict.model.geojson import volume_to_feature
 from deconflict.store.base import Reader, Store, Writer
 
 __all__ = [
@@ -73,22 +73,11 @@ class Receipt:
 # -- entry bodies ---------------------------------------------------------------------
 
 
-def _ref(ref: FilingRef) -> dict[str, JSONValue]:
-    return {
-        "id": ref.id,
-        "type": ref.type.value,
-        "owner": ref.owner,
-        "kind": ref.kind,
-        "version": ref.version,
-        "ovn": ref.ovn,
-    }
-
-
 def filing_body(filing: Filing, supersedes: str | None = None) -> dict[str, JSONValue]:
     """One version of a filing, whole: what it is, where and when, and its notice.
     `supersedes` is the version token of the version it replaces."""
     body: dict[str, JSONValue] = {
-        **_ref(filing.ref()),
+        **filing.ref().as_dict(),
         "state": filing.state.value,
         "priority": filing.priority,
         "volumes": [volume_to_feature(v) for v in filing.volumes],
@@ -101,27 +90,12 @@ def filing_body(filing: Filing, supersedes: str | None = None) -> dict[str, JSON
 
 
 def conflict_opened_body(conflict: Conflict) -> dict[str, JSONValue]:
-    f = conflict.finding
-    return {
-        "id": conflict.id,
-        "a": _ref(f.a),
-        "b": _ref(f.b),
-        "time_start": format_time(f.time_start),
-        "time_end": format_time(f.time_end),
-        "horizontal_separation_m": f.horizontal_separation_m,
-        "vertical_separation_m": f.vertical_separation_m,
-        "time_separation_s": f.time_separation_s,
-        "separation": {
-            "horizontal_m": f.separation.horizontal_m,
-            "vertical_m": f.separation.vertical_m,
-            "time_s": f.separation.time_s,
-        },
-    }
+    return {"id": conflict.id, **conflict.finding.as_dict()}
 
 
 def conflict_closed_body(conflict_id: str, by: Filing) -> dict[str, JSONValue]:
     """Conflict `conflict_id` closed because `by` superseded or ended one of its sides."""
-    return {"id": conflict_id, "by": _ref(by.ref())}
+    return {"id": conflict_id, "by": by.ref().as_dict()}
 
 
 def party_body(party: Party) -> dict[str, JSONValue]:
