@@ -229,6 +229,59 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _log_entries(args: argparse.Namespace) -> list[tuple[int, Any]]:
+    """The decoded log of an export FILE, or of the store in --data-dir."""
+    from deconflict.ledger.entries import decode_entry
+    from deconflict.ledger.export import ExportedEntry, read_export
+
+    rows: list[tuple[int, bytes]] = []
+    if args.file:
+        with Path(args.file).open("rb") as lines:
+            rows = [(r.index, r.entry) for r in read_export(lines) if isinstance(r, ExportedEntry)]
+    else:
+        from deconflict.service.ledger import MAX_PAGE
+        from deconflict.store.sqlite import SqliteStore
+
+        db = Path(args.data_dir) / DB_FILE
+        if not db.is_file():
+            raise InvalidInput.one("--data-dir", f"must hold a store; {db} does not exist")
+        store = SqliteStore(db)
+        try:
+            with store.read() as r:
+                size = r.log_size()
+                for start in range(0, size, MAX_PAGE):
+                    rows += r.log_entries(start, min(start + MAX_PAGE, size))
+        finally:
+            store.close()
+    out = []
+    for index, data in rows:
+        try:
+            out.append((index, decode_entry(data)))
+        except InvalidInput as exc:
+            raise exc.prefixed(f"entries[{index}]") from None
+    return out
+
+
+def cmd_ledger_stats(args: argparse.Namespace) -> int:
+    from deconflict.ledger.stats import format_table, log_stats
+
+    stats = log_stats(_log_entries(args))
+    if args.json:
+        _print_json(stats.as_dict())
+    else:
+        print(format_table(stats))
+    return 0
+
+
+def cmd_ledger_replay(args: argparse.Namespace) -> int:
+    from deconflict.ledger.replay import state_at
+    from deconflict.model.geojson import parse_time
+
+    at = parse_time(args.at, "--at")
+    _print_json(state_at(_log_entries(args), at, include_ended=args.include_ended).as_dict())
+    return 0
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -299,8 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--party", default=None, help="only conflicts where this party owns a side")
     p.set_defaults(func=cmd_conflicts)
 
-    ledger = sub.add_parser("ledger", help="the shared record: export and verify").add_subparsers(
-        dest="ledger_command", required=True, metavar="SUBCOMMAND", help="export or verify"
+    ledger = sub.add_parser("ledger", help="the shared record: export, verify, stats, replay").add_subparsers(
+        dest="ledger_command", required=True, metavar="SUBCOMMAND", help="export, verify, stats or replay"
     )
     p = ledger.add_parser(
         "export", help="write every log entry and signed tree head to a file (signs a fresh head first)"
@@ -322,6 +375,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--public-key", default=None, help="the log's Ed25519 public key (base64) as you pinned it"
     )
     p.set_defaults(func=cmd_ledger_verify)
+
+    def log_source(p: argparse.ArgumentParser) -> None:
+        source = p.add_mutually_exclusive_group(required=True)
+        source.add_argument("file", nargs="?", help="an export written by `deconflict ledger export`")
+        source.add_argument("--data-dir", default=None, help="or read the log of the store in this directory")
+
+    p = ledger.add_parser(
+        "stats", help="from the log alone: notice lead times, reciprocity, conflicts per pair of parties"
+    )
+    log_source(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.set_defaults(func=cmd_ledger_stats)
+    p = ledger.add_parser(
+        "replay", help="from the log alone: the filings and open conflicts at a past time, as JSON"
+    )
+    log_source(p)
+    p.add_argument("--at", required=True, help="the time, RFC 3339 UTC, e.g. 2030-06-01T12:00:00Z")
+    p.add_argument(
+        "--include-ended", action="store_true", help="also list filings ended or withdrawn by then"
+    )
+    p.set_defaults(func=cmd_ledger_replay)
 
     p = sub.add_parser(
         "check",

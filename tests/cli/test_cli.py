@@ -50,6 +50,8 @@ def test_every_command_has_help_text() -> None:
         ["ledger"],
         ["ledger", "export"],
         ["ledger", "verify"],
+        ["ledger", "stats"],
+        ["ledger", "replay"],
     ):
         out = run(*cmd, "--help")
         assert out.returncode == 0 and "usage: deconflict" in out.stdout, cmd
@@ -172,3 +174,90 @@ def test_party_add_submit_and_conflicts(tmp_path: Path) -> None:
         ).returncode
         == 1
     )
+
+
+def test_ledger_stats_and_replay_from_the_store_and_an_export(tmp_path: Path) -> None:
+    d = str(tmp_path / "data")
+    north = run("party", "add", "north", "--data-dir", d).stdout.strip().splitlines()[-1]
+    south = run("party", "add", "south", "--data-dir", d).stdout.strip().splitlines()[-1]
+    start = datetime.now(UTC) + timedelta(hours=3)
+    times = {
+        "time_start": start.isoformat().replace("+00:00", "Z"),
+        "time_end": (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+    }
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [35.0, 33.0]},
+                "properties": {"radius_m": 2000, "altitude_lower_m": 0, "altitude_upper_m": 500, **times},
+            }
+        ],
+    }
+    path = tmp_path / "intent.json"
+    path.write_text(json.dumps(fc))
+    before = datetime.now(UTC)
+    first = run("intent", "submit", str(path), "--kind", "uas_flight", "--data-dir", d, "--token", north)
+    assert first.returncode == 0, first.stderr
+    a = json.loads(first.stdout)["filing"]
+    second = run(
+        "intent",
+        "submit",
+        str(path),
+        "--kind",
+        "crewed_flight",
+        "--data-dir",
+        d,
+        "--token",
+        south,
+        "--key",
+        a["ovn"],
+    )
+    assert second.returncode == 0, second.stderr
+    b = json.loads(second.stdout)["filing"]
+
+    out = run("ledger", "stats", "--data-dir", d, "--json")
+    assert out.returncode == 0, out.stderr
+    stats = json.loads(out.stdout)
+    assert stats["entries"] == 5  # two parties, two filings, one conflict
+    notice = stats["notice"]["all"]
+    assert notice["count"] == 2 and notice["late"] == 0
+    assert 3 * 3600 - 120 < notice["min_s"] <= notice["max_s"] <= 3 * 3600  # filed ~3 h ahead
+    assert set(stats["notice"]["by_party"]) == {"north", "south"}
+    assert set(stats["notice"]["by_kind"]) == {"uas_flight", "crewed_flight"}
+    assert stats["reciprocity"]["pairs"] == [
+        {"from": "north", "to": "south", "notices": 1, "conflicts_raised": 0},
+        {"from": "south", "to": "north", "notices": 1, "conflicts_raised": 1},
+    ]
+    assert stats["conflicts"]["pairs"] == [{"parties": ["north", "south"], "opened": 1, "closed": 0}]
+    assert stats["hotline"]["note"] == "no hotline entries in this log"
+
+    table = run("ledger", "stats", "--data-dir", d)
+    assert table.returncode == 0 and "north / south" in table.stdout and "median_s" in table.stdout
+
+    export = tmp_path / "log.ndjson"
+    assert run("ledger", "export", str(export), "--data-dir", d).returncode == 0
+    from_file = run("ledger", "stats", str(export), "--json")
+    assert json.loads(from_file.stdout) == stats
+
+    def replay(at: datetime, *source: str) -> Any:
+        out = run("ledger", "replay", "--at", at.isoformat().replace("+00:00", "Z"), *source)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    early = replay(before, "--data-dir", d)  # after the parties, before any filing
+    assert early["filings"] == [] and early["conflicts"] == [] and early["entries"] == 2
+    now = replay(datetime.now(UTC), str(export))
+    assert sorted((f["id"], f["owner"], f["version"], f["state"]) for f in now["filings"]) == sorted(
+        [(a["id"], "north", 1, "accepted"), (b["id"], "south", 1, "accepted")]
+    )
+    assert [(c["a"]["id"], c["b"]["id"]) for c in now["conflicts"]] == [(b["id"], a["id"])]
+    assert now["filings"][0]["volumes"][0]["type"] == "Feature"
+
+    bad = run("ledger", "replay", "--at", "yesterday", "--data-dir", d)
+    assert bad.returncode == 2 and "--at" in bad.stderr and "RFC 3339" in bad.stderr
+    neither = run("ledger", "stats")
+    assert neither.returncode == 2 and "file" in neither.stderr
+    missing = run("ledger", "stats", "--data-dir", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "--data-dir" in missing.stderr
