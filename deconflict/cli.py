@@ -231,35 +231,22 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
 
 def _log_entries(args: argparse.Namespace) -> list[tuple[int, Any]]:
     """The decoded log of an export FILE, or of the store in --data-dir."""
-    from deconflict.ledger.entries import decode_entry
     from deconflict.ledger.export import ExportedEntry, read_export
+    from deconflict.service.ledger import decoded, log_rows
+    from deconflict.store.sqlite import SqliteStore
 
-    rows: list[tuple[int, bytes]] = []
     if args.file:
         with Path(args.file).open("rb") as lines:
             rows = [(r.index, r.entry) for r in read_export(lines) if isinstance(r, ExportedEntry)]
-    else:
-        from deconflict.service.ledger import MAX_PAGE
-        from deconflict.store.sqlite import SqliteStore
-
-        db = Path(args.data_dir) / DB_FILE
-        if not db.is_file():
-            raise InvalidInput.one("--data-dir", f"must hold a store; {db} does not exist")
-        store = SqliteStore(db)
-        try:
-            with store.read() as r:
-                size = r.log_size()
-                for start in range(0, size, MAX_PAGE):
-                    rows += r.log_entries(start, min(start + MAX_PAGE, size))
-        finally:
-            store.close()
-    out = []
-    for index, data in rows:
-        try:
-            out.append((index, decode_entry(data)))
-        except InvalidInput as exc:
-            raise exc.prefixed(f"entries[{index}]") from None
-    return out
+        return decoded(iter(rows))
+    db = Path(args.data_dir) / DB_FILE
+    if not db.is_file():
+        raise InvalidInput.one("--data-dir", f"must hold a store; {db} does not exist")
+    store = SqliteStore(db)
+    try:
+        return decoded(log_rows(store))
+    finally:
+        store.close()
 
 
 def cmd_ledger_stats(args: argparse.Namespace) -> int:

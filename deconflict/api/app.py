@@ -23,6 +23,7 @@ from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.ledger.sth import MAX_UINT
 from deconflict.model import ConflictState, FilingType, Party, Role, State
+from deconflict.model.geojson import parse_time
 from deconflict.service import Draft, Ledger, Outcome, Services
 from deconflict.service.ledger import MAX_PAGE
 
@@ -301,5 +302,17 @@ def _log_routes(services: Services, caller: Any) -> APIRouter:
             "end": start + len(rows),
             "entries": [base64.b64encode(e).decode("ascii") for _, e in rows],
         }
+
+    @router.get("/replay")
+    def log_replay(
+        who: Caller,
+        at: Annotated[
+            str, Query(max_length=64, description="RFC 3339 UTC time", examples=["2026-11-26T12:00:00Z"])
+        ],
+        include_ended: bool = False,
+    ) -> dict[str, Any]:
+        """Filings at their latest version no later than `at`, and the conflicts open at
+        `at`, rebuilt from the log alone."""
+        return ledger.replay(parse_time(at, "at"), include_ended=include_ended).as_dict()
 
     return router

@@ -25,9 +25,10 @@ from typing import BinaryIO
 from deconflict.clock import Clock
 from deconflict.errors import InvalidInput, StoreUnavailable
 from deconflict.ledger.canonical import JSONValue
-from deconflict.ledger.entries import Kind, entry_bytes
+from deconflict.ledger.entries import Entry, Kind, decode_entry, entry_bytes
 from deconflict.ledger.export import ExportCounts, write_export
 from deconflict.ledger.keys import SigningKey
+from deconflict.ledger.replay import Snapshot, state_at
 from deconflict.ledger.rfc9162 import (
     GetNode,
     NodeId,
@@ -231,11 +232,33 @@ class Ledger:
         Rows are written as stored, damaged or not: the verifier is the judge."""
         latest = self.sign_head()
         size = latest.head.size
-
-        def entries() -> Iterator[tuple[int, bytes]]:
-            for start in range(0, size, MAX_PAGE):
-                with self.store.read() as r:
-                    yield from r.log_entries(start, min(start + MAX_PAGE, size))
-
         heads = [h for h in self.tree_heads() if h.head.size <= size]
-        return latest, write_export(out, self.public_key, entries(), heads)
+        return latest, write_export(out, self.public_key, log_rows(self.store, size), heads)
+
+    # -- replay
+
+    def replay(self, at: datetime, *, include_ended: bool = False) -> Snapshot:
+        """Filings and open conflicts at time `at`, rebuilt from the log alone."""
+        return state_at(decoded(log_rows(self.store)), at, include_ended=include_ended)
+
+
+def log_rows(store: Store, size: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """``(index, bytes)`` of the first `size` entries (default: the whole log now), a
+    page per read snapshot."""
+    if size is None:
+        with store.read() as r:
+            size = r.log_size()
+    for start in range(0, size, MAX_PAGE):
+        with store.read() as r:
+            yield from r.log_entries(start, min(start + MAX_PAGE, size))
+
+
+def decoded(rows: Iterator[tuple[int, bytes]]) -> list[tuple[int, Entry]]:
+    """Decode entries; a damaged one is named `entries[i]`."""
+    out = []
+    for index, data in rows:
+        try:
+            out.append((index, decode_entry(data)))
+        except InvalidInput as exc:
+            raise exc.prefixed(f"entries[{index}]") from None
+    return out

@@ -183,3 +183,39 @@ def test_heads_are_signed_in_the_background_while_the_app_runs(tmp_path: Path) -
             assert head.head.size == 2
     finally:
         services.store.close()
+
+
+def test_replay_rebuilds_filings_and_open_conflicts_at_a_time(live: Live) -> None:
+    """GET /v1/log/replay: state at T from the log alone, on the server's clock."""
+    drones = live.client("drones").post("/v1/intents", json=intent(circle(*C, 1000)))
+    assert drones.status_code == 201, drones.text
+    low = drones.json()["filing"]
+    live.clock.advance(60)  # T0 + 1 min
+    north = live.client("north").post(
+        "/v1/intents",
+        json={"kind": "crewed_flight", "volumes": [circle(*C, 2000)], "key": [low["ovn"]]},
+    )
+    assert north.status_code == 201, north.text
+    live.clock.advance(60)  # T0 + 2 min: drones withdraws, which closes the conflict
+    gone = live.client("drones").delete(f"/v1/intents/{low['id']}", params={"ovn": low["ovn"]})
+    assert gone.status_code == 200
+    c = live.client("shield")
+
+    def at(seconds: int) -> dict[str, Any]:
+        stamp = T0.timestamp() + seconds
+        from datetime import UTC, datetime
+
+        r = c.get("/v1/log/replay", params={"at": datetime.fromtimestamp(stamp, UTC).isoformat()})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    assert at(-1)["filings"] == []
+    first = at(30)
+    assert [f["id"] for f in first["filings"]] == [low["id"]] and first["conflicts"] == []
+    both = at(90)
+    assert sorted(f["owner"] for f in both["filings"]) == ["drones", "north"]
+    assert [(x["a"]["owner"], x["b"]["owner"]) for x in both["conflicts"]] == [("north", "drones")]
+    after = at(150)
+    assert [f["owner"] for f in after["filings"]] == ["north"] and after["conflicts"] == []
+    bad = c.get("/v1/log/replay", params={"at": "yesterday"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "at"
