@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -110,24 +111,45 @@ def test_a_tampered_export_names_the_index(data: Path) -> None:
     assert code == 1 and "FAILED: key" in text, text
 
 
-@pytest.mark.parametrize(
-    ("sql", "index"),
-    [
-        ("UPDATE ledger_entries SET entry = replace(entry, 'false', 'true') WHERE idx = 3", 3),
-        ("DELETE FROM ledger_entries WHERE idx = 5", 5),
-    ],
-)
+#: Rows edited, deleted, swapped or inserted in the store's own table (the Must show of
+#: issue 5), with the index of the first bad entry.
+TABLE_TAMPERS = {
+    "edit": ("UPDATE ledger_entries SET entry = replace(entry, 'false', 'true') WHERE idx = 3;", 3),
+    "delete": ("DELETE FROM ledger_entries WHERE idx = 5;", 5),
+    "swap": (
+        "UPDATE ledger_entries SET idx = -1 WHERE idx = 3;"
+        "UPDATE ledger_entries SET idx = 3 WHERE idx = 4;"
+        "UPDATE ledger_entries SET idx = 4 WHERE idx = -1;",
+        3,
+    ),
+    "insert": (
+        "UPDATE ledger_entries SET idx = idx + 1000000 WHERE idx >= 4;"
+        "UPDATE ledger_entries SET idx = idx - 999999 WHERE idx >= 1000000;"
+        "INSERT INTO ledger_entries (idx, entry) SELECT 4, entry FROM ledger_entries WHERE idx = 2;",
+        4,
+    ),
+}
+
+
+@pytest.mark.parametrize(("sql", "index"), TABLE_TAMPERS.values(), ids=TABLE_TAMPERS.keys())
 def test_a_tampered_table_names_the_index(data: Path, sql: str, index: int) -> None:
     db = sqlite3.connect(data / DB_FILE)
     try:
-        assert db.execute(sql).rowcount == 1
-        db.commit()
+        before = db.total_changes
+        db.executescript(f"BEGIN; {sql} COMMIT;")
+        assert db.total_changes > before
     finally:
         db.close()
     code, text = verify(export(data))
     assert code == 1
     failed = next(line for line in text.splitlines() if line.startswith("FAILED"))
-    assert f"at index {index} " in failed, text
+    # the verifier names the first bad index exactly when a signed head sits right
+    # before it, else the range between two heads that holds it (ledger/verify.py)
+    found = re.search(r"at index (\d+)(?: \(first bad entry in \[(\d+), (\d+)\)\))?", failed)
+    assert found, text
+    named = int(found.group(1))
+    lo, hi = (int(found.group(2)), int(found.group(3))) if found.group(2) else (named, named + 1)
+    assert named == lo and lo <= index < hi, text
 
 
 def test_a_bad_checkpoint_or_key_is_a_usage_error(data: Path) -> None:
