@@ -22,7 +22,9 @@ are whole seconds after `t0`, so both systems see exactly the same windows.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -183,3 +185,15 @@ def pct(xs: Sequence[float], p: float) -> float:
     """The p-th percentile (nearest rank) of `xs`."""
     s = sorted(xs)
     return s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))]
+
+
+def run_clients(n: int, client: Callable[[], None]) -> tuple[float, float]:
+    """Run `client` in `n` threads at once; (wall seconds, this process's CPU seconds)."""
+    cpu0 = time.process_time()
+    wall0 = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - wall0, time.process_time() - cpu0

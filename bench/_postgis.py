@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from _data import Spec, pct
+from _data import Spec, pct, run_clients
 from psycopg import IsolationLevel
 
 from deconflict.detect.strategic import all_conflicts
@@ -294,15 +294,7 @@ def concurrent(
             seen.update(saw)
             retries += again
 
-    cpu0 = time.process_time()
-    wall0 = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    wall = time.perf_counter() - wall0
-    cpu = time.process_time() - cpu0
+    wall, cpu = run_clients(clients, client)
     created = t0 - timedelta(days=1)
     filings = [s.filing(t0, created) for s in specs]
     pairs = all_conflicts(filings, agreement)

@@ -70,7 +70,7 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import OWNERS, Spec, generate, pct  # noqa: E402
+from _data import OWNERS, Spec, generate, pct, run_clients  # noqa: E402
 
 import deconflict.service.covers as covers_mod  # noqa: E402
 import deconflict.service.filings as filings_mod  # noqa: E402
@@ -541,15 +541,7 @@ def _load(port: int, tokens: dict[str, str], bodies: list[tuple[Spec, list[str]]
             counts["errors"] += failures
             counts["conflicts"] += conflicts
 
-    cpu0 = time.process_time()
-    wall0 = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    wall = time.perf_counter() - wall0
-    cpu = time.process_time() - cpu0
+    wall, cpu = run_clients(CLIENTS, client)
     if errors:
         log(f"HTTP: first errors: {errors}")
     result = ms_summary(latencies)

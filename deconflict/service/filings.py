@@ -33,7 +33,6 @@ from deconflict.errors import (
 from deconflict.geometry.cells import search_cells
 from deconflict.geometry.outline import validate_outline
 from deconflict.ledger.entries import Kind
-from deconflict.ledger.keys import SigningKey
 from deconflict.model import (
     Agreement,
     Conflict,
@@ -78,20 +77,10 @@ class Outcome:
 
 
 def finding_summary(f: Finding) -> dict[str, object]:
-    """A finding as plain values (for errors that list conflicts)."""
-    return {
-        "id": f.b.id,
-        "type": f.b.type.value,
-        "owner": f.b.owner,
-        "kind": f.b.kind,
-        "version": f.b.version,
-        "ovn": f.b.ovn,
-        "time_start": f.time_start,
-        "time_end": f.time_end,
-        "horizontal_separation_m": f.horizontal_separation_m,
-        "vertical_separation_m": f.vertical_separation_m,
-        "time_separation_s": f.time_separation_s,
-    }
+    """A finding as plain values (for errors that list conflicts): the other filing's
+    version, then when and how close."""
+    found = f.as_dict()
+    return {**found.pop("b"), **{k: v for k, v in found.items() if k not in ("a", "separation")}}
 
 
 class Filings:
@@ -102,7 +91,7 @@ class Filings:
         self.agreement = agreement
         self.clock = clock
         # without a ledger of its own (tools, benchmarks) it still records every change
-        self.ledger = ledger if ledger is not None else Ledger(store, SigningKey.generate(), clock)
+        self.ledger = ledger if ledger is not None else Ledger.ephemeral(store, clock)
         # Projected geometry of neighbours, reused across filings; only touched inside
         # `store.write()`, which is serialised, so it needs no lock of its own.
         self._prepared = PreparedCache()

@@ -128,6 +128,12 @@ class Ledger:
         self.key = key
         self.clock = clock
 
+    @classmethod
+    def ephemeral(cls, store: Store, clock: Clock) -> Ledger:
+        """A ledger with a key of its own that nothing keeps (tools, benchmarks): every
+        change is still recorded, but its heads verify against no published key."""
+        return cls(store, SigningKey.generate(), clock)
+
     @property
     def public_key(self) -> bytes:
         """The raw 32-byte Ed25519 public key that verifies every tree head."""
@@ -147,7 +153,7 @@ class Ledger:
 
     def record(self, w: Writer, kind: Kind, body: Mapping[str, JSONValue], at: datetime | None = None) -> int:
         """Append one entry in `w`'s transaction; its leaf index."""
-        return w.append_log([self.entry(kind, body, at)])[0]
+        return self.append(w, [self.entry(kind, body, at)])[0].leaf_index
 
     # -- tree heads
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from deconflict.clock import Clock
 from deconflict.errors import Forbidden, InvalidInput, Unauthorized
 from deconflict.ledger.entries import Kind
-from deconflict.ledger.keys import SigningKey
 from deconflict.model import Agreement, Party, Role
 from deconflict.service.ledger import Ledger, Receipt, party_body
 from deconflict.store.base import Store
@@ -41,7 +40,7 @@ class Parties:
         self.store = store
         self.agreement = agreement
         self.clock = clock
-        self.ledger = ledger if ledger is not None else Ledger(store, SigningKey.generate(), clock)
+        self.ledger = ledger if ledger is not None else Ledger.ephemeral(store, clock)
 
     def add(
         self,
