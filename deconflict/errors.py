@@ -59,6 +59,16 @@ class Unauthorized(DeconflictError):
     """No credentials, or credentials that match no party."""
 
 
+class SignatureRejected(DeconflictError):
+    """A write's party signature (RFC 9421) is missing where the party requires one, or
+    does not check out; `field` names the header or parameter, `rule` what is wrong."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}")
+
+
 class Forbidden(DeconflictError):
     """The caller is known but may not do this."""
 

@@ -20,12 +20,15 @@ from starlette.concurrency import run_in_threadpool
 from deconflict import __version__
 from deconflict.api import problems, wire
 from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from deconflict.api.signatures import signed_request_dependency
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.ledger.sth import MAX_UINT
 from deconflict.model import ConflictState, FilingType, Party, Role, State
 from deconflict.model.geojson import parse_time
+from deconflict.model.signature import SignedRequest
 from deconflict.service import Draft, Ledger, Outcome, Services
 from deconflict.service.ledger import MAX_PAGE
+from deconflict.service.signatures import parse_public_key
 
 _log = logging.getLogger("deconflict.api")
 _bearer = HTTPBearer(auto_error=False, description="the party's API token")
@@ -103,6 +106,8 @@ def create_app(
         return services.parties.authenticate(creds.credentials if creds else None)
 
     Caller = Annotated[Party, Depends(caller)]
+    signed_dep = signed_request_dependency(services, caller)
+    Signed = Annotated[SignedRequest | None, Depends(signed_dep)]
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, object]:
@@ -151,6 +156,26 @@ def create_app(
             "receipt": wire.receipt_view(created.receipt),
         }
 
+    @app.get("/v1/parties/{party_id}/keys", tags=["parties"])
+    def party_keys(party_id: Annotated[str, Path(max_length=63)], who: Caller) -> list[dict[str, Any]]:
+        """The Ed25519 keys a party registered (revoked ones too): what checks its signatures."""
+        return [wire.key_view(k) for k in services.signatures.keys(party_id)]
+
+    @app.post("/v1/me/keys", tags=["parties"], status_code=status.HTTP_201_CREATED)
+    def add_key(body: wire.KeyCreate, who: Caller, signed: Signed) -> dict[str, Any]:
+        """Register an Ed25519 public key to sign requests with (RFC 9421). With `required`,
+        every later write of the party must be signed."""
+        raw = parse_public_key(body.public_key)
+        added = services.signatures.register(who, raw, required=body.required, evidence=signed)
+        return {"key": wire.key_view(added.key), "receipt": wire.receipt_view(added.receipt)}
+
+    @app.delete("/v1/me/keys/{key_id}", tags=["parties"])
+    def revoke_key(
+        key_id: Annotated[str, Path(max_length=64)], who: Caller, signed: Signed
+    ) -> dict[str, Any]:
+        receipt = services.signatures.revoke(who, key_id, evidence=signed)
+        return {"key_id": key_id, "revoked": True, "receipt": wire.receipt_view(receipt)}
+
     @app.get("/v1/conflicts", tags=["conflicts"])
     def list_conflicts(
         who: Caller,
@@ -179,10 +204,12 @@ def create_app(
 
     app.include_router(_log_routes(services, caller))
     app.include_router(
-        _filing_routes(services, FilingType.INTENT, wire.IntentCreate, wire.IntentUpdate, caller)
+        _filing_routes(services, FilingType.INTENT, wire.IntentCreate, wire.IntentUpdate, caller, signed_dep)
     )
     app.include_router(
-        _filing_routes(services, FilingType.CONSTRAINT, wire.ConstraintCreate, wire.ConstraintUpdate, caller)
+        _filing_routes(
+            services, FilingType.CONSTRAINT, wire.ConstraintCreate, wire.ConstraintUpdate, caller, signed_dep
+        )
     )
     return app
 
@@ -193,10 +220,12 @@ def _filing_routes(
     create_model: type[wire.IntentCreate] | type[wire.ConstraintCreate],
     update_model: type[wire.IntentUpdate] | type[wire.ConstraintUpdate],
     caller: Any,
+    signed_dep: Any,
 ) -> APIRouter:
     plural = f"{ftype.value}s"
     router = APIRouter(prefix=f"/v1/{plural}", tags=[plural])
     Caller = Annotated[Party, Depends(caller)]
+    Signed = Annotated[SignedRequest | None, Depends(signed_dep)]
     filings = services.filings
 
     def draft(body: Any) -> Draft:
@@ -210,9 +239,9 @@ def _filing_routes(
         return Draft(ftype, body.kind, volumes, state)
 
     @router.post("", status_code=status.HTTP_201_CREATED, name=f"create_{ftype.value}")
-    def create(body: create_model, who: Caller) -> dict[str, Any]:  # type: ignore[valid-type]
+    def create(body: create_model, who: Caller, signed: Signed) -> dict[str, Any]:  # type: ignore[valid-type]
         payload: Any = body
-        return _outcome(filings.submit(who, draft(payload), payload.key), who)
+        return _outcome(filings.submit(who, draft(payload), payload.key, evidence=signed), who)
 
     @router.get("", name=f"list_{plural}")
     def list_all(
@@ -229,24 +258,32 @@ def _filing_routes(
         return [wire.filing_view(f, who) for f in filings.versions(ftype, filing_id)]
 
     @router.put("/{filing_id}", name=f"update_{ftype.value}")
-    def update(filing_id: FilingId, body: update_model, who: Caller) -> dict[str, Any]:  # type: ignore[valid-type]
+    def update(
+        filing_id: FilingId,
+        body: update_model,  # type: ignore[valid-type]
+        who: Caller,
+        signed: Signed,
+    ) -> dict[str, Any]:
         payload: Any = body
-        return _outcome(filings.update(who, filing_id, payload.ovn, draft(payload), payload.key), who)
+        return _outcome(
+            filings.update(who, filing_id, payload.ovn, draft(payload), payload.key, evidence=signed), who
+        )
 
     @router.post("/{filing_id}/state", name=f"set_{ftype.value}_state")
-    def set_state(filing_id: FilingId, body: wire.StateChange, who: Caller) -> dict[str, Any]:
+    def set_state(filing_id: FilingId, body: wire.StateChange, who: Caller, signed: Signed) -> dict[str, Any]:
         state = State(body.state)
         if ftype is FilingType.CONSTRAINT and state is not State.ENDED:
             raise InvalidInput.one("state", "a constraint can only be ended")
-        return _outcome(filings.transition(who, ftype, filing_id, body.ovn, state), who)
+        return _outcome(filings.transition(who, ftype, filing_id, body.ovn, state, evidence=signed), who)
 
     @router.delete("/{filing_id}", name=f"withdraw_{ftype.value}")
     def withdraw(
         filing_id: FilingId,
         who: Caller,
+        signed: Signed,
         ovn: Annotated[str, Query(max_length=128, description="the current version token")],
     ) -> dict[str, Any]:
-        return _outcome(filings.withdraw(who, ftype, filing_id, ovn), who)
+        return _outcome(filings.withdraw(who, ftype, filing_id, ovn, evidence=signed), who)
 
     return router
 

@@ -71,6 +71,8 @@ def _extras(exc: Exception) -> dict[str, Any]:
             return {"field": "key", "missing": list(exc.missing)}
         case errors.ConflictRefused():
             return {"conflicts": list(exc.conflicts)}
+        case errors.SignatureRejected():
+            return {"field": exc.field, "rule": exc.rule}
         case errors.LateNotice():
             return {"field": "volumes", "notice_s": exc.notice_s, "min_notice_s": exc.min_notice_s}
     return {}
@@ -79,6 +81,7 @@ def _extras(exc: Exception) -> dict[str, Any]:
 #: Domain error → (status, problem slug, title, headers).
 _DOMAIN: dict[type[errors.DeconflictError], tuple[int, str, str, dict[str, str] | None]] = {
     errors.Unauthorized: (401, "unauthorized", "Unauthorized", {"WWW-Authenticate": "Bearer"}),
+    errors.SignatureRejected: (401, "bad-signature", "Party signature rejected", None),
     errors.Forbidden: (403, "forbidden", "Forbidden", None),
     errors.NotFound: (404, "not-found", "Not found", None),
     errors.AlreadyExists: (409, "already-exists", "Already exists", None),

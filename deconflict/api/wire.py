@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from deconflict.errors import FieldError, InvalidInput
 from deconflict.model import Conflict, Filing, Party, Volume4D
 from deconflict.model.geojson import format_time, volume_from_feature, volume_to_feature
+from deconflict.model.signature import PartyKey
 from deconflict.service.ledger import Receipt
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -137,6 +138,14 @@ class PartyCreate(_Strict):
     language: str | None = Field(default=None, max_length=35)
 
 
+class KeyCreate(_Strict):
+    public_key: str = Field(
+        max_length=4096,
+        description="Ed25519 public key: base64 of its 32 bytes, or PEM (SubjectPublicKeyInfo)",
+    )
+    required: bool = Field(default=False, description="from now on, every write of the party must be signed")
+
+
 # -- responses ----------------------------------------------------------------
 
 
@@ -181,6 +190,18 @@ def party_view(party: Party) -> dict[str, Any]:
         "language": party.language,
         "role": party.role.value,
         "created_at": format_time(party.created_at),
+    }
+
+
+def key_view(key: PartyKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "party": key.party_id,
+        "algorithm": "ed25519",
+        "public_key": key.public_b64,
+        "required": key.required,
+        "added_at": format_time(key.added_at),
+        "revoked_at": format_time(key.revoked_at) if key.revoked_at else None,
     }
 
 

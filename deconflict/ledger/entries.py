@@ -42,6 +42,8 @@ class Kind(StrEnum):
     PARTY_DOWN = "party_down"
     PARTY_UP = "party_up"
     PARTY_ADDED = "party_added"
+    PARTY_KEY_ADDED = "party_key_added"
+    PARTY_KEY_REVOKED = "party_key_revoked"
     AGREEMENT_CHANGED = "agreement_changed"
 
 

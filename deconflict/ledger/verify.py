@@ -16,7 +16,13 @@ What it checks
 * every leaf hash, and the root at every validly signed head's size;
 * a party's checkpoint (and any earlier checkpoints it kept): the root at its size, and
   an RFC 9162 consistency proof, computed from the entries, from the checkpoint to the
-  largest signed size (the log as it is today).
+  largest signed size (the log as it is today);
+* every party signature an entry carries (its ``signed`` member, see
+  :mod:`deconflict.model.signature`): the key was registered by the same party in an earlier
+  entry (``party_key_added``, its id the RFC 7638 thumbprint of the key) and not revoked
+  since, the Ed25519 signature verifies over the recorded RFC 9421 signature base, and the
+  base's ``content-digest`` (RFC 9530) is the digest of the recorded request body. So a
+  party cannot deny a signed write, and the service cannot attribute one it did not get.
 
 Where the first bad index is
 ----------------------------
@@ -88,6 +94,7 @@ class Problem(StrEnum):
     ROOT = "root"  # the entries do not give a signed head's root
     TRUNCATED = "truncated"  # a signed head covers more entries than the export holds
     CHECKPOINT = "checkpoint"  # a party's checkpoint is not a prefix of the log in the export
+    PARTY_SIGNATURE = "party_signature"  # a signed entry's party signature does not check out
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,8 @@ class Report:
     unsigned: int = 0
     """Entries after the largest validly signed size: no head vouches for them yet."""
     checkpoints_checked: int = 0
+    party_signatures_valid: int = 0
+    """Entries carrying a party's signature that checks out (see the module)."""
     consistency: tuple[int, int] | None = None
     """``(checkpoint size, size)`` of the consistency proof checked, if any."""
     failures: tuple[Failure, ...] = field(default_factory=tuple)
@@ -142,6 +151,8 @@ class Report:
             f"signed roots reproduced: {self.roots_matched}, proven up to size {self.verified_size}",
             f"entries not yet covered by a signed head: {self.unsigned}",
         ]
+        if self.party_signatures_valid:
+            lines.append(f"party signatures valid: {self.party_signatures_valid}")
         if self.checkpoints_checked:
             lines.append(f"checkpoints checked: {self.checkpoints_checked}")
         if self.consistency is not None:
@@ -354,12 +365,105 @@ def _check_head(
     return _Head(line_no, size, root, ts)
 
 
+def _thumbprint(public_key: bytes) -> str:
+    """RFC 7638 thumbprint of an Ed25519 key as an RFC 8037 OKP JWK."""
+    x = base64.urlsafe_b64encode(public_key).rstrip(b"=").decode("ascii")
+    members = '{"crv":"Ed25519","kty":"OKP","x":"' + x + '"}'
+    return base64.urlsafe_b64encode(hashlib.sha256(members.encode("ascii")).digest()).rstrip(b"=").decode()
+
+
+_DIGESTS = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
+
+
+def _digest_ok(base: str, content: bytes) -> bool:
+    """The base's RFC 9530 content-digest (every sha-256/sha-512 member) is `content`'s."""
+    lines = [ln for ln in base.split("\n") if ln.startswith('"content-digest": ')]
+    if not lines:
+        return not content
+    members = [m.strip() for m in lines[0].split(": ", 1)[1].split(",")]
+    checked = 0
+    for m in members:
+        alg, _, value = m.partition("=")
+        if alg in _DIGESTS:
+            if not (value.startswith(":") and value.endswith(":")):
+                return False
+            try:
+                if base64.b64decode(value[1:-1], validate=True) != _DIGESTS[alg](content).digest():
+                    return False
+            except binascii.Error:
+                return False
+            checked += 1
+    return checked > 0
+
+
+class _PartyKeys:
+    """Keys registered in the log so far, and the check of each signed entry."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[str, bytes]] = {}
+        self.revoked: set[str] = set()
+        self.valid = 0
+
+    def check(self, data: bytes) -> str:
+        """'' if the entry is fine (or carries no signature), else what is wrong."""
+        try:
+            entry = json.loads(data.decode("utf-8"))
+            body = entry["body"]
+            kind = entry["kind"]
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+            return ""  # not this check's business: the leaf hash is what the tree vouches for
+        if not isinstance(body, dict):
+            return ""
+        signer = body.get("owner", body.get("party"))
+        signed = body.get("signed")
+        if signed is not None:
+            problem = self._signature(signed, signer)
+            if problem:
+                return problem
+            self.valid += 1
+        if kind == "party_key_added":
+            try:
+                raw = base64.b64decode(body["public_key"], validate=True)
+            except (KeyError, TypeError, binascii.Error):
+                return "party_key_added: public_key is not base64"
+            if len(raw) != 32 or body.get("key_id") != _thumbprint(raw):
+                return "party_key_added: key_id is not the RFC 7638 thumbprint of public_key"
+            self.keys[str(body["key_id"])] = (str(body.get("party")), raw)
+        elif kind == "party_key_revoked":
+            self.revoked.add(str(body.get("key_id")))
+        return ""
+
+    def _signature(self, signed: object, signer: object) -> str:
+        if not isinstance(signed, dict):
+            return "signed: must be an object"
+        key_id, base, content = signed.get("key_id"), signed.get("base"), signed.get("content")
+        if not (isinstance(key_id, str) and isinstance(base, str) and isinstance(content, str)):
+            return "signed: key_id, base and content must be strings"
+        if key_id not in self.keys:
+            return f"signed by key {key_id!r}, which no earlier entry registered"
+        party, public_key = self.keys[key_id]
+        if party != signer:
+            return f"signed by a key of {party!r} for a write of {signer!r}"
+        if key_id in self.revoked:
+            return f"signed by key {key_id!r} after it was revoked"
+        try:
+            signature = base64.b64decode(str(signed.get("signature")), validate=True)
+            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, base.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError, ValueError, InvalidSignature):
+            return f"the signature by key {key_id!r} does not verify over the recorded base"
+        if not _digest_ok(base, content.encode("utf-8")):
+            return "the signed content-digest is not the digest of the recorded content"
+        return ""
+
+
 def _check_entry(
     line_no: int,
     obj: dict[str, object],
     error: str,
     leaves: list[bytes | None],
     bad_positions: list[tuple[int, Problem, str, int]],
+    party_keys: _PartyKeys,
+    signature_failures: list[Failure],
 ) -> None:
     """Append the entry's leaf hash (None if unreadable), recording a bad line or label."""
     position = len(leaves)
@@ -374,6 +478,11 @@ def _check_entry(
         bad_positions.append((position, Problem.FORMAT, f"entry {position}: {exc}", line_no))
         return
     leaves.append(leaf_hash(data))
+    problem = party_keys.check(data)
+    if problem:
+        signature_failures.append(
+            Failure(Problem.PARTY_SIGNATURE, f"entry {position}: {problem}", position, position + 1, line_no)
+        )
     label = obj["index"]
     if label != position or isinstance(label, bool):
         detail = f"line holds index {label!r} at position {position}"
@@ -416,6 +525,8 @@ def verify_lines(
     leaves: list[bytes | None] = []
     bad_positions: list[tuple[int, Problem, str, int]] = []  # first of each problem only
     heads: list[_Head] = []
+    party_keys = _PartyKeys()
+    signature_failures: list[Failure] = []
     n_heads = 0
     for line_no, raw in it:
         try:
@@ -431,7 +542,7 @@ def verify_lines(
         elif n_heads:
             failures.append(Failure(Problem.FORMAT, "an entry line after the tree heads", line=line_no))
         else:
-            _check_entry(line_no, obj, error, leaves, bad_positions)
+            _check_entry(line_no, obj, error, leaves, bad_positions, party_keys, signature_failures)
 
     n = len(leaves)
     party: list[Checkpoint] = sorted(
@@ -536,6 +647,7 @@ def verify_lines(
         verified_size=max(ok_signed, default=0),
         unsigned=max(0, n - largest_signed),
         checkpoints_checked=len(party),
+        party_signatures_valid=party_keys.valid,
         consistency=consistency,
-        failures=tuple(failures),
+        failures=tuple(failures + signature_failures[:1]),
     )

@@ -11,9 +11,20 @@ from deconflict.model import Agreement
 from deconflict.service.filings import Draft, Filings, Outcome
 from deconflict.service.ledger import Ledger, Receipt
 from deconflict.service.parties import Parties, PartyCreated
+from deconflict.service.signatures import Signatures
 from deconflict.store.base import Store
 
-__all__ = ["Draft", "Filings", "Ledger", "Outcome", "Parties", "PartyCreated", "Receipt", "Services"]
+__all__ = [
+    "Draft",
+    "Filings",
+    "Ledger",
+    "Outcome",
+    "Parties",
+    "PartyCreated",
+    "Receipt",
+    "Services",
+    "Signatures",
+]
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,7 @@ class Services:
     parties: Parties
     filings: Filings
     ledger: Ledger
+    signatures: Signatures
 
     @classmethod
     def build(
@@ -41,4 +53,5 @@ class Services:
             Parties(store, agreement, clock, ledger),
             Filings(store, agreement, clock, ledger),
             ledger,
+            Signatures(store, clock, ledger),
         )

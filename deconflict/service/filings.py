@@ -47,6 +47,7 @@ from deconflict.model import (
 )
 from deconflict.model.agreement import ConflictAction, LateAction
 from deconflict.model.filing import INITIAL_STATES, make_ovn, transitions
+from deconflict.model.signature import SignedRequest
 from deconflict.service.covers import Cover, Covers
 from deconflict.service.ledger import (
     Ledger,
@@ -55,6 +56,7 @@ from deconflict.service.ledger import (
     conflict_opened_body,
     filing_body,
 )
+from deconflict.service.signatures import admit, signed_member
 from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer
 
 
@@ -189,8 +191,16 @@ class Filings:
             if blocking:
                 raise ConflictRefused([finding_summary(f) for f in blocking])
 
-    def _entry(self, kind: Kind, filing: Filing, supersedes: Filing | None, now: datetime) -> bytes:
-        return self.ledger.entry(kind, filing_body(filing, supersedes.ovn if supersedes else None), now)
+    def _entry(
+        self,
+        kind: Kind,
+        filing: Filing,
+        supersedes: Filing | None,
+        now: datetime,
+        evidence: SignedRequest | None,
+    ) -> bytes:
+        body = {**filing_body(filing, supersedes.ovn if supersedes else None), **signed_member(evidence)}
+        return self.ledger.entry(kind, body, now)
 
     def _store(
         self,
@@ -241,8 +251,16 @@ class Filings:
             raise Forbidden(f"a party with role {caller.role.value!r} files nothing")
 
     def submit(
-        self, caller: Party, draft: Draft, key: Collection[str] = (), *, filing_id: str | None = None
+        self,
+        caller: Party,
+        draft: Draft,
+        key: Collection[str] = (),
+        *,
+        filing_id: str | None = None,
+        evidence: SignedRequest | None = None,
     ) -> Outcome:
+        """File a new intent or constraint. `evidence` is the party's signature of the
+        request, when it signed it (see `service.signatures`)."""
         self._may_file(caller)
         now = self.clock.now()
         self._validate(draft, now)
@@ -264,8 +282,9 @@ class Filings:
             late=late,
         )
         covers = self._covers.of(filing.volumes)  # pure and slow: outside the write lock
-        entry = self._entry(Kind.FILING_CREATED, filing, None, now)  # likewise
+        entry = self._entry(Kind.FILING_CREATED, filing, None, now, evidence)  # likewise
         with self.store.write() as w:
+            admit(w, caller, evidence, now)
             findings = self._findings(w, filing, covers)
             self._enforce(filing, findings, set(key))
             return self._store(w, filing, covers, findings, now, entry)
@@ -281,7 +300,14 @@ class Filings:
         return current
 
     def update(
-        self, caller: Party, filing_id: str, ovn: str, draft: Draft, key: Collection[str] = ()
+        self,
+        caller: Party,
+        filing_id: str,
+        ovn: str,
+        draft: Draft,
+        key: Collection[str] = (),
+        *,
+        evidence: SignedRequest | None = None,
     ) -> Outcome:
         """Replace a filing's kind, volumes (and state) with a new version; `ovn` must be current."""
         self._may_file(caller)
@@ -292,6 +318,7 @@ class Filings:
         covers = self._covers.of(draft.volumes)
         with self.store.write() as w:
             current = self._current(w, caller, filing_id, draft.type, ovn)
+            admit(w, caller, evidence, now)
             if (
                 draft.state is not current.state
                 and draft.state not in transitions(current.type)[current.state]
@@ -314,30 +341,55 @@ class Filings:
             )
             findings = self._findings(w, filing, covers)
             self._enforce(filing, findings, set(key))
-            entry = self._entry(Kind.FILING_VERSIONED, filing, current, now)
+            entry = self._entry(Kind.FILING_VERSIONED, filing, current, now, evidence)
             return self._store(w, filing, covers, findings, now, entry)
 
     def transition(
-        self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str, state: State
+        self,
+        caller: Party,
+        filing_type: FilingType,
+        filing_id: str,
+        ovn: str,
+        state: State,
+        *,
+        evidence: SignedRequest | None = None,
     ) -> Outcome:
         """Change state only (activate, end, ...): a new version with the same volumes.
 
         Conflicts are re-recorded against the new version, but neither the key nor the
         block rule stops a state change: a party must always be able to say what is
         happening, and ending must always be possible."""
-        return self._change_state(caller, filing_type, filing_id, ovn, state, Kind.STATE_CHANGED)
+        return self._change_state(caller, filing_type, filing_id, ovn, state, Kind.STATE_CHANGED, evidence)
 
-    def withdraw(self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str) -> Outcome:
+    def withdraw(
+        self,
+        caller: Party,
+        filing_type: FilingType,
+        filing_id: str,
+        ovn: str,
+        *,
+        evidence: SignedRequest | None = None,
+    ) -> Outcome:
         """End a filing, recorded as a withdrawal (a `transition` to ended, as a state change)."""
-        return self._change_state(caller, filing_type, filing_id, ovn, State.ENDED, Kind.FILING_WITHDRAWN)
+        return self._change_state(
+            caller, filing_type, filing_id, ovn, State.ENDED, Kind.FILING_WITHDRAWN, evidence
+        )
 
     def _change_state(
-        self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str, state: State, kind: Kind
+        self,
+        caller: Party,
+        filing_type: FilingType,
+        filing_id: str,
+        ovn: str,
+        state: State,
+        kind: Kind,
+        evidence: SignedRequest | None,
     ) -> Outcome:
         self._may_file(caller)
         now = self.clock.now()
         with self.store.write() as w:
             current = self._current(w, caller, filing_id, filing_type, ovn)
+            admit(w, caller, evidence, now)
             if state not in transitions(current.type)[current.state]:
                 raise InvalidTransition(filing_id, current.state.value, state.value)
             filing = replace(
@@ -348,7 +400,7 @@ class Filings:
                 updated_at=now,
             )
             covers = self._covers.of(filing.volumes)  # cached since it was filed, as a rule
-            entry = self._entry(kind, filing, current, now)
+            entry = self._entry(kind, filing, current, now, evidence)
             return self._store(w, filing, covers, self._findings(w, filing, covers), now, entry)
 
     # -- reads ------------------------------------------------------------------

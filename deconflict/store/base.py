@@ -26,6 +26,7 @@ from typing import Protocol
 from deconflict.ledger.rfc9162 import NodeId
 from deconflict.ledger.sth import SignedTreeHead
 from deconflict.model import Conflict, ConflictState, Filing, Party
+from deconflict.model.signature import PartyKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,12 @@ class Reader(Protocol):
     def party_for_token(self, token_hash: bytes) -> Party | None: ...
 
     def list_parties(self) -> list[Party]: ...
+
+    def party_keys(self, party_id: str) -> list[PartyKey]:
+        """Every key the party registered (revoked ones too), oldest first."""
+        ...
+
+    def get_party_key(self, key_id: str) -> PartyKey | None: ...
 
     def get_filing(self, filing_id: str) -> Filing | None:
         """The current version, whatever its state; None if never filed."""
@@ -108,6 +115,19 @@ class Writer(Reader, Protocol):
 
     def set_party_token(self, party_id: str, token_hash: bytes) -> None:
         """Replace a party's credential (rotation). Raises NotFound."""
+        ...
+
+    def add_party_key(self, key: PartyKey) -> None:
+        """Raises NotFound for an unknown party, AlreadyExists when the key id is taken."""
+        ...
+
+    def revoke_party_key(self, key_id: str, at: datetime) -> None:
+        """Raises NotFound when no such key is active."""
+        ...
+
+    def record_signature(self, key_id: str, signature: bytes, at: datetime) -> None:
+        """Remember an accepted request signature; raises AlreadyExists if it was
+        accepted before (a replayed request)."""
         ...
 
     def put_filing(self, filing: Filing, cells: Sequence[Collection[int]]) -> None:

@@ -45,6 +45,7 @@ from deconflict.errors import AlreadyExists, InvalidInput, NotFound, StaleVersio
 from deconflict.ledger.rfc9162 import CompactRange, NodeId, leaf_hash, range_nodes
 from deconflict.ledger.sth import SignedTreeHead, TreeHead
 from deconflict.model import Conflict, ConflictState, Filing, Party, Role, State
+from deconflict.model.signature import PartyKey
 from deconflict.store.base import SpaceTimeQuery
 from deconflict.store.codec import (
     decode_filing,
@@ -299,6 +300,22 @@ class _Reader:
         rows = self._all("SELECT id, name, language, role, created_at_us FROM parties ORDER BY id")
         return [_party(r) for r in rows]
 
+    def party_keys(self, party_id: str) -> list[PartyKey]:
+        rows = self._all(
+            "SELECT key_id, party_id, algorithm, public_key, required, added_at_us, revoked_at_us"
+            " FROM party_keys WHERE party_id = ? ORDER BY added_at_us, key_id",
+            (party_id,),
+        )
+        return [_party_key(r) for r in rows]
+
+    def get_party_key(self, key_id: str) -> PartyKey | None:
+        row = self._one(
+            "SELECT key_id, party_id, algorithm, public_key, required, added_at_us, revoked_at_us"
+            " FROM party_keys WHERE key_id = ?",
+            (key_id,),
+        )
+        return None if row is None else _party_key(row)
+
     # -- filings
 
     def get_filing(self, filing_id: str) -> Filing | None:
@@ -533,6 +550,41 @@ class _Writer(_Reader):
         self._check_token_free(token_hash, unless=party_id)
         self._exec("UPDATE parties SET token_hash = ? WHERE id = ?", (_tokens(token_hash), party_id))
 
+    def add_party_key(self, key: PartyKey) -> None:
+        if self._one("SELECT 1 FROM parties WHERE id = ?", (key.party_id,)) is None:
+            raise NotFound("party", key.party_id)
+        if self._one("SELECT 1 FROM party_keys WHERE key_id = ?", (key.key_id,)) is not None:
+            raise AlreadyExists("key", key.key_id)
+        self._exec(
+            "INSERT INTO party_keys"
+            " (key_id, party_id, algorithm, public_key, required, added_at_us, revoked_at_us)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key.key_id,
+                key.party_id,
+                "ed25519",
+                key.public_b64,
+                1 if key.required else 0,
+                to_us(key.added_at),
+                None if key.revoked_at is None else to_us(key.revoked_at),
+            ),
+        )
+
+    def revoke_party_key(self, key_id: str, at: datetime) -> None:
+        row = self._one("SELECT revoked_at_us FROM party_keys WHERE key_id = ?", (key_id,))
+        if row is None or row[0] is not None:
+            raise NotFound("key", key_id)
+        self._exec("UPDATE party_keys SET revoked_at_us = ? WHERE key_id = ?", (to_us(at), key_id))
+
+    def record_signature(self, key_id: str, signature: bytes, at: datetime) -> None:
+        sig = base64.b64encode(signature).decode("ascii")
+        if self._one("SELECT 1 FROM request_signatures WHERE signature = ?", (sig,)) is not None:
+            raise AlreadyExists("signature", sig[:16])
+        self._exec(
+            "INSERT INTO request_signatures (signature, key_id, at_us) VALUES (?, ?, ?)",
+            (sig, key_id, to_us(at)),
+        )
+
     def _check_token_free(self, token_hash: bytes, unless: str | None = None) -> None:
         row = self._one("SELECT id FROM parties WHERE token_hash = ?", (_tokens(token_hash),))
         if row is not None and row[0] != unless:
@@ -757,6 +809,18 @@ def _tree_head(row: Any) -> SignedTreeHead:
         )
     except (InvalidInput, ValueError, TypeError) as exc:
         raise StoreError(f"the stored tree head of size {size} is malformed ({exc})") from None
+
+
+def _party_key(row: Any) -> PartyKey:
+    key_id, party_id, _alg, public_key, required, added, revoked = row
+    return PartyKey(
+        key_id,
+        party_id,
+        base64.b64decode(public_key),
+        bool(required),
+        from_us(added),
+        None if revoked is None else from_us(revoked),
+    )
 
 
 def _party(row: Any) -> Party:

@@ -41,6 +41,7 @@ def test_kinds_are_the_ones_issue_5_lists() -> None:
         "conflict_opened", "conflict_closed", "message_sent", "message_delivered",
         "message_replied", "escalated", "party_down", "party_up", "party_added",
         "agreement_changed",
+        "party_key_added", "party_key_revoked",  # part 4: party signatures
     }  # fmt: skip
     assert entry_bytes("party_down", AT, {}) == entry_bytes(Kind.PARTY_DOWN, AT, {})
 

@@ -81,7 +81,7 @@ def test_an_intact_log_verifies_and_says_what_was_checked() -> None:
     report = check(export(ORIGINAL, heads(ORIGINAL, SPARSE)))
     assert report.ok, report.summary()
     assert report.first_failure is None
-    assert dataclasses.astuple(report) == (12, 3, 3, 3, 12, 0, 0, None, ())
+    assert dataclasses.astuple(report) == (12, 3, 3, 3, 12, 0, 0, 0, None, ())
     assert report.summary().endswith("OK")
 
 

@@ -42,6 +42,7 @@ from deconflict.model import (
     Volume4D,
 )
 from deconflict.model.filing import make_ovn
+from deconflict.model.signature import PartyKey
 from deconflict.store.base import SpaceTimeQuery, Store
 
 T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
@@ -199,6 +200,56 @@ class TestParties:
             w.set_party_token("alpha", token("bravo"))
         with store.write() as w:  # setting the token a party already holds is fine
             w.set_party_token("alpha", token("alpha", 1))
+
+
+class TestPartyKeys:
+    def key(self, n: int, owner: str = "alpha", required: bool = False) -> PartyKey:
+        return PartyKey(f"k{n}", owner, bytes([n]) * 32, required, T0 + n * US)
+
+    def test_add_list_get_and_revoke(self, store: Store) -> None:
+        with_parties(store, "alpha", "bravo")
+        with store.write() as w:
+            w.add_party_key(self.key(2, required=True))
+            w.add_party_key(self.key(1))
+            w.add_party_key(self.key(3, "bravo"))
+        with store.read() as r:
+            assert r.party_keys("alpha") == [self.key(1), self.key(2, required=True)]  # oldest first
+            assert r.get_party_key("k3") == self.key(3, "bravo")
+            assert r.get_party_key("nope") is None and r.party_keys("nobody") == []
+        with store.write() as w:
+            w.revoke_party_key("k1", T0 + H)
+        with store.read() as r:
+            assert r.get_party_key("k1") == replace(self.key(1), revoked_at=T0 + H)
+        with pytest.raises(NotFound), store.write() as w:
+            w.revoke_party_key("k1", T0 + 2 * H)  # already revoked
+        with pytest.raises(NotFound), store.write() as w:
+            w.revoke_party_key("nope", T0)
+
+    def test_refusals_change_nothing(self, store: Store) -> None:
+        with_parties(store, "alpha")
+        with store.write() as w:
+            w.add_party_key(self.key(1))
+        with pytest.raises(AlreadyExists), store.write() as w:
+            w.add_party_key(replace(self.key(1), public_key=b"x" * 32))
+        with pytest.raises(NotFound), store.write() as w:
+            w.add_party_key(self.key(2, "nobody"))
+        with store.read() as r:
+            assert r.party_keys("alpha") == [self.key(1)]
+
+    def test_a_signature_is_recorded_once(self, store: Store) -> None:
+        with_parties(store, "alpha")
+        with store.write() as w:
+            w.add_party_key(self.key(1))
+            w.record_signature("k1", b"sig-1", T0)
+        with pytest.raises(AlreadyExists), store.write() as w:
+            w.record_signature("k1", b"sig-1", T0 + H)
+        with store.write() as w:  # another signature is fine; a rolled-back one left nothing
+            w.record_signature("k1", b"sig-2", T0)
+        with pytest.raises(Boom), store.write() as w:
+            w.record_signature("k1", b"sig-3", T0)
+            raise Boom
+        with store.write() as w:
+            w.record_signature("k1", b"sig-3", T0)
 
 
 class TestFilings:

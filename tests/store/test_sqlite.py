@@ -13,6 +13,7 @@ from conformance import (  # noqa: F401 - imported test classes run here
     TestFind,
     TestLog,
     TestParties,
+    TestPartyKeys,
     TestTransactions,
     bump,
     cells_of,
@@ -48,7 +49,7 @@ def test_migrations_are_recorded_once(store: SqliteStore) -> None:
         rows = raw.execute("SELECT version, name FROM schema_migrations").fetchall()
     finally:
         raw.close()
-    assert rows == [(1, "init"), (2, "ledger")]
+    assert rows == [(1, "init"), (2, "ledger"), (3, "party_keys")]
 
 
 def test_a_newer_schema_is_refused(backend: Any) -> None:
