@@ -103,6 +103,13 @@ def cmd_party_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_party_rotate(args: argparse.Namespace) -> int:
+    token = _open(args).parties.rotate(args.id)
+    print(f"party {args.id}: new API token, shown once (the old one no longer works):")
+    print(token)
+    return 0
+
+
 def cmd_party_list(args: argparse.Namespace) -> int:
     from deconflict.api.wire import party_view
 
@@ -308,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     party = sub.add_parser("party", help="manage the party registry").add_subparsers(
-        dest="party_command", required=True, metavar="SUBCOMMAND", help="add or list"
+        dest="party_command", required=True, metavar="SUBCOMMAND", help="add, rotate or list"
     )
     p = party.add_parser("add", help="create a party and print its API token once")
     common(p)
@@ -317,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="display name (default: the agreement's)")
     p.add_argument("--language", default=None, help="BCP 47 language (default: the agreement's)")
     p.set_defaults(func=cmd_party_add)
+    p = party.add_parser("rotate", help="replace a party's API token (recorded in the shared record)")
+    common(p)
+    p.add_argument("id", help="party id")
+    p.set_defaults(func=cmd_party_rotate)
     p = party.add_parser("list", help="list parties, one JSON object a line")
     common(p)
     p.set_defaults(func=cmd_party_list)

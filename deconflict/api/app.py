@@ -74,6 +74,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(services.ledger.record_agreement, services.agreement)
         task = None
         if sth_interval_s:
             task = asyncio.create_task(_sign_every(services.ledger, sth_interval_s))
@@ -316,6 +317,18 @@ def _log_routes(services: Services, caller: Any) -> APIRouter:
         """RFC 9162 audit path of leaf `index` in the tree of `size` leaves (a signed head's size)."""
         path = ledger.inclusion_proof(index, size)
         return {"leaf_index": index, "tree_size": size, "audit_path": [h.hex() for h in path]}
+
+    @router.get("/receipts/{index}")
+    def log_receipt(who: Caller, index: Annotated[int, Path(ge=0, le=MAX_UINT)]) -> dict[str, Any]:
+        """The whole receipt of entry `index`: its leaf hash, the latest signed tree head
+        (signed now if the log grew, so it always covers the entry) and the RFC 9162 audit
+        path from the entry to that head's root."""
+        receipt, head, path = ledger.receipt(index)
+        return {
+            **wire.receipt_view(receipt),
+            "sth": head.to_json(),
+            "audit_path": [h.hex() for h in path],
+        }
 
     @router.get("/proof/consistency")
     def consistency_proof(who: Caller, first: LogInt, second: LogInt) -> dict[str, Any]:

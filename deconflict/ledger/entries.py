@@ -44,6 +44,7 @@ class Kind(StrEnum):
     PARTY_ADDED = "party_added"
     PARTY_KEY_ADDED = "party_key_added"
     PARTY_KEY_REVOKED = "party_key_revoked"
+    PARTY_TOKEN_ROTATED = "party_token_rotated"
     AGREEMENT_CHANGED = "agreement_changed"
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from deconflict.errors import AgreementError
@@ -63,6 +64,8 @@ class Agreement:
     max_volume_area_m2: float
     max_volume_duration_s: float
     max_volumes_per_filing: int
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The agreement as its file gave it (what the shared record keeps of it)."""
 
     def kind(self, name: str) -> KindRules | None:
         return self.kinds.get(name)
@@ -203,6 +206,7 @@ class Agreement:
             max_area_km2 * 1e6,
             max_duration_s,
             int(max_volumes),
+            MappingProxyType(dict(doc)),
         )
 
 

@@ -17,14 +17,16 @@ never sign two heads of one size; timestamps never decrease from one head to the
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from deconflict.clock import Clock
-from deconflict.errors import InvalidInput, StoreUnavailable
-from deconflict.ledger.canonical import JSONValue
+from deconflict.errors import InvalidInput, NotFound, StoreUnavailable
+from deconflict.ledger.canonical import JSONValue, canonicalize
 from deconflict.ledger.entries import Entry, Kind, decode_entry, entry_bytes
 from deconflict.ledger.export import ExportCounts, write_export
 from deconflict.ledger.keys import SigningKey
@@ -41,7 +43,7 @@ from deconflict.ledger.rfc9162 import (
     root_from_nodes,
 )
 from deconflict.ledger.sth import SignedTreeHead, TreeHead, sign
-from deconflict.model import Conflict, Filing, Party
+from deconflict.model import Agreement, Conflict, Filing, Party
 from deconflict.model.geojson import volume_to_feature
 from deconflict.store.base import Reader, Store, Writer
 
@@ -54,6 +56,9 @@ __all__ = [
     "filing_body",
     "party_body",
 ]
+
+AGREEMENT_META = "agreement_sha256_64"
+"""Store meta: the first 64 bits of the SHA-256 of the agreement last recorded."""
 
 MAX_PAGE = 1000
 """Most entries one :meth:`Ledger.entries` call returns."""
@@ -155,6 +160,26 @@ class Ledger:
         """Append one entry in `w`'s transaction; its leaf index."""
         return self.append(w, [self.entry(kind, body, at)])[0].leaf_index
 
+    def record_agreement(self, agreement: Agreement) -> Receipt | None:
+        """Record the agreement the service runs under, if it is not the one last
+        recorded (an `agreement_changed` entry with the whole document and its SHA-256);
+        None when it is. Called when the service starts serving."""
+        document = canonicalize(dict(agreement.document))
+        digest = hashlib.sha256(document).digest()
+        mark = int.from_bytes(digest[:8], "big", signed=True)
+        with self.store.write() as w:
+            if w.get_meta(AGREEMENT_META) == mark:
+                return None
+            body: dict[str, JSONValue] = {
+                "name": agreement.name,
+                "version": agreement.version,
+                "sha256": digest.hex(),
+                "document": json.loads(document),
+            }
+            (receipt,) = self.append(w, [self.entry(Kind.AGREEMENT_CHANGED, body)])
+            w.set_meta(AGREEMENT_META, mark)
+        return receipt
+
     # -- tree heads
 
     def _root(self, r: Reader, size: int) -> bytes:
@@ -206,6 +231,17 @@ class Ledger:
                 raise InvalidInput.one("index", f"must be >= 0 and below size ({size})")
             nodes = r.log_nodes(inclusion_nodes(index, size))
         return inclusion_proof_from_nodes(index, size, _getter(nodes))
+
+    def receipt(self, index: int) -> tuple[Receipt, SignedTreeHead, list[bytes]]:
+        """Entry `index`'s full receipt: its leaf hash, a signed tree head that covers it
+        (the latest, signed now if the log grew) and the audit path to that head."""
+        with self.store.read() as r:
+            rows = r.log_entries(index, index + 1) if 0 <= index < r.log_size() else []
+        if not rows:
+            raise NotFound("log entry", str(index))
+        head = self.sign_head()
+        path = self.inclusion_proof(index, head.head.size)
+        return Receipt(index, leaf_hash(rows[0][1])), head, path
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
         """The RFC 9162 consistency proof from the tree of `first` leaves to `second`."""

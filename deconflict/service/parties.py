@@ -101,8 +101,10 @@ class Parties:
         if caller is not None and caller.role is not Role.ADMIN:
             raise Forbidden("only an admin manages parties")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self.clock.now()
         with self.store.write() as w:
             w.set_party_token(party_id, hash_token(token))
+            self.ledger.record(w, Kind.PARTY_TOKEN_ROTATED, {"id": party_id}, now)
         return token
 
     def all(self) -> list[Party]:

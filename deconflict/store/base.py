@@ -58,6 +58,11 @@ class Reader(Protocol):
 
     def get_party_key(self, key_id: str) -> PartyKey | None: ...
 
+    def get_meta(self, name: str) -> int | None:
+        """A named integer the service keeps beside its data (e.g. the digest of the
+        agreement last recorded); None when never set."""
+        ...
+
     def get_filing(self, filing_id: str) -> Filing | None:
         """The current version, whatever its state; None if never filed."""
         ...
@@ -115,6 +120,10 @@ class Writer(Reader, Protocol):
 
     def set_party_token(self, party_id: str, token_hash: bytes) -> None:
         """Replace a party's credential (rotation). Raises NotFound."""
+        ...
+
+    def set_meta(self, name: str, value: int) -> None:
+        """Set a named integer (signed 64-bit)."""
         ...
 
     def add_party_key(self, key: PartyKey) -> None:

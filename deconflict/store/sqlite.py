@@ -308,6 +308,10 @@ class _Reader:
         )
         return [_party_key(r) for r in rows]
 
+    def get_meta(self, name: str) -> int | None:
+        row = self._one("SELECT value FROM store_meta WHERE name = ?", ("service:" + name,))
+        return None if row is None else int(row[0])
+
     def get_party_key(self, key_id: str) -> PartyKey | None:
         row = self._one(
             "SELECT key_id, party_id, algorithm, public_key, required, added_at_us, revoked_at_us"
@@ -549,6 +553,15 @@ class _Writer(_Reader):
             raise NotFound("party", party_id)
         self._check_token_free(token_hash, unless=party_id)
         self._exec("UPDATE parties SET token_hash = ? WHERE id = ?", (_tokens(token_hash), party_id))
+
+    def set_meta(self, name: str, value: int) -> None:
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("a meta value is a signed 64-bit integer")
+        self._exec(
+            "INSERT INTO store_meta (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            ("service:" + name, value),
+        )
 
     def add_party_key(self, key: PartyKey) -> None:
         if self._one("SELECT 1 FROM parties WHERE id = ?", (key.party_id,)) is None:

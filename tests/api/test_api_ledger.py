@@ -75,6 +75,31 @@ def test_a_receipt_is_proven_by_a_signed_head(live: Live) -> None:
     assert [decode_entry(base64.b64decode(e)).kind for e in page["entries"][:5]] == [Kind.PARTY_ADDED] * 5
 
 
+def test_a_whole_receipt_carries_its_head_and_proof(live: Live) -> None:
+    filed = live.client("north").post("/v1/intents", json=intent(circle(*C, 100)))
+    assert filed.status_code == 201, filed.text
+    index = filed.json()["receipt"]["leaf_index"]
+    # no head covers it yet: asking for the receipt signs one
+    assert live.services.ledger.latest_head() is None
+    r = live.client("south").get(f"/v1/log/receipts/{index}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["leaf_index"], body["entry_hash"]) == (index, filed.json()["receipt"]["entry_hash"])
+    head = sth_mod.SignedTreeHead.from_json(body["sth"])
+    sth_mod.verify(head, public_key(live))
+    assert head.head.size == index + 1
+    path = [bytes.fromhex(h) for h in body["audit_path"]]
+    verify_inclusion(bytes.fromhex(body["entry_hash"]), index, head.head.size, path, head.head.root)
+    # later entries: the same entry proven to the newer head
+    live.client("south").post("/v1/intents", json=intent(circle(36.0, 33.0, 100)))
+    later = live.client("south").get(f"/v1/log/receipts/{index}").json()
+    assert later["sth"]["size"] == index + 2
+    for past_the_end in (index + 2, 2**63 - 1):
+        missing = live.client("south").get(f"/v1/log/receipts/{past_the_end}")
+        assert missing.status_code == 404, missing.text
+    assert live.client("south").get(f"/v1/log/receipts/{2**63}").status_code == 422
+
+
 def test_consistency_between_two_heads(live: Live) -> None:
     first = signed_head(live)
     assert signed_head(live) == first  # nothing new: the same head
@@ -174,13 +199,16 @@ def test_heads_are_signed_in_the_background_while_the_app_runs(tmp_path: Path) -
             while services.ledger.latest_head() is None and time.monotonic() < deadline:
                 time.sleep(0.02)
             head = services.ledger.latest_head()
-            assert head is not None and head.head.size == 1
+            # the party, then the agreement the service started under (recorded at start)
+            assert head is not None and head.head.size == 2
+            kinds = [decode_entry(e).kind for _, e in services.ledger.entries(0, 2)]
+            assert kinds == [Kind.PARTY_ADDED, Kind.AGREEMENT_CHANGED]
             services.parties.add("south", role=Role.OPERATOR)
-            while head.head.size < 2 and time.monotonic() < deadline:
+            while head.head.size < 3 and time.monotonic() < deadline:
                 time.sleep(0.02)
                 head = services.ledger.latest_head()
                 assert head is not None
-            assert head.head.size == 2
+            assert head.head.size == 3
     finally:
         services.store.close()
 

@@ -42,6 +42,7 @@ def test_kinds_are_the_ones_issue_5_lists() -> None:
         "message_replied", "escalated", "party_down", "party_up", "party_added",
         "agreement_changed",
         "party_key_added", "party_key_revoked",  # part 4: party signatures
+        "party_token_rotated",
     }  # fmt: skip
     assert entry_bytes("party_down", AT, {}) == entry_bytes(Kind.PARTY_DOWN, AT, {})
 

@@ -5,9 +5,11 @@ log grew; proofs built from stored nodes verify against signed heads."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import T0
@@ -16,6 +18,7 @@ from deconflict import agreements
 from deconflict.clock import ManualClock
 from deconflict.errors import InvalidInput, MissingKey
 from deconflict.ledger import sth as sth_mod
+from deconflict.ledger.canonical import canonicalize
 from deconflict.ledger.entries import Kind, decode_entry
 from deconflict.ledger.keys import KEY_FILE
 from deconflict.ledger.rfc9162 import leaf_hash, verify_consistency, verify_inclusion
@@ -180,3 +183,42 @@ def test_the_key_lives_in_the_data_directory(tmp_path: Path) -> None:
         store.close()
     assert (data / KEY_FILE).exists()
     assert one.ledger.public_key == two.ledger.public_key
+
+
+def entries(services: Services) -> list[Any]:
+    with services.store.read() as r:
+        return [decode_entry(raw) for _, raw in r.log_entries(0, r.log_size())]
+
+
+def test_the_agreement_is_recorded_once_per_change(tmp_path: Path) -> None:
+    text = (Path(agreements.__file__).parent / agreements.DEFAULT_AGREEMENT).read_text("utf-8")
+    clock = ManualClock(T0)
+    store = SqliteStore(tmp_path / "a.sqlite3")
+    services = Services.build(store, agreements.loads(text), clock)
+    first = services.ledger.record_agreement(services.agreement)
+    assert first is not None and first.leaf_index == 0
+    (entry,) = entries(services)
+    assert entry.kind is Kind.AGREEMENT_CHANGED
+    assert entry.body["name"] == services.agreement.name
+    assert entry.body["document"]["agreement"]["name"] == services.agreement.name
+    assert entry.body["sha256"] == hashlib.sha256(canonicalize(entry.body["document"])).hexdigest()
+    # the same rules again (a restart, another process): nothing new
+    assert services.ledger.record_agreement(agreements.loads(text)) is None
+    store.close()
+    reopened = Services.build(SqliteStore(tmp_path / "a.sqlite3"), agreements.loads(text), clock)
+    assert reopened.ledger.record_agreement(reopened.agreement) is None
+    # a changed rule is a change of agreement: recorded, with the new document
+    changed = agreements.loads(text.replace('conflict_action = "block"', 'conflict_action = "warn"'))
+    assert changed.conflict_action is not services.agreement.conflict_action
+    second = reopened.ledger.record_agreement(changed)
+    assert second is not None and second.leaf_index == 1
+    assert entries(reopened)[1].body["document"]["agreement"]["conflict_action"] == "warn"
+    reopened.store.close()
+
+
+def test_a_token_rotation_is_recorded(services: Services) -> None:
+    size = services.ledger.size()
+    token = services.parties.rotate("north")  # one of the fixture's parties
+    assert services.parties.authenticate(token).id == "north"
+    last = entries(services)[size]
+    assert (last.kind, dict(last.body)) == (Kind.PARTY_TOKEN_ROTATED, {"id": "north"})
