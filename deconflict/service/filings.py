@@ -55,7 +55,7 @@ from deconflict.service.ledger import (
     conflict_opened_body,
     filing_body,
 )
-from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer
+from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer, retrying
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,10 +265,13 @@ class Filings:
         )
         covers = self._covers.of(filing.volumes)  # pure and slow: outside the write lock
         entry = self._entry(Kind.FILING_CREATED, filing, None, now)  # likewise
-        with self.store.write() as w:
+
+        def write(w: Writer) -> Outcome:
             findings = self._findings(w, filing, covers)
             self._enforce(filing, findings, set(key))
             return self._store(w, filing, covers, findings, now, entry)
+
+        return retrying(self.store, write)
 
     def _current(self, r: Reader, caller: Party, filing_id: str, ftype: FilingType, ovn: str) -> Filing:
         current = r.get_filing(filing_id)
@@ -290,7 +293,8 @@ class Filings:
             replace(draft, state=State.ACCEPTED) if draft.type is FilingType.INTENT else draft, now
         )
         covers = self._covers.of(draft.volumes)
-        with self.store.write() as w:
+
+        def write(w: Writer) -> Outcome:
             current = self._current(w, caller, filing_id, draft.type, ovn)
             if (
                 draft.state is not current.state
@@ -317,6 +321,8 @@ class Filings:
             entry = self._entry(Kind.FILING_VERSIONED, filing, current, now)
             return self._store(w, filing, covers, findings, now, entry)
 
+        return retrying(self.store, write)
+
     def transition(
         self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str, state: State
     ) -> Outcome:
@@ -336,7 +342,8 @@ class Filings:
     ) -> Outcome:
         self._may_file(caller)
         now = self.clock.now()
-        with self.store.write() as w:
+
+        def write(w: Writer) -> Outcome:
             current = self._current(w, caller, filing_id, filing_type, ovn)
             if state not in transitions(current.type)[current.state]:
                 raise InvalidTransition(filing_id, current.state.value, state.value)
@@ -350,6 +357,8 @@ class Filings:
             covers = self._covers.of(filing.volumes)  # cached since it was filed, as a rule
             entry = self._entry(kind, filing, current, now)
             return self._store(w, filing, covers, self._findings(w, filing, covers), now, entry)
+
+        return retrying(self.store, write)
 
     # -- reads ------------------------------------------------------------------
 

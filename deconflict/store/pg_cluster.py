@@ -34,6 +34,8 @@ def bin_dir() -> Path:
     """Where initdb and pg_ctl live: $PG_BIN, else the newest Debian major, else $PATH."""
     env = os.environ.get("PG_BIN")
     if env:
+        if not (Path(env) / "initdb").exists():
+            raise PgBinariesMissing(f"PG_BIN={env} holds no initdb")
         return Path(env)
     if DEBIAN_ROOT.is_dir():
         majors = sorted(
