@@ -1,7 +1,7 @@
 """The peer for `bench/strategic.py`: the design a user would build instead of deconflict.
 
-PostgreSQL 15 + PostGIS 3 in a private cluster (a temporary directory, loopback
-port, `initdb` as the `postgres` user), with the settings a user would give a
+PostgreSQL 15 + PostGIS 3 in a private cluster (`deconflict.store.pg_cluster`: a
+temporary directory, loopback port, `initdb` as the `postgres` user), with the settings a user would give a
 dedicated box of this size (shared_buffers 2 GB, maintenance_work_mem 1 GB,
 max_wal_size 8 GB; fsync and synchronous_commit left on, so a commit is durable).
 
@@ -28,15 +28,10 @@ are counted: at SERIALIZABLE there must be none.
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,8 +42,8 @@ from psycopg import IsolationLevel
 
 from deconflict.detect.strategic import all_conflicts
 from deconflict.model import Agreement
+from deconflict.store.pg_cluster import cluster
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
 SETTINGS = {
     "shared_buffers": "2GB",
@@ -107,37 +102,6 @@ def ensure_installed() -> None:
     if subprocess.run(cmd, capture_output=True).returncode != 0:
         subprocess.run(["apt-get", "update"], check=True, capture_output=True)
         subprocess.run(cmd, check=True, capture_output=True)
-
-
-def _as_postgres(args: Sequence[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else list(args)
-
-
-@contextmanager
-def cluster(port: int) -> Iterator[str]:
-    """A private cluster on 127.0.0.1:`port`; yields its connection string."""
-    root = Path(tempfile.mkdtemp(prefix="strategic-pg-"))
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam("postgres")
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-    data = root / "data"
-    subprocess.run(
-        _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]),
-        check=True,
-        capture_output=True,
-    )
-    opts = " ".join(f"-c {k}={v}" for k, v in SETTINGS.items()) + f" -p {port} -k {root}"
-    ctl = str(PG_BIN / "pg_ctl")
-    subprocess.run(
-        _as_postgres([ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"]),
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-    finally:
-        subprocess.run(_as_postgres([ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _range(t0: datetime, a: float, b: float) -> str:
@@ -325,7 +289,7 @@ def run(
     port: int = 54329,
 ) -> dict[str, Any]:
     ensure_installed()
-    with cluster(port) as dsn:
+    with cluster(port, SETTINGS) as dsn:
         log(f"loading {len(specs):,} intents")
         out: dict[str, Any] = {"fill_s": load(dsn, specs, t0, agreement)}
         log(f"loaded and indexed in {out['fill_s']:.0f} s")

@@ -74,7 +74,7 @@ from _data import OWNERS, Spec, generate, pct, run_clients  # noqa: E402
 
 import deconflict.service.covers as covers_mod  # noqa: E402
 import deconflict.service.filings as filings_mod  # noqa: E402
-import deconflict.store.sqlite as sqlite_mod  # noqa: E402
+import deconflict.store.sql as sql_mod  # noqa: E402
 from deconflict import agreements  # noqa: E402
 from deconflict.cli import DB_FILE  # noqa: E402
 from deconflict.clock import SystemClock  # noqa: E402
@@ -84,7 +84,8 @@ from deconflict.geometry.cells import volume_cells  # noqa: E402
 from deconflict.model import Agreement, Filing, Party  # noqa: E402
 from deconflict.model.agreement import ConflictAction  # noqa: E402
 from deconflict.service import Filings, Services  # noqa: E402
-from deconflict.store.sqlite import SqliteStore  # noqa: E402
+from deconflict.store import is_server_url, open_store  # noqa: E402
+from deconflict.store.pg_cluster import cluster  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 CLIENTS = 8
@@ -99,7 +100,24 @@ def warn_agreement() -> Agreement:
     return dataclasses.replace(agreements.load(), conflict_action=ConflictAction.WARN)
 
 
-def db_size_mb(path: Path) -> float:
+#: a PostgreSQL a user would give a dedicated box of this size (as the PostGIS peer's)
+PG_SETTINGS = {
+    "shared_buffers": "2GB",
+    "maintenance_work_mem": "1GB",
+    "max_wal_size": "8GB",
+    "max_connections": "100",
+}
+Database = str | Path  # a SQLite file, or a PostgreSQL URL
+
+
+def db_size_mb(database: Database) -> float:
+    if is_server_url(database):
+        import psycopg
+
+        with psycopg.connect(str(database)) as conn:
+            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        return (row[0] if row else 0) / 1e6
+    path = Path(database)
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6
 
 
@@ -122,10 +140,10 @@ def _cells_of(chunk: list[Spec]) -> list[frozenset[int]]:
     return [volume_cells(s.volume(t0).outline) for s in chunk]
 
 
-def fill(path: Path, specs: list[Spec], t0: datetime, batch: int) -> Result:
+def fill(path: Database, specs: list[Spec], t0: datetime, batch: int) -> Result:
     """Bulk-load `specs` as stored version-1 filings: no detection (pre-existing state)."""
     pool = multiprocessing.get_context("fork").Pool(2)  # before the store opens
-    store = SqliteStore(path)
+    store = open_store(path)
     services = Services.build(store, warn_agreement())
     for pid in OWNERS:
         services.parties.add(pid)
@@ -150,7 +168,11 @@ def fill(path: Path, specs: list[Spec], t0: datetime, batch: int) -> Result:
 
 
 def _fill_child(
-    path: Path, args: argparse.Namespace, kinds: list[str], t0: datetime, queue: multiprocessing.Queue[Result]
+    path: Database,
+    args: argparse.Namespace,
+    kinds: list[str],
+    t0: datetime,
+    queue: multiprocessing.Queue[Result],
 ) -> None:
     log(f"generating {args.n:,} intents (seed {args.seed})")
     specs = generate(args.n, args.seed, kinds, "b")
@@ -203,8 +225,8 @@ class Keyer:
     """The ovns a draft will conflict with, from a second store on the same file
     (its own caches, so looking up a key warms nothing the timed path uses)."""
 
-    def __init__(self, path: Path, agreement: Agreement) -> None:
-        self.store = SqliteStore(path)
+    def __init__(self, path: Database, agreement: Agreement) -> None:
+        self.store = open_store(path)
         self.filings = Filings(self.store, agreement, SystemClock())
         self.agreement = agreement
 
@@ -219,9 +241,9 @@ class Keyer:
         self.store.close()
 
 
-def in_process(path: Path, t0: datetime, specs: list[Spec], args: argparse.Namespace) -> Result:
+def in_process(path: Database, t0: datetime, specs: list[Spec], args: argparse.Namespace) -> Result:
     agreement = warn_agreement()
-    store = SqliteStore(path)
+    store = open_store(path)
     services = Services.build(store, agreement)
     with store.read() as r:
         parties = {pid: r.get_party(pid) for pid in OWNERS}
@@ -325,14 +347,14 @@ def profile_phases(
         cm.__exit__(None, None, None)
         phases.total["COMMIT (WAL fsync) + cache"] += time.perf_counter() - t
 
-    reader, writer = sqlite_mod._Reader, sqlite_mod._Writer
+    reader, writer = sql_mod.SqlReader, sql_mod.SqlWriter
     targets: list[tuple[Any, str, str]] = [
         (filings_mod.Filings, "_validate", "validate (outline checks)"),
         (filings_mod.Filings, "_notice", "notice"),
         (covers_mod.Covers, "of", "H3 covers (own + search cells; before the lock)"),
         (reader, "find_filings", "find_filings (SQL + fetch + decode)"),
         (reader, "_current", "  of which: docs of current versions (SQL + decode)"),
-        (sqlite_mod, "decode_filing", "  of which: decode_filing (JSON -> Filing)"),
+        (sql_mod, "decode_filing", "  of which: decode_filing (JSON -> Filing)"),
         (filings_mod, "detect", "detect (exact 4D check)"),
         (writer, "put_filing", "put_filing (INSERTs)"),
         (writer, "add_conflicts", "add_conflicts (INSERTs)"),
@@ -419,10 +441,10 @@ def tree_cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def http_run(path: Path, t0: datetime, specs: list[Spec], workers: int = 1) -> Result:
+def http_run(path: Database, work: Path, t0: datetime, specs: list[Spec], workers: int = 1) -> Result:
+    """Through `deconflict serve` on `path` (its keys and agreement in `work`)."""
     agreement = warn_agreement()
-    work = path.parent
-    store = SqliteStore(path)
+    store = open_store(path)
     services = Services.build(store, agreement)
     tokens = {pid: services.parties.rotate(pid) for pid in OWNERS}
     store.close()
@@ -449,6 +471,8 @@ def http_run(path: Path, t0: datetime, specs: list[Spec], workers: int = 1) -> R
             "warning",
             "--workers",
             str(workers),
+            "--database",
+            str(path),
         ],
         stdout=subprocess.DEVNULL,
     )
@@ -560,9 +584,9 @@ def _load(port: int, tokens: dict[str, str], bodies: list[tuple[Spec, list[str]]
     return result
 
 
-def race_check(path: Path, agreement: Agreement, ids: list[str]) -> Result:
+def race_check(path: Database, agreement: Agreement, ids: list[str]) -> Result:
     """Every accepted filing is stored; every conflicting pair among them has a record."""
-    store = SqliteStore(path)
+    store = open_store(path)
     with store.read() as r:
         found = [r.get_filing(fid) for fid in ids]
         records = {frozenset((c.finding.a.id, c.finding.b.id)) for c in r.list_conflicts(state=None)}
@@ -628,7 +652,8 @@ def report(n: int, results: Result) -> str:
         ("peak RSS, server (MB)", hp.get("server_vm_hwm_mb"), pg.get("server_rss_mb"), ",.0f", False),
         ("database on disk (MB)", d.get("db_mb"), pg.get("db_mb"), ",.0f", False),
     ]
-    head = f"{'N = ' + format(n, ','):<48} {'deconflict':>12} {'PostGIS':>12} {'ratio d/P':>10}"
+    name = "deconflict" if results.get("store", "sqlite") == "sqlite" else "deconf./PG"
+    head = f"{'N = ' + format(n, ','):<48} {name:>12} {'PostGIS':>12} {'ratio d/P':>10}"
     lines = [head, "-" * len(head)]
     for label, a, b, fmt, show_ratio in rows:
         lines.append(f"{label:<48} {f(a, fmt):>12} {f(b, fmt):>12} {ratio(a, b) if show_ratio else '':>10}")
@@ -657,11 +682,23 @@ def main() -> None:
     ap.add_argument("--data-dir", help="keep (and reuse) the filled store here")
     ap.add_argument("--batch", type=int, default=5_000, help="filings per fill transaction")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--store",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="deconflict's store: SQLite (default) or its PostgreSQL backend in a private cluster",
+    )
     args = ap.parse_args()
 
     kinds = sorted(agreements.load().kinds)
+    if args.store == "postgres":
+        if args.data_dir:
+            sys.exit("--data-dir keeps a SQLite store; with --store postgres the database is filled afresh")
+        results = run_on_postgres(args, kinds)
+        finish(args, results)
+        return
     base, t0, fill_result = prepare_base(args, kinds)
-    results: Result = {"n": args.n, "seed": args.seed, "t0": t0.isoformat()}
+    results: Result = {"n": args.n, "seed": args.seed, "t0": t0.isoformat(), "store": "sqlite"}
     results["deconflict"] = {"fill": fill_result}
     measured = fresh_specs(args.warmup + args.measure + args.profile, args.seed + 1, kinds, "m", t0)
     loaded = fresh_specs(args.requests, args.seed + 2, kinds, "h", t0)
@@ -671,30 +708,75 @@ def main() -> None:
         shutil.copyfile(base, work)
         results["deconflict"]["in_process"] = in_process(work, t0, measured, args)
         if args.http:
-            results["deconflict"]["http"] = http_run(work, t0, loaded, args.workers)
+            results["deconflict"]["http"] = http_run(work, Path(tmp), t0, loaded, args.workers)
         results["deconflict"]["db_mb"] = db_size_mb(work)
     if args.postgis:
-        import _postgis
+        results["postgis"] = postgis(args, kinds, t0, measured, loaded)
+    finish(args, results)
+    if not args.data_dir:
+        shutil.rmtree(base.parent, ignore_errors=True)
 
-        specs = generate(args.n, args.seed, kinds, "b")
-        results["postgis"] = _postgis.run(
-            specs,
-            measured[: args.warmup + args.measure],
-            loaded,
-            t0,
-            warn_agreement(),
-            warmup=args.warmup,
-            clients=CLIENTS,
-            sphere_too=args.postgis_sphere,
-        )
+
+def postgis(
+    args: argparse.Namespace, kinds: list[str], t0: datetime, measured: list[Spec], loaded: list[Spec]
+) -> Result:
+    import _postgis
+
+    specs = generate(args.n, args.seed, kinds, "b")
+    return _postgis.run(
+        specs,
+        measured[: args.warmup + args.measure],
+        loaded,
+        t0,
+        warn_agreement(),
+        warmup=args.warmup,
+        clients=CLIENTS,
+        sphere_too=args.postgis_sphere,
+    )
+
+
+def run_on_postgres(args: argparse.Namespace, kinds: list[str]) -> Result:
+    """deconflict's own PostgreSQL store (`--store postgres`) in a private, durable cluster
+    with the PostGIS peer's settings: filled, then timed in-process and through HTTP
+    exactly as on SQLite."""
+    import psycopg
+
+    t0 = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    results: Result = {"n": args.n, "seed": args.seed, "t0": t0.isoformat(), "store": "postgres"}
+    measured = fresh_specs(args.warmup + args.measure + args.profile, args.seed + 1, kinds, "m", t0)
+    loaded = fresh_specs(args.requests, args.seed + 2, kinds, "h", t0)
+    with cluster(settings=PG_SETTINGS) as admin, tempfile.TemporaryDirectory(prefix="strategic-pg-") as tmp:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE deconflict")
+        url = admin.rsplit("/", 1)[0] + "/deconflict"
+        log(f"PostgreSQL store at {url}")
+        ctx = multiprocessing.get_context("fork")
+        queue: multiprocessing.Queue[Result] = ctx.Queue()
+        child = ctx.Process(target=_fill_child, args=(url, args, kinds, t0, queue))
+        child.start()
+        fill_result = queue.get()
+        child.join()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+        log(f"filled {fill_result['filings']:,} filings in {fill_result['seconds']:.0f} s")
+        results["deconflict"] = {"fill": fill_result}
+        results["deconflict"]["in_process"] = in_process(url, t0, measured, args)
+        if args.http:
+            results["deconflict"]["http"] = http_run(url, Path(tmp), t0, loaded, args.workers)
+        results["deconflict"]["db_mb"] = db_size_mb(url)
+    if args.postgis:
+        results["postgis"] = postgis(args, kinds, t0, measured, loaded)
+    return results
+
+
+def finish(args: argparse.Namespace, results: Result) -> None:
     table = report(args.n, results)
     print("\n" + table)
     OUT_DIR.mkdir(exist_ok=True)
-    out = OUT_DIR / f"strategic-{args.n}.json"
+    suffix = "" if args.store == "sqlite" else f"-{args.store}"
+    out = OUT_DIR / f"strategic-{args.n}{suffix}.json"
     out.write_text(json.dumps({**results, "table": table.splitlines()}, indent=2, default=str))
     log(f"wrote {out}")
-    if not args.data_dir:
-        shutil.rmtree(base.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

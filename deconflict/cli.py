@@ -19,15 +19,29 @@ DEFAULT_DATA_DIR = "data"
 DB_FILE = "deconflict.sqlite3"
 
 
+def _database(args: argparse.Namespace) -> str | Path:
+    """The database a command works on: --database (or $DECONFLICT_DATABASE), a
+    PostgreSQL URL or a SQLite path; by default the SQLite file in --data-dir
+    (the option's default is $DECONFLICT_DATABASE)."""
+    given = getattr(args, "database", None)
+    return given if given else Path(args.data_dir) / DB_FILE
+
+
+def _store(args: argparse.Namespace) -> Any:
+    """The one place a command (or a worker process) opens the store."""
+    from deconflict.store import open_store
+
+    return open_store(_database(args))
+
+
 def _open(args: argparse.Namespace) -> Any:
     from deconflict import agreements
     from deconflict.service import Services
-    from deconflict.store.sqlite import SqliteStore
 
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     agreement = agreements.load(args.agreement)
-    return Services.build(SqliteStore(data_dir / DB_FILE), agreement, data_dir=data_dir)
+    return Services.build(_store(args), agreement, data_dir=data_dir)
 
 
 def _print_json(value: Any) -> None:
@@ -50,7 +64,9 @@ def app_factory() -> Any:
     from deconflict.api.app import create_app
 
     args = argparse.Namespace(
-        data_dir=os.environ["DECONFLICT_DATA_DIR"], agreement=os.environ.get("DECONFLICT_AGREEMENT") or None
+        data_dir=os.environ["DECONFLICT_DATA_DIR"],
+        agreement=os.environ.get("DECONFLICT_AGREEMENT") or None,
+        database=os.environ.get("DECONFLICT_DATABASE") or None,
     )
     interval = os.environ.get("DECONFLICT_STH_INTERVAL_S")
     app = create_app(_open(args), sth_interval_s=float(interval) if interval else 10.0)
@@ -71,12 +87,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"seeded the example; API tokens written to {Path(args.data_dir) / TOKENS_FILE}")
         else:
             print("store already holds parties; not seeding")
+    from deconflict.store import is_server_url
+
     workers = f", {args.workers} worker processes" if args.workers > 1 else ""
-    print(f"deconflict {__version__} on http://{args.host}:{args.port} (data in {args.data_dir}{workers})")
+    database = _database(args)
+    where = f"store {_redacted(database)}, keys in {args.data_dir}" if is_server_url(database) else (
+        f"data in {args.data_dir}"
+    )
+    print(f"deconflict {__version__} on http://{args.host}:{args.port} ({where}{workers})")
     if args.workers > 1:
-        # each worker opens the same SQLite file; its write lock serialises them all
+        # each worker opens the same database; the store's write lock serialises them all
         services.store.close()
         os.environ["DECONFLICT_DATA_DIR"] = str(Path(args.data_dir).resolve())
+        os.environ["DECONFLICT_DATABASE"] = str(database) if is_server_url(database) else str(
+            Path(database).resolve()
+        )
         os.environ["DECONFLICT_AGREEMENT"] = str(Path(args.agreement).resolve()) if args.agreement else ""
         os.environ["DECONFLICT_STH_INTERVAL_S"] = str(args.sth_interval_s)
         uvicorn.run(
@@ -93,6 +118,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     services.store.close()
     return 0
+
+
+def _redacted(url: str | Path) -> str:
+    """A database URL without its password, for printing."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(url))
+    if parts.password is None:
+        return str(url)
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def cmd_party_add(args: argparse.Namespace) -> int:
@@ -240,16 +276,17 @@ def _log_entries(args: argparse.Namespace) -> list[tuple[int, Any]]:
     """The decoded log of an export FILE, or of the store in --data-dir."""
     from deconflict.ledger.export import ExportedEntry, read_export
     from deconflict.service.ledger import decoded, log_rows
-    from deconflict.store.sqlite import SqliteStore
+    from deconflict.store import is_server_url
 
     if args.file:
         with Path(args.file).open("rb") as lines:
             rows = [(r.index, r.entry) for r in read_export(lines) if isinstance(r, ExportedEntry)]
         return decoded(iter(rows))
-    db = Path(args.data_dir) / DB_FILE
-    if not db.is_file():
-        raise InvalidInput.one("--data-dir", f"must hold a store; {db} does not exist")
-    store = SqliteStore(db)
+    db = _database(args)
+    if not is_server_url(db) and not Path(db).is_file():
+        field = "--database" if args.database else "--data-dir"
+        raise InvalidInput.one(field, f"must hold a store; {db} does not exist")
+    store = _store(args)
     try:
         return decoded(log_rows(store))
     finally:
@@ -291,15 +328,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deconflict {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
+    def database(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--database",
+            default=os.environ.get("DECONFLICT_DATABASE") or None,
+            metavar="URL",
+            help="the store: postgresql://user@host/db, or a SQLite file path"
+            " (default: $DECONFLICT_DATABASE, else the SQLite file in --data-dir)",
+        )
+
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--data-dir",
             default=os.environ.get("DECONFLICT_DATA_DIR", DEFAULT_DATA_DIR),
             help="where the SQLite file and keys live (default: ./data or $DECONFLICT_DATA_DIR)",
         )
+        database(p)
         p.add_argument("--agreement", default=None, help="agreement TOML file (default: the shipped one)")
 
-    p = sub.add_parser("serve", help="run the service (REST API) on the SQLite store")
+    p = sub.add_parser("serve", help="run the service (REST API) on the store (SQLite, or PostgreSQL)")
     common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -378,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
         source = p.add_mutually_exclusive_group(required=True)
         source.add_argument("file", nargs="?", help="an export written by `deconflict ledger export`")
         source.add_argument("--data-dir", default=None, help="or read the log of the store in this directory")
+        source.add_argument("--database", default=None, metavar="URL", help="or of this database")
 
     p = ledger.add_parser(
         "stats", help="from the log alone: notice lead times, reciprocity, conflicts per pair of parties"

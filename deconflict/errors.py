@@ -130,6 +130,11 @@ class StoreUnavailable(DeconflictError):
     new a database, closed); nothing of the failed write was committed."""
 
 
+class WriteContention(StoreUnavailable):
+    """A write collided with a concurrent one (a serialisation failure or deadlock on
+    a server database) and was rolled back; running it again may well succeed."""
+
+
 class LateNotice(DeconflictError):
     """Notice shorter than the agreed minimum, and the agreement says `reject`."""
 

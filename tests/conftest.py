@@ -1,11 +1,23 @@
-"""Shared fixtures: a real uvicorn server on loopback over a real SQLite file."""
+"""Shared fixtures: a real uvicorn server on loopback over a real store, SQLite or
+PostgreSQL (`live` and `make_live` run each test on both), and PostgreSQL itself.
+
+PostgreSQL: a private cluster started once per session (`deconflict.store.pg_cluster`:
+initdb in a temporary directory, a loopback port, as the `postgres` user when we are
+root), or the server that $DECONFLICT_TEST_PG names (a URL of a role that may create
+databases). Each test gets a fresh database, copied from a migrated template. Without
+PostgreSQL binaries the PostgreSQL tests skip with the reason, unless
+DECONFLICT_REQUIRE_PG=1 (set by `.ci/run`): then they fail.
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +32,7 @@ from deconflict.api.app import create_app
 from deconflict.clock import ManualClock
 from deconflict.model import Agreement, Role
 from deconflict.service import Services
+from deconflict.store.base import Store
 from deconflict.store.sqlite import SqliteStore
 
 #: Tests run on a manual clock, so notice and "end in the past" are exact.
@@ -82,9 +95,15 @@ class Live:
             )
 
 
-def start_live(tmp_path: Path, agreement: Agreement) -> tuple[Live, ThreadServer]:
+def sqlite_in(directory: Path) -> Store:
+    return SqliteStore(directory / "deconflict.sqlite3")
+
+
+def start_live(
+    tmp_path: Path, agreement: Agreement, new_store: Callable[[Path], Store] = sqlite_in
+) -> tuple[Live, ThreadServer]:
     clock = ManualClock(T0)
-    store = SqliteStore(tmp_path / "deconflict.sqlite3")
+    store = new_store(tmp_path)
     services = Services.build(store, agreement, clock)
     tokens: dict[str, str] = {}
     _, tokens["admin"] = services.parties.add("admin", role=Role.ADMIN)
@@ -100,9 +119,104 @@ def agreement() -> Agreement:
     return agreements.load()
 
 
+# -- PostgreSQL
+
+
+class PgServer:
+    """A PostgreSQL server we may create databases on; `template` is migrated."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.prefix = f"dt_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self._n = itertools.count()
+        self.template = f"{self.prefix}_template"
+        self.admin(f'CREATE DATABASE "{self.template}"')
+        from deconflict.store.postgres import PostgresStore
+
+        PostgresStore(self.url_of(self.template)).close()  # applies the migrations once
+
+    def admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(sql)  # our own names and statements only
+
+    def url_of(self, name: str) -> str:
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.url)._replace(path=f"/{name}").geturl()
+
+    def create(self) -> str:
+        """A fresh, migrated database; its URL."""
+        name = f"{self.prefix}_{next(self._n)}"
+        self.admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return self.url_of(name)
+
+    def drop(self, url: str) -> None:
+        from urllib.parse import urlsplit
+
+        name = urlsplit(url).path.lstrip("/")
+        self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        self.admin(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    given = os.environ.get("DECONFLICT_TEST_PG")
+    if given:
+        server = PgServer(given)
+        yield server
+        server.close()
+        return
+    from deconflict.store.pg_cluster import PgBinariesMissing, bin_dir, cluster
+
+    try:
+        bin_dir()
+    except PgBinariesMissing as exc:
+        if os.environ.get("DECONFLICT_REQUIRE_PG") == "1":
+            pytest.fail(f"DECONFLICT_REQUIRE_PG=1 but {exc}", pytrace=False)
+        pytest.skip(f"{exc} (or give a server in DECONFLICT_TEST_PG)")
+    settings = {"max_connections": "300", "shared_buffers": "128MB"}
+    with cluster(settings=settings, durable=False) as url:
+        yield PgServer(url)
+
+
 @pytest.fixture
-def live(tmp_path: Path, agreement: Agreement) -> Iterator[Live]:
-    state, server = start_live(tmp_path, agreement)
+def pg_database(pg_server: PgServer) -> Iterator[str]:
+    """The URL of a fresh, migrated database, dropped after the test."""
+    url = pg_server.create()
+    yield url
+    pg_server.drop(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def new_store(request: pytest.FixtureRequest) -> Iterator[Callable[[Path], Store]]:
+    """How this test opens a fresh store: SQLite in a directory, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield sqlite_in
+        return
+    from deconflict.store.postgres import PostgresStore
+
+    server: PgServer = request.getfixturevalue("pg_server")
+    made: list[str] = []
+
+    def fresh(_: Path) -> Store:
+        made.append(server.create())
+        return PostgresStore(made[-1])
+
+    yield fresh
+    for url in made:
+        server.drop(url)
+
+
+# -- the live server
+
+
+@pytest.fixture
+def live(tmp_path: Path, agreement: Agreement, new_store: Callable[[Path], Store]) -> Iterator[Live]:
+    state, server = start_live(tmp_path, agreement, new_store)
     with server as url:
         state.url = url
         yield state
@@ -162,7 +276,7 @@ def polygon(
 
 
 @pytest.fixture
-def make_live(tmp_path: Path) -> Iterator[Any]:
+def make_live(tmp_path: Path, new_store: Callable[[Path], Store]) -> Iterator[Any]:
     """Start a server on a given agreement: `with make_live(agreement) as live: ...`."""
     from contextlib import contextmanager
 
@@ -174,7 +288,7 @@ def make_live(tmp_path: Path) -> Iterator[Any]:
         count += 1
         d = tmp_path / f"live{count}"
         d.mkdir()
-        state, server = start_live(d, agreement)
+        state, server = start_live(d, agreement, new_store)
         with server as url:
             state.url = url
             try:

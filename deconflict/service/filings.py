@@ -57,7 +57,7 @@ from deconflict.service.ledger import (
     filing_body,
 )
 from deconflict.service.signatures import admit, signed_member
-from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer
+from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer, retrying
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,11 +283,14 @@ class Filings:
         )
         covers = self._covers.of(filing.volumes)  # pure and slow: outside the write lock
         entry = self._entry(Kind.FILING_CREATED, filing, None, now, evidence)  # likewise
-        with self.store.write() as w:
+
+        def write(w: Writer) -> Outcome:
             admit(w, caller, evidence, now)
             findings = self._findings(w, filing, covers)
             self._enforce(filing, findings, set(key))
             return self._store(w, filing, covers, findings, now, entry)
+
+        return retrying(self.store, write)
 
     def _current(self, r: Reader, caller: Party, filing_id: str, ftype: FilingType, ovn: str) -> Filing:
         current = r.get_filing(filing_id)
@@ -316,7 +319,8 @@ class Filings:
             replace(draft, state=State.ACCEPTED) if draft.type is FilingType.INTENT else draft, now
         )
         covers = self._covers.of(draft.volumes)
-        with self.store.write() as w:
+
+        def write(w: Writer) -> Outcome:
             current = self._current(w, caller, filing_id, draft.type, ovn)
             admit(w, caller, evidence, now)
             if (
@@ -343,6 +347,8 @@ class Filings:
             self._enforce(filing, findings, set(key))
             entry = self._entry(Kind.FILING_VERSIONED, filing, current, now, evidence)
             return self._store(w, filing, covers, findings, now, entry)
+
+        return retrying(self.store, write)
 
     def transition(
         self,
@@ -387,7 +393,8 @@ class Filings:
     ) -> Outcome:
         self._may_file(caller)
         now = self.clock.now()
-        with self.store.write() as w:
+
+        def write(w: Writer) -> Outcome:
             current = self._current(w, caller, filing_id, filing_type, ovn)
             admit(w, caller, evidence, now)
             if state not in transitions(current.type)[current.state]:
@@ -402,6 +409,8 @@ class Filings:
             covers = self._covers.of(filing.volumes)  # cached since it was filed, as a rule
             entry = self._entry(kind, filing, current, now, evidence)
             return self._store(w, filing, covers, self._findings(w, filing, covers), now, entry)
+
+        return retrying(self.store, write)
 
     # -- reads ------------------------------------------------------------------
 

@@ -17,12 +17,15 @@ each append completes (so any root or proof is O(log n) reads), and signed tree 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+import random
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from deconflict.errors import WriteContention
 from deconflict.ledger.rfc9162 import NodeId
 from deconflict.ledger.sth import SignedTreeHead
 from deconflict.model import Conflict, ConflictState, Filing, Party
@@ -184,3 +187,21 @@ class Store(Protocol):
 def iter_chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+T = TypeVar("T")
+
+
+def retrying(store: Store, body: Callable[[Writer], T], *, attempts: int = 5, base_s: float = 0.01) -> T:
+    """Run `body` in `store.write()`, again (at most `attempts` times in all, after a
+    jittered exponential pause) when the transaction collided with a concurrent one
+    (`WriteContention`): the write is the unit that is retried, never part of it."""
+    for attempt in range(attempts):
+        try:
+            with store.write() as w:
+                return body(w)
+        except WriteContention:
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(random.uniform(0, base_s * 2**attempt))
+    raise AssertionError("unreachable")

@@ -1,14 +1,15 @@
 """The `store` fixture, parameterised by backend.
 
-Every backend in BACKENDS runs the conformance suite (`conformance.py`). A backend
-is a way to open the same database again (to test durability across reopen).
-Add PostgreSQL as another entry; a module may pin one backend with
-``pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)``.
+Every backend runs the conformance suite (`conformance.py`). A backend is a way to
+open the same database again (to test durability across reopen). A module pins one
+backend with ``pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)``
+(see test_sqlite.py and test_postgres.py). PostgreSQL databases come from the
+`pg_database` fixture of tests/conftest.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -16,6 +17,7 @@ from typing import Protocol
 import pytest
 
 from deconflict.store.base import Store
+from deconflict.store.postgres import PostgresStore
 from deconflict.store.sqlite import SqliteStore
 
 
@@ -36,14 +38,23 @@ class SqliteBackend:
         return SqliteStore(self.path)
 
 
-BACKENDS: dict[str, Callable[[Path], Backend]] = {
-    "sqlite": lambda tmp: SqliteBackend(tmp / "deconflict.db"),
-}
+@dataclass
+class PostgresBackend:
+    url: str
+    name: str = "postgres"
+
+    def open(self) -> PostgresStore:
+        return PostgresStore(self.url)
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+BACKENDS = ("postgres", "sqlite")
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return BACKENDS[request.param](tmp_path)
+    if request.param == "postgres":
+        return PostgresBackend(request.getfixturevalue("pg_database"))
+    return SqliteBackend(tmp_path / "deconflict.db")
 
 
 @pytest.fixture

@@ -157,11 +157,11 @@ def test_log_nodes_are_looked_up_by_key_not_scanned(store: SqliteStore) -> None:
         w.append_log([b'{"n":%d}' % i for i in range(8)])
     seen: list[str] = []
     with store.read() as r:
-        r._conn.set_trace_callback(seen.append)  # type: ignore[attr-defined]
+        r._conn.raw.set_trace_callback(seen.append)  # type: ignore[attr-defined]
         try:
             got = r.log_nodes([NodeId(0, 3), NodeId(1, 0), NodeId(2, 1)])
         finally:
-            r._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+            r._conn.raw.set_trace_callback(None)  # type: ignore[attr-defined]
     assert set(got) == {NodeId(0, 3), NodeId(1, 0), NodeId(2, 1)}
     statement = next(s for s in seen if "ledger_nodes" in s)
     raw = sqlite3.connect(store.path)
