@@ -127,6 +127,14 @@ class Tracks:
     def __len__(self) -> int:
         return len(self.track_id)
 
+    def rows(self, start: int, stop: int) -> Tracks:
+        """Rows `start` to `stop` (views of the arrays)."""
+        return Tracks(
+            self.track_id[start:stop], self.party[start:stop], self.kind[start:stop],
+            self.lat_deg[start:stop], self.lon_deg[start:stop], self.alt_m[start:stop],
+            self.gs_mps[start:stop], self.trk_deg[start:stop], self.vs_mps[start:stop],
+        )  # fmt: skip
+
 
 def _radii_m(lat_deg: _F64) -> tuple[_F64, _F64]:
     """Meridional and normal radii of curvature of WGS84 at `lat_deg`."""
