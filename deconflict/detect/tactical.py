@@ -9,10 +9,11 @@ over numpy arrays:
    500 km from the centre, turns them too.
 2. **Broad phase.** Each track sweeps a box over the look-ahead (from its position to
    where it will be, widened by its share of the protected zone); only pairs of
-   overlapping boxes (`deconflict.geometry.broadphase`, grid hashing) go on. A pair is
-   watched over the larger look-ahead of its two kinds, so the tracks are swept once
+   overlapping boxes (`deconflict.geometry.broadphase`, grid hashing in 3D) go on. A pair
+   is watched over the larger look-ahead of its two kinds, so the tracks are swept once
    per look-ahead level: the pairs whose larger look-ahead is T are found among the
-   boxes swept over T.
+   boxes swept over T. Where boxes are crowded (fast traffic: long diagonal sweeps),
+   the look-ahead is cut in time slices, each with its own, far smaller, boxes.
 3. **Exact CPA**, vectorised, on the candidates, each pair with its protected zone
    (per dimension the larger of its two kinds').
 
@@ -177,6 +178,12 @@ def projection_for(lon_deg: ArrayLike, lat_deg: ArrayLike) -> LocalProjection:
     return LocalProjection.at(lon0, float((lat.min() + lat.max()) / 2))
 
 
+def _factorize(values: tuple[str, ...]) -> tuple[list[str], _I64]:
+    """The distinct values (in order of appearance) and each value's index among them."""
+    index = {v: i for i, v in enumerate(dict.fromkeys(values))}
+    return list(index), np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
+
+
 def to_plane(
     tracks: Tracks,
     zones: Mapping[str, ProtectedZone],
@@ -187,8 +194,8 @@ def to_plane(
     projection = projection or projection_for(tracks.lon_deg, tracks.lat_deg)
     x, y = projection.forward(tracks.lon_deg, tracks.lat_deg)
     vx, vy = plane_velocity(projection, tracks.lon_deg, tracks.lat_deg, x, y, tracks.gs_mps, tracks.trk_deg)
-    parties, party_code = np.unique(np.asarray(tracks.party, dtype=object), return_inverse=True)
-    kinds, kind_code = np.unique(np.asarray(tracks.kind, dtype=object), return_inverse=True)
+    parties, party_code = _factorize(tracks.party)
+    kinds, kind_code = _factorize(tracks.kind)
     table = np.array(
         [[zones[k].radius_m, zones[k].half_height_m, zones[k].lookahead_s] for k in kinds], dtype=np.float64
     ).reshape(-1, 3)
@@ -197,7 +204,7 @@ def to_plane(
         x, y, tracks.alt_m, vx, vy, tracks.vs_mps,
         (per_track[:, 0], per_track[:, 1], per_track[:, 2]), party_code,
     )  # fmt: skip
-    return plane, [str(p) for p in parties]
+    return plane, parties
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -237,15 +244,33 @@ class Conflicts:
             }
 
 
-def _swept(p: PlaneTracks, rows: _I64, seconds: float, pad_r: _F64, pad_h: _F64) -> Boxes:
-    """The box each of `rows` sweeps in `seconds`, widened by its pads."""
+def _swept(p: PlaneTracks, rows: _I64, start_s: float, end_s: float, pad_r: _F64, pad_h: _F64) -> Boxes:
+    """The box each of `rows` sweeps from `start_s` to `end_s`, widened by its pads."""
     bounds = []
     for pos, vel, pad in ((p.x_m, p.vx_mps, pad_r), (p.y_m, p.vy_mps, pad_r), (p.z_m, p.vz_mps, pad_h)):
-        start = pos[rows]
-        end = start + seconds * vel[rows]
-        bounds.append((np.minimum(start, end) - pad[rows], np.maximum(start, end) + pad[rows]))
+        at, v, w = pos[rows], vel[rows], pad[rows]
+        start = at + start_s * v
+        end = at + end_s * v
+        bounds.append((np.minimum(start, end) - w, np.maximum(start, end) + w))
     (x_lo, x_hi), (y_lo, y_hi), (z_lo, z_hi) = bounds
     return Boxes(x_lo, y_lo, z_lo, x_hi, y_hi, z_hi)
+
+
+#: a box expected to overlap at least this many others (in plan) is cut in `SLICES`
+CROWDED = 16.0
+#: time slices of the look-ahead for crowded boxes: a pair can only conflict where its
+#: two boxes of one slice overlap, and a slice's box of a long sweep is far smaller
+SLICES = 3
+
+
+def _slices(box: Boxes) -> int:
+    """How many time slices pay for these boxes (bench/tactical.py measured 1 to 6):
+    slicing shrinks long diagonal sweeps, at the price of one grid pass per slice."""
+    n = len(box)
+    width, height = box.x_hi - box.x_lo, box.y_hi - box.y_lo
+    area = float(np.ptp(np.concatenate([box.x_lo, box.x_hi])) * np.ptp(np.concatenate([box.y_lo, box.y_hi])))
+    expected = n * float(np.mean((width + width.mean()) * (height + height.mean()))) / max(area, 1.0)
+    return SLICES if expected >= CROWDED else 1
 
 
 def _candidates(p: PlaneTracks, only: NDArray[np.bool_] | None, cell_m: float | None) -> tuple[_I64, _I64]:
@@ -255,35 +280,36 @@ def _candidates(p: PlaneTracks, only: NDArray[np.bool_] | None, cell_m: float | 
     pad_h = p.half_height_m - p.half_height_m.min() / 2
     found_a: list[_I64] = []
     found_b: list[_I64] = []
+    unique = only is not None  # a pair of two updated tracks is found from both sides
     for level in np.unique(p.lookahead_s):
         top = np.flatnonzero(p.lookahead_s == level)  # pairs whose larger look-ahead is `level`...
         below = np.flatnonzero(p.lookahead_s < level)  # ...have one side in `top`
-        seconds = float(level)
-        if only is None:
-            i, j = overlapping_pairs(_swept(p, top, seconds, pad_r, pad_h), cell_m)
-            found_a += [top[i]]
-            found_b += [top[j]]
-            if len(below):
-                i, j = overlapping_pairs_between(
-                    _swept(p, top, seconds, pad_r, pad_h), _swept(p, below, seconds, pad_r, pad_h), cell_m
-                )
-                found_a += [top[i]]
-                found_b += [below[j]]
-            continue
         every = np.concatenate([top, below])
-        for mine, theirs in ((top[only[top]], every), (below[only[below]], top)):
-            if len(mine) and len(theirs):
-                i, j = overlapping_pairs_between(
-                    _swept(p, mine, seconds, pad_r, pad_h), _swept(p, theirs, seconds, pad_r, pad_h), cell_m
-                )
-                found_a += [mine[i]]
-                found_b += [theirs[j]]
+        slices = _slices(_swept(p, every, 0.0, float(level), pad_r, pad_h))
+        unique |= slices > 1  # a pair overlapping in two slices is found twice
+        if only is None:
+            joins = [(top, None), (top, below)]
+        else:
+            joins = [(top[only[top]], every), (below[only[below]], top)]
+        for k in range(slices):
+            t0, t1 = float(level) * k / slices, float(level) * (k + 1) / slices
+            for mine, theirs in joins:
+                if theirs is None:
+                    i, j = overlapping_pairs(_swept(p, mine, t0, t1, pad_r, pad_h), cell_m)
+                    found_a += [mine[i]]
+                    found_b += [mine[j]]
+                elif len(mine) and len(theirs):
+                    i, j = overlapping_pairs_between(
+                        _swept(p, mine, t0, t1, pad_r, pad_h), _swept(p, theirs, t0, t1, pad_r, pad_h), cell_m
+                    )
+                    found_a += [mine[i]]
+                    found_b += [theirs[j]]
     if not found_a:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     a = np.concatenate(found_a)
     b = np.concatenate(found_b)
     a, b = np.minimum(a, b), np.maximum(a, b)
-    if only is not None:  # a pair of two updated tracks was found from both sides
+    if unique:
         keep = a != b
         pair = np.unique(a[keep] * len(p) + b[keep])
         a, b = pair // len(p), pair % len(p)

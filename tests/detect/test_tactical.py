@@ -12,6 +12,7 @@ from pyproj import Geod
 from tactical_reference import Track, conflicts, to_plane
 
 from deconflict import agreements
+from deconflict.detect import tactical
 from deconflict.detect.tactical import (
     PlaneTracks,
     Tracks,
@@ -240,13 +241,22 @@ def plane_traffic(draw: st.DrawFn) -> tuple[PlaneTracks, bool]:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(plane_traffic())
-def test_random_plane_traffic_matches_the_reference(case: tuple[PlaneTracks, bool]) -> None:
+@given(plane_traffic(), st.sampled_from([0.0, math.inf]))
+def test_random_plane_traffic_matches_the_reference(case: tuple[PlaneTracks, bool], crowded: float) -> None:
     p, same_party = case
-    assert_matches_reference(p, same_party=same_party)
+    saved = tactical.CROWDED
+    tactical.CROWDED = crowded  # time slices always, or never
+    try:
+        assert_matches_reference(p, same_party=same_party)
+    finally:
+        tactical.CROWDED = saved
 
 
-def test_dense_random_traffic_matches_the_reference_and_finds_plenty() -> None:
+@pytest.mark.parametrize("crowded", [0.0, math.inf])  # time slices always, never
+def test_dense_random_traffic_matches_the_reference_and_finds_plenty(
+    crowded: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tactical, "CROWDED", crowded)
     rng = np.random.default_rng(4)
     n = 600
     gs, trk = rng.uniform(0, 250, n), rng.uniform(0, 2 * np.pi, n)
@@ -258,7 +268,11 @@ def test_dense_random_traffic_matches_the_reference_and_finds_plenty() -> None:
     assert assert_matches_reference(p) > 100
 
 
-def test_only_finds_exactly_the_pairs_involving_the_given_rows() -> None:
+@pytest.mark.parametrize("crowded", [0.0, math.inf])
+def test_only_finds_exactly_the_pairs_involving_the_given_rows(
+    crowded: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tactical, "CROWDED", crowded)
     rng = np.random.default_rng(5)
     n = 400
     p = PlaneTracks.of(
@@ -294,18 +308,22 @@ def random_boxes(rng: np.random.Generator, n: int, side: float, size: float) -> 
     return Boxes(lo[0], lo[1], lo[2], hi[0], hi[1], hi[2])
 
 
-@pytest.mark.parametrize("cell", [None, 3.0, 50.0, 1_000.0])
+@pytest.mark.parametrize(
+    ("cell", "layer"), [(None, None), (3.0, None), (50.0, 7.0), (1_000.0, 1e9), (40.0, 1e9)]
+)
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_overlapping_pairs_is_the_brute_force_overlap(cell: float | None, seed: int) -> None:
+def test_overlapping_pairs_is_the_brute_force_overlap(
+    cell: float | None, layer: float | None, seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     boxes = random_boxes(rng, 300, 300.0, 150.0)
-    a, b = overlapping_pairs(boxes, cell)
+    a, b = overlapping_pairs(boxes, cell, layer)
     got = list(zip(a.tolist(), b.tolist(), strict=True))
     assert len(got) == len(set(got))  # each pair once
     expected = {(i, j) for i, j in brute(boxes, boxes) if i < j}
     assert set(got) == expected and len(expected) > 50
     other = random_boxes(rng, 120, 300.0, 150.0)
-    a, b = overlapping_pairs_between(boxes, other, cell)
+    a, b = overlapping_pairs_between(boxes, other, cell, layer)
     got = list(zip(a.tolist(), b.tolist(), strict=True))
     assert len(got) == len(set(got)) and set(got) == brute(boxes, other)
 
