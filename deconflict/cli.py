@@ -225,6 +225,60 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _zones(args: argparse.Namespace) -> tuple[Any, dict[str, Any], bool]:
+    """The agreement, its tactical zone per kind with the command's overrides, and same-party."""
+    import dataclasses
+
+    from deconflict import agreements
+
+    a = agreements.load(args.agreement)
+    over = {"radius_m": args.radius_m, "half_height_m": args.half_height_m, "lookahead_s": args.lookahead_s}
+    zones = {
+        k: dataclasses.replace(r.protected_zone, **{f: v for f, v in over.items() if v is not None})
+        for k, r in a.kinds.items()
+    }
+    return a, zones, args.all_pairs or a.tactical_same_party
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from deconflict.detect.tactical import detect_plane, to_plane
+    from deconflict.detect.trackfile import read_table, tracks_from_table
+
+    _, zones, same_party = _zones(args)
+    tracks = tracks_from_table(read_table(args.file), zones.keys(), args.kind)
+    for row in detect_plane(to_plane(tracks, zones)[0], same_party=same_party).rows(tracks.track_id):
+        _print_json(row)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from tqdm import tqdm
+
+    from deconflict.detect.recording import ReplayStats, replay
+    from deconflict.detect.trackfile import read_table
+    from deconflict.model.geojson import format_time
+
+    _, zones, same_party = _zones(args)
+    table = read_table(args.file, needs_time=True)
+    stats = ReplayStats()
+    with tqdm(total=table.num_rows, unit=" reports", disable=args.quiet, file=sys.stderr) as bar:
+        events = replay(table, zones, args.kind, same_party=same_party, scan_s=args.scan_s,
+                        stale_s=args.stale_s, stats=stats, progress=bar.update)  # fmt: skip
+        for event in events:
+            t = event.pop("time_s")
+            when = format_time(datetime.fromtimestamp(t, UTC)) if stats.absolute_time else t
+            _print_json({"time": when, **event})
+    print(
+        f"{stats.reports} reports ({stats.ignored_stale} older than their track's newest, ignored), "
+        f"{stats.scans} scans, up to {stats.tracks_max} tracks; {stats.conflicts_opened} conflicts, "
+        f"{stats.los_started} losses of separation; {stats.still_open} still open at the end",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_ledger_export(args: argparse.Namespace) -> int:
     services = _open(args)
     try:
@@ -317,6 +371,13 @@ def _non_negative(text: str) -> float:
     value = float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError("must be a number >= 0")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError("must be a finite number > 0")
     return value
 
 
@@ -453,6 +514,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vertical-buffer-m", type=_non_negative, default=None, help="override every kind's")
     p.add_argument("--time-buffer-s", type=_non_negative, default=None, help="override every kind's")
     p.set_defaults(func=cmd_check)
+
+    def tactical(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--agreement", default=None, help="agreement TOML file (default: the shipped one)")
+        p.add_argument("--kind", default="crewed_flight", help="kind of rows without a `kind` column")
+        p.add_argument("--radius-m", type=_positive, default=None, help="protected radius for every kind")
+        p.add_argument("--half-height-m", type=_positive, default=None, help="half-height for every kind")
+        p.add_argument("--lookahead-s", type=_positive, default=None, help="look-ahead for every kind")
+        p.add_argument("--all-pairs", action="store_true", help="also pairs of one party's own tracks")
+
+    cols = "track_id, party, lat, lon, alt_m, gs_mps, trk_deg, vs_mps [, kind]"
+    p = sub.add_parser("detect", help=f"offline: tactical conflicts in a CSV/Parquet snapshot ({cols})")
+    p.add_argument("file", help="CSV or Parquet (.parquet), one row per track")
+    tactical(p)
+    p.set_defaults(func=cmd_detect)
+    p = sub.add_parser("replay", help="offline: conflict and loss-of-separation events of a recording")
+    p.add_argument("file", help=f"CSV or Parquet in time order: time, {cols}")
+    tactical(p)
+    p.add_argument("--scan-s", type=_positive, default=10.0, help="scan every this many seconds (default 10)")
+    p.add_argument(
+        "--stale-s", type=_positive, default=60.0, help="drop tracks silent this long (default 60)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_replay)
     return parser
 
 

@@ -33,6 +33,24 @@ class LateAction(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectedZone:
+    """Tactical separation around a live track: a cylinder of `radius_m` and
+    `half_height_m` (above and below), watched `lookahead_s` ahead."""
+
+    radius_m: float
+    half_height_m: float
+    lookahead_s: float
+
+    def widest(self, other: ProtectedZone) -> ProtectedZone:
+        """The zone between two kinds: for each dimension the larger wins."""
+        return ProtectedZone(
+            max(self.radius_m, other.radius_m),
+            max(self.half_height_m, other.half_height_m),
+            max(self.lookahead_s, other.lookahead_s),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class KindRules:
     name: str
     min_notice_s: float
@@ -40,10 +58,19 @@ class KindRules:
     vertical_buffer_m: float
     time_buffer_s: float
     priority: int
+    #: the tactical protected zone; None (an agreement written before it had one)
+    #: takes the strategic buffers: horizontal, vertical, and time as the look-ahead
+    tactical: ProtectedZone | None = None
 
     @property
     def buffers(self) -> Separation:
         return Separation(self.horizontal_buffer_m, self.vertical_buffer_m, self.time_buffer_s)
+
+    @property
+    def protected_zone(self) -> ProtectedZone:
+        if self.tactical is not None:
+            return self.tactical
+        return ProtectedZone(self.horizontal_buffer_m, self.vertical_buffer_m, self.time_buffer_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +91,8 @@ class Agreement:
     max_volume_area_m2: float
     max_volume_duration_s: float
     max_volumes_per_filing: int
+    #: whether a party's own live tracks are checked against each other
+    tactical_same_party: bool = False
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """The agreement as its file gave it (what the shared record keeps of it)."""
 
@@ -81,6 +110,10 @@ class Agreement:
             max(a.vertical_buffer_m, b.vertical_buffer_m),
             max(a.time_buffer_s, b.time_buffer_s),
         )
+
+    def protected_zone(self, kind_a: str, kind_b: str) -> ProtectedZone:
+        """The tactical zone between tracks of two kinds: for each dimension the larger wins."""
+        return self.kinds[kind_a].protected_zone.widest(self.kinds[kind_b].protected_zone)
 
     @property
     def max_buffers(self) -> Separation:
@@ -106,6 +139,7 @@ class Agreement:
                 k.vertical_buffer_m if vertical_m is None else vertical_m,
                 k.time_buffer_s if time_s is None else time_s,
                 k.priority,
+                k.tactical,
             )
             for name, k in self.kinds.items()
         }
@@ -119,6 +153,7 @@ class Agreement:
             self.max_volume_area_m2,
             self.max_volume_duration_s,
             self.max_volumes_per_filing,
+            self.tactical_same_party,
         )
 
     @classmethod
@@ -136,6 +171,7 @@ class Agreement:
                 "max_volume_area_km2",
                 "max_volume_duration_s",
                 "max_volumes_per_filing",
+                "tactical_same_party",
             },
         )
         name = _str(head, "agreement.name")
@@ -147,6 +183,9 @@ class Agreement:
         max_volumes = _number(head, "agreement.max_volumes_per_filing", positive=True)
         if max_volumes != int(max_volumes):
             raise AgreementError("agreement.max_volumes_per_filing", "must be a whole number")
+        same_party = head.get("tactical_same_party", False)
+        if not isinstance(same_party, bool):
+            raise AgreementError("agreement.tactical_same_party", "must be true or false")
 
         raw_parties = doc.get("parties")
         if not isinstance(raw_parties, list) or not raw_parties:
@@ -180,7 +219,8 @@ class Agreement:
             _only(
                 k,
                 key,
-                {"min_notice_s", "horizontal_buffer_m", "vertical_buffer_m", "time_buffer_s", "priority"},
+                {"min_notice_s", "horizontal_buffer_m", "vertical_buffer_m", "time_buffer_s", "priority"}
+                | set(_TACTICAL_KEYS),
             )
             prio = _number(k, f"{key}.priority")
             if prio != int(prio) or not 0 <= prio <= 1000:
@@ -192,6 +232,7 @@ class Agreement:
                 _number(k, f"{key}.vertical_buffer_m"),
                 _number(k, f"{key}.time_buffer_s"),
                 int(prio),
+                _protected_zone(k, key),
             )
         for required in REQUIRED_KINDS:
             if required not in kinds:
@@ -206,8 +247,24 @@ class Agreement:
             max_area_km2 * 1e6,
             max_duration_s,
             int(max_volumes),
+            same_party,
             MappingProxyType(dict(doc)),
         )
+
+
+_TACTICAL_KEYS = ("tactical_radius_m", "tactical_half_height_m", "lookahead_s")
+
+
+def _protected_zone(kind: Mapping[str, Any], key: str) -> ProtectedZone | None:
+    """The kind's tactical keys: all three or none (none: the strategic buffers stand in)."""
+    given = [k for k in _TACTICAL_KEYS if k in kind]
+    if not given:
+        return None
+    for k in _TACTICAL_KEYS:
+        if k not in kind:
+            raise AgreementError(f"{key}.{k}", f"is required with {', '.join(given)}")
+    radius, half_height, lookahead = (_number(kind, f"{key}.{k}", positive=True) for k in _TACTICAL_KEYS)
+    return ProtectedZone(radius, half_height, lookahead)
 
 
 def _only(table: Mapping[str, Any], where: str, allowed: set[str]) -> None:

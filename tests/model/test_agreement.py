@@ -97,3 +97,44 @@ def test_with_buffers_overrides_every_kind() -> None:
     a = agreements.load().with_buffers(0.0, None, 5.0)
     assert all(k.horizontal_buffer_m == 0 and k.time_buffer_s == 5 for k in a.kinds.values())
     assert a.kinds["crewed_flight"].vertical_buffer_m == 300
+
+
+def test_tactical_zone_per_pair_of_kinds_takes_the_larger_per_dimension() -> None:
+    a = agreements.load()
+    assert a.tactical_same_party is False
+    drone = a.kinds["uas_flight"].protected_zone
+    assert (drone.radius_m, drone.half_height_m, drone.lookahead_s) == (50, 15, 30)
+    z = a.protected_zone("uas_flight", "reservation")
+    assert (z.radius_m, z.half_height_m, z.lookahead_s) == (1852, 150, 120)
+    z = a.protected_zone("crewed_flight", "air_defence_activity")
+    assert (z.radius_m, z.half_height_m, z.lookahead_s) == (9260, 304.8, 300)
+
+
+def test_a_kind_without_tactical_keys_takes_its_strategic_buffers() -> None:
+    doc = default_doc()
+    for key in ("tactical_radius_m", "tactical_half_height_m", "lookahead_s"):
+        del doc["kinds"]["exercise"][key]
+    doc["agreement"]["tactical_same_party"] = True
+    a = Agreement.from_mapping(doc)
+    z = a.kinds["exercise"].protected_zone
+    assert (z.radius_m, z.half_height_m, z.lookahead_s) == (9260, 300, 600)
+    assert a.tactical_same_party is True
+    assert a.with_buffers(1.0).tactical_same_party is True
+    assert a.with_buffers(1.0).kinds["uas_flight"].protected_zone.radius_m == 50
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key", "rule"),
+    [
+        ("kinds.uas_flight.tactical_radius_m", 0, "kinds.uas_flight.tactical_radius_m", "> 0"),
+        ("kinds.uas_flight.lookahead_s", "soon", "kinds.uas_flight.lookahead_s", "finite number"),
+        ("kinds.uas_flight.tactical_half_height_m", DELETE, "kinds.uas_flight.tactical_half_height_m",
+         "is required with tactical_radius_m, lookahead_s"),
+        ("agreement.tactical_same_party", "yes", "agreement.tactical_same_party", "true or false"),
+    ],
+)  # fmt: skip
+def test_bad_tactical_keys_name_key_and_rule(path: str, value: Any, key: str, rule: str) -> None:
+    with pytest.raises(AgreementError) as err:
+        Agreement.from_mapping(mutate(path, value))
+    assert err.value.key == key
+    assert rule in err.value.rule
