@@ -11,16 +11,17 @@ from deconflict.errors import InvalidInput
 from deconflict.hotline.catalogue import Code
 from deconflict.hotline.fields import area_outline
 from deconflict.ledger.canonical import JSONValue
+from deconflict.model.agreement import Deadlines
 from deconflict.model.geojson import parse_time
 from deconflict.model.volume import Circle
 
 __all__ = [
     "READ_BACK_FIELDS",
-    "Deadlines",
     "Mismatch",
     "check_reply",
     "compare_read_back",
     "deadlines",
+    "due",
 ]
 
 #: What a read-back repeats (each, when the original message has it).
@@ -122,12 +123,6 @@ def compare_read_back(
             assert isinstance(a, Mapping) and isinstance(b, Mapping)
             out += _band(a, b)
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class Deadlines:
-    delivery_s: float
-    reply_s: float | None
 
 
 def deadlines(code: Code, overrides: Mapping[str, Deadlines] | None = None) -> Deadlines:

@@ -9,11 +9,22 @@ from deconflict.clock import Clock, SystemClock
 from deconflict.ledger import keys
 from deconflict.model import Agreement
 from deconflict.service.filings import Draft, Filings, Outcome
+from deconflict.service.hotline import Hotline
 from deconflict.service.ledger import Ledger, Receipt
 from deconflict.service.parties import Parties, PartyCreated
 from deconflict.store.base import Store
 
-__all__ = ["Draft", "Filings", "Ledger", "Outcome", "Parties", "PartyCreated", "Receipt", "Services"]
+__all__ = [
+    "Draft",
+    "Filings",
+    "Hotline",
+    "Ledger",
+    "Outcome",
+    "Parties",
+    "PartyCreated",
+    "Receipt",
+    "Services",
+]
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,7 @@ class Services:
     parties: Parties
     filings: Filings
     ledger: Ledger
+    hotline: Hotline
 
     @classmethod
     def build(
@@ -34,11 +46,13 @@ class Services:
         clock = clock or SystemClock()
         key = keys.load_or_create(data_dir) if data_dir is not None else keys.SigningKey.generate()
         ledger = Ledger(store, key, clock)
+        hotline = Hotline(store, agreement, clock, ledger)
         return cls(
             store,
             agreement,
             clock,
             Parties(store, agreement, clock, ledger),
-            Filings(store, agreement, clock, ledger),
+            Filings(store, agreement, clock, ledger, hotline),
             ledger,
+            hotline,
         )

@@ -54,6 +54,7 @@ from deconflict.store.codec import (
     from_us,
     to_us,
 )
+from deconflict.store.sqlite_hotline import HotlineReads, HotlineWrites
 
 __all__ = ["SqliteStore", "StoreError"]
 
@@ -265,7 +266,7 @@ class SqliteStore:
         self.close()
 
 
-class _Reader:
+class _Reader(HotlineReads):
     """The `Reader` half of the contract, on one connection inside a transaction."""
 
     def __init__(self, conn: sqlite3.Connection, cache: _Cache) -> None:
@@ -486,7 +487,7 @@ class _Reader:
         return None if row is None else _tree_head(row)
 
 
-class _Writer(_Reader):
+class _Writer(HotlineWrites, _Reader):
     """The `Writer` half: runs inside the serialised write transaction."""
 
     def __init__(self, conn: sqlite3.Connection, cache: _Cache, log_range: CompactRange | None) -> None:
