@@ -85,20 +85,16 @@ def _sse(e: Event) -> bytes:
 
 
 async def follow(hotline: Hotline, party: str, after: int) -> AsyncIterator[Event | None]:
-    """`party`'s events after `after`, for ever: None when a keepalive is due."""
+    """`party`'s events after `after`, for ever; None after each `POLL_S` without any
+    (so the caller can send a keepalive or notice that its client left)."""
     seq = after
-    idle = 0.0
     while True:
         with hotline.bell.listening() as waiter:
             events = hotline.events(party, seq, PAGE)  # a short indexed read
             if not events:
                 if not await waiter.wait(POLL_S):
-                    idle += POLL_S
-                    if idle >= KEEPALIVE_S:
-                        idle = 0.0
-                        yield None
+                    yield None
                 continue
-        idle = 0.0
         for e in events:
             seq = e.seq
             yield e
@@ -201,10 +197,18 @@ def hotline_routes(services: Services, caller: Callable[..., Party]) -> APIRoute
 
         async def body() -> AsyncIterator[bytes]:
             yield b"retry: 1000\n\n"
+            idle = 0.0
             async for e in follow(hotline, who.id, start):
                 if await request.is_disconnected():
                     return
-                yield b": keepalive\n\n" if e is None else _sse(e)
+                if e is not None:
+                    idle = 0.0
+                    yield _sse(e)
+                    continue
+                idle += POLL_S
+                if idle >= KEEPALIVE_S:
+                    idle = 0.0
+                    yield b": keepalive\n\n"
 
         return StreamingResponse(
             body(),
