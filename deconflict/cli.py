@@ -91,16 +91,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     workers = f", {args.workers} worker processes" if args.workers > 1 else ""
     database = _database(args)
-    where = f"store {_redacted(database)}, keys in {args.data_dir}" if is_server_url(database) else (
-        f"data in {args.data_dir}"
+    where = (
+        f"store {_redacted(database)}, keys in {args.data_dir}"
+        if is_server_url(database)
+        else (f"data in {args.data_dir}")
     )
     print(f"deconflict {__version__} on http://{args.host}:{args.port} ({where}{workers})")
     if args.workers > 1:
         # each worker opens the same database; the store's write lock serialises them all
         services.store.close()
         os.environ["DECONFLICT_DATA_DIR"] = str(Path(args.data_dir).resolve())
-        os.environ["DECONFLICT_DATABASE"] = str(database) if is_server_url(database) else str(
-            Path(database).resolve()
+        os.environ["DECONFLICT_DATABASE"] = (
+            str(database) if is_server_url(database) else str(Path(database).resolve())
         )
         os.environ["DECONFLICT_AGREEMENT"] = str(Path(args.agreement).resolve()) if args.agreement else ""
         os.environ["DECONFLICT_STH_INTERVAL_S"] = str(args.sth_interval_s)

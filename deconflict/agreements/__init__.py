@@ -19,7 +19,22 @@ def loads(text: str) -> Agreement:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AgreementError("(file)", f"is not valid TOML: {exc}") from None
-    return Agreement.from_mapping(doc)
+    agreement = Agreement.from_mapping(doc)
+    _check_codes(agreement)
+    return agreement
+
+
+def _check_codes(agreement: Agreement) -> None:
+    """Per-code deadlines must name codes of the message catalogue."""
+    from deconflict.hotline import catalogue
+
+    codes = catalogue.default().codes
+    for code in agreement.hotline.deadlines:
+        if code not in codes:
+            raise AgreementError(
+                f"hotline.deadlines.{code}",
+                f"is not a code of the message catalogue (codes: {', '.join(sorted(codes))})",
+            )
 
 
 def load(path: str | Path | None = None) -> Agreement:

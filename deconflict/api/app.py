@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from deconflict import __version__
 from deconflict.api import problems, wire
+from deconflict.api.hotline import hotline_routes, tick_every
 from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from deconflict.api.signatures import signed_request_dependency
 from deconflict.errors import DeconflictError, InvalidInput
@@ -68,20 +69,25 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     sth_interval_s: float | None = 10.0,
+    tick_interval_s: float | None = 1.0,
 ) -> FastAPI:
     """The app over `services`. While it runs (its lifespan), a tree head is signed every
-    `sth_interval_s` seconds if the log grew (None: on demand only, at GET /v1/log/sth)."""
+    `sth_interval_s` seconds if the log grew (None: on demand only, at GET /v1/log/sth),
+    and the hotline's deadlines and heartbeats are checked every `tick_interval_s`
+    (None: never; tests call `services.hotline.tick` on a manual clock)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(services.ledger.record_agreement, services.agreement)
-        task = None
+        tasks = []
         if sth_interval_s:
-            task = asyncio.create_task(_sign_every(services.ledger, sth_interval_s))
+            tasks.append(asyncio.create_task(_sign_every(services.ledger, sth_interval_s)))
+        if tick_interval_s:
+            tasks.append(asyncio.create_task(tick_every(services.hotline, tick_interval_s)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
@@ -204,6 +210,7 @@ def create_app(
         return {"type": "FeatureCollection", "features": features}
 
     app.include_router(_log_routes(services, caller))
+    app.include_router(hotline_routes(services, caller))
     app.include_router(
         _filing_routes(services, FilingType.INTENT, wire.IntentCreate, wire.IntentUpdate, caller, signed_dep)
     )

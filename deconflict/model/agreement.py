@@ -6,6 +6,7 @@ key and the rule. Loading the file is `deconflict.agreements.load`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -30,6 +31,13 @@ class ConflictAction(StrEnum):
 class LateAction(StrEnum):
     REJECT = "reject"
     FLAG = "flag"
+
+
+class DownAction(StrEnum):
+    """What a party's DOWN status does to its filings."""
+
+    KEEP = "keep"  # nothing: they keep their priority
+    LOWEST_PRIORITY = "lowest_priority"  # they block no one (F3548 treats a USS that is down so)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,31 @@ class AgreementParty:
     id: str
     name: str
     language: str
+    escalation: tuple[str, ...] = ()
+    """Contact levels a reply that is overdue escalates to, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """How long a hotline message may wait to be delivered, and to be answered."""
+
+    delivery_s: float
+    reply_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HotlineRules:
+    """The hotline's terms: heartbeats, what DOWN does, retries, per-code deadlines
+    (overriding the catalogue's defaults)."""
+
+    heartbeat_period_s: float = 30.0
+    """How often each party's client beats."""
+    down_after_s: float = 90.0
+    """A party silent this long is DOWN for everyone."""
+    down_filings: DownAction = DownAction.LOWEST_PRIORITY
+    delivery_retries: int = 3
+    """How many times an undelivered message is sent again, one delivery deadline apart."""
+    deadlines: Mapping[str, Deadlines] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +128,7 @@ class Agreement:
     tactical_same_party: bool = False
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """The agreement as its file gave it (what the shared record keeps of it)."""
+    hotline: HotlineRules = field(default_factory=HotlineRules)
 
     def kind(self, name: str) -> KindRules | None:
         return self.kinds.get(name)
@@ -143,22 +177,11 @@ class Agreement:
             )
             for name, k in self.kinds.items()
         }
-        return Agreement(
-            self.name,
-            self.version,
-            self.parties,
-            kinds,
-            self.conflict_action,
-            self.late_notice_action,
-            self.max_volume_area_m2,
-            self.max_volume_duration_s,
-            self.max_volumes_per_filing,
-            self.tactical_same_party,
-        )
+        return dataclasses.replace(self, kinds=kinds)
 
     @classmethod
     def from_mapping(cls, doc: Mapping[str, Any]) -> Agreement:
-        _only(doc, "", {"agreement", "parties", "kinds"})
+        _only(doc, "", {"agreement", "parties", "kinds", "hotline"})
         head = _table(doc, "agreement")
         _only(
             head,
@@ -195,7 +218,7 @@ class Agreement:
             key = f"parties[{i}]"
             if not isinstance(p, Mapping):
                 raise AgreementError(key, "must be a table")
-            _only(p, key, {"id", "name", "language"})
+            _only(p, key, {"id", "name", "language", "escalation"})
             pid = _str(p, f"{key}.id")
             if not _ID.match(pid):
                 raise AgreementError(
@@ -206,7 +229,14 @@ class Agreement:
             lang = _str(p, f"{key}.language")
             if not _LANG.match(lang):
                 raise AgreementError(f"{key}.language", "must be a BCP 47 language tag such as 'en' or 'ar'")
-            parties.append(AgreementParty(pid, _str(p, f"{key}.name"), lang))
+            escalation = p.get("escalation", [])
+            if not isinstance(escalation, list) or not all(
+                isinstance(c, str) and c.strip() for c in escalation
+            ):
+                raise AgreementError(
+                    f"{key}.escalation", "must be a list of non-empty contact names, in order"
+                )
+            parties.append(AgreementParty(pid, _str(p, f"{key}.name"), lang, tuple(escalation)))
 
         raw_kinds = _table(doc, "kinds")
         kinds: dict[str, KindRules] = {}
@@ -247,8 +277,9 @@ class Agreement:
             max_area_km2 * 1e6,
             max_duration_s,
             int(max_volumes),
-            same_party,
-            MappingProxyType(dict(doc)),
+            tactical_same_party=same_party,
+            document=MappingProxyType(dict(doc)),
+            hotline=_hotline(doc.get("hotline", {})),
         )
 
 
@@ -265,6 +296,57 @@ def _protected_zone(kind: Mapping[str, Any], key: str) -> ProtectedZone | None:
             raise AgreementError(f"{key}.{k}", f"is required with {', '.join(given)}")
     radius, half_height, lookahead = (_number(kind, f"{key}.{k}", positive=True) for k in _TACTICAL_KEYS)
     return ProtectedZone(radius, half_height, lookahead)
+
+
+_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,62}$")
+
+
+def _hotline(table: Any) -> HotlineRules:
+    """The optional [hotline] table; absent keys keep HotlineRules' defaults."""
+    if not isinstance(table, Mapping):
+        raise AgreementError("hotline", "must be a table")
+    _only(
+        table,
+        "hotline",
+        {"heartbeat_period_s", "down_after_s", "down_filings", "delivery_retries", "deadlines"},
+    )
+    default = HotlineRules()
+    period = (
+        _number(table, "hotline.heartbeat_period_s", positive=True)
+        if "heartbeat_period_s" in table
+        else default.heartbeat_period_s
+    )
+    down_after = (
+        _number(table, "hotline.down_after_s", positive=True)
+        if "down_after_s" in table
+        else default.down_after_s
+    )
+    if down_after < period:
+        raise AgreementError("hotline.down_after_s", "must be at least heartbeat_period_s")
+    down = (
+        _enum(table, "hotline.down_filings", DownAction) if "down_filings" in table else default.down_filings
+    )
+    retries = default.delivery_retries
+    if "delivery_retries" in table:
+        n = _number(table, "hotline.delivery_retries")
+        if n != int(n) or n > 100:
+            raise AgreementError("hotline.delivery_retries", "must be a whole number within [0, 100]")
+        retries = int(n)
+    raw = table.get("deadlines", {})
+    if not isinstance(raw, Mapping):
+        raise AgreementError("hotline.deadlines", "must be a table of CODE = {delivery_s, reply_s}")
+    deadlines: dict[str, Deadlines] = {}
+    for code, d in raw.items():
+        key = f"hotline.deadlines.{code}"
+        if not _CODE.match(code):
+            raise AgreementError(key, "must be a message code such as CONFLICT_WARNING")
+        if not isinstance(d, Mapping):
+            raise AgreementError(key, "must be a table with delivery_s and reply_s")
+        _only(d, key, {"delivery_s", "reply_s"})
+        deadlines[code] = Deadlines(
+            _number(d, f"{key}.delivery_s", positive=True), _number(d, f"{key}.reply_s", positive=True)
+        )
+    return HotlineRules(period, down_after, down, retries, deadlines)
 
 
 def _only(table: Mapping[str, Any], where: str, allowed: set[str]) -> None:

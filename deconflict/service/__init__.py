@@ -9,6 +9,7 @@ from deconflict.clock import Clock, SystemClock
 from deconflict.ledger import keys
 from deconflict.model import Agreement
 from deconflict.service.filings import Draft, Filings, Outcome
+from deconflict.service.hotline import Hotline
 from deconflict.service.ledger import Ledger, Receipt
 from deconflict.service.parties import Parties, PartyCreated
 from deconflict.service.signatures import Signatures
@@ -17,6 +18,7 @@ from deconflict.store.base import Store
 __all__ = [
     "Draft",
     "Filings",
+    "Hotline",
     "Ledger",
     "Outcome",
     "Parties",
@@ -36,6 +38,7 @@ class Services:
     filings: Filings
     ledger: Ledger
     signatures: Signatures
+    hotline: Hotline
 
     @classmethod
     def build(
@@ -46,12 +49,14 @@ class Services:
         clock = clock or SystemClock()
         key = keys.load_or_create(data_dir) if data_dir is not None else keys.SigningKey.generate()
         ledger = Ledger(store, key, clock)
+        hotline = Hotline(store, agreement, clock, ledger)
         return cls(
             store,
             agreement,
             clock,
             Parties(store, agreement, clock, ledger),
-            Filings(store, agreement, clock, ledger),
+            Filings(store, agreement, clock, ledger, hotline),
             ledger,
             Signatures(store, clock, ledger),
+            hotline,
         )

@@ -7,7 +7,11 @@ measured on the server's clock at receipt, before waiting for the write lock.
 
 Every accepted write appends its entries to the shared record (`service.ledger`) in
 that same transaction: the filing's version first (its receipt), then each conflict
-it closed, then each it opened; the entries' time is the time of receipt.
+it closed, then each it opened, then the hotline's automatic messages
+(`service.hotline`: NOTICE_OF_ACTIVITY, ACTIVITY_ACTIVATED/ENDED, a CONFLICT_WARNING to
+both owners of each conflict) with their events on each party's stream; the entries'
+time is the time of receipt. Filings of a party the hotline holds DOWN block no one
+when the agreement says `down_filings = "lowest_priority"`.
 """
 
 from __future__ import annotations
@@ -45,10 +49,11 @@ from deconflict.model import (
     State,
     Volume4D,
 )
-from deconflict.model.agreement import ConflictAction, LateAction
+from deconflict.model.agreement import ConflictAction, DownAction, LateAction
 from deconflict.model.filing import INITIAL_STATES, make_ovn, transitions
 from deconflict.model.signature import SignedRequest
 from deconflict.service.covers import Cover, Covers
+from deconflict.service.hotline import Batch, Hotline
 from deconflict.service.ledger import (
     Ledger,
     Receipt,
@@ -87,11 +92,18 @@ def finding_summary(f: Finding) -> dict[str, object]:
 
 class Filings:
     def __init__(
-        self, store: Store, agreement: Agreement, clock: Clock, ledger: Ledger | None = None
+        self,
+        store: Store,
+        agreement: Agreement,
+        clock: Clock,
+        ledger: Ledger | None = None,
+        hotline: Hotline | None = None,
     ) -> None:
         self.store = store
         self.agreement = agreement
         self.clock = clock
+        #: sends the automatic messages; without one (tools, benchmarks) none are sent
+        self.hotline = hotline
         # without a ledger of its own (tools, benchmarks) it still records every change
         self.ledger = ledger if ledger is not None else Ledger.ephemeral(store, clock)
         # Projected geometry of neighbours, reused across filings; only touched inside
@@ -181,13 +193,21 @@ class Filings:
             return []
         return detect(filing, self._neighbours(r, filing, covers), self.agreement, cache=self._prepared)
 
-    def _enforce(self, filing: Filing, findings: Sequence[Finding], key: Collection[str]) -> None:
-        """Proof of awareness (F3548 key), then the agreement's block/warn rule."""
+    def _enforce(self, r: Reader, filing: Filing, findings: Sequence[Finding], key: Collection[str]) -> None:
+        """Proof of awareness (F3548 key), then the agreement's block/warn rule (a DOWN
+        party's filings block no one when the agreement treats them as lowest priority)."""
         missing = [finding_summary(f) for f in findings if f.b.ovn not in key]
         if missing:
             raise MissingKey(missing)
-        if self.agreement.conflict_action is ConflictAction.BLOCK:
-            blocking = [f for f in findings if self.agreement.kinds[f.b.kind].priority >= filing.priority]
+        if self.agreement.conflict_action is ConflictAction.BLOCK and findings:
+            down: set[str] = set()
+            if self.hotline is not None and self.agreement.hotline.down_filings is DownAction.LOWEST_PRIORITY:
+                down = self.hotline.down_parties(r)
+            blocking = [
+                f
+                for f in findings
+                if self.agreement.kinds[f.b.kind].priority >= filing.priority and f.b.owner not in down
+            ]
             if blocking:
                 raise ConflictRefused([finding_summary(f) for f in blocking])
 
@@ -210,9 +230,11 @@ class Filings:
         findings: Sequence[Finding],
         now: datetime,
         entry: bytes,
+        previous: Filing | None = None,
     ) -> Outcome:
         """Store `filing` and its conflicts, and append `entry` (the filing's) and one
-        entry per conflict closed and opened to the log, all in `w`'s transaction."""
+        entry per conflict closed and opened to the log, then the automatic messages'
+        (with their stream events), all in `w`'s transaction."""
         w.put_filing(filing, [c.own for c in covers])
         closed = w.close_conflicts(filing.id, now) if filing.version > 1 else []
         conflicts = tuple(Conflict(str(uuid.uuid4()), f, ConflictState.OPEN, now) for f in findings)
@@ -223,6 +245,12 @@ class Filings:
             self.ledger.entry(Kind.CONFLICT_CLOSED, conflict_closed_body(c, filing), now) for c in closed
         ]
         entries += [self.ledger.entry(Kind.CONFLICT_OPENED, conflict_opened_body(c), now) for c in conflicts]
+        if self.hotline is not None:
+            batch = Batch()
+            self.hotline.on_filing(w, batch, filing, previous, conflicts, now)
+            if batch.events:
+                w.add_events(batch.events)
+            entries += batch.entries
         receipts = self.ledger.append(w, entries)
         return Outcome(filing, conflicts, receipts[0])
 
@@ -287,10 +315,16 @@ class Filings:
         def write(w: Writer) -> Outcome:
             admit(w, caller, evidence, now)
             findings = self._findings(w, filing, covers)
-            self._enforce(filing, findings, set(key))
+            self._enforce(w, filing, findings, set(key))
             return self._store(w, filing, covers, findings, now, entry)
 
-        return retrying(self.store, write)
+        return self._committed(retrying(self.store, write))
+
+    def _committed(self, out: Outcome) -> Outcome:
+        """After the commit: wake the stream readers."""
+        if self.hotline is not None:
+            self.hotline.bell.ring()
+        return out
 
     def _current(self, r: Reader, caller: Party, filing_id: str, ftype: FilingType, ovn: str) -> Filing:
         current = r.get_filing(filing_id)
@@ -344,11 +378,11 @@ class Filings:
                 late=late,
             )
             findings = self._findings(w, filing, covers)
-            self._enforce(filing, findings, set(key))
+            self._enforce(w, filing, findings, set(key))
             entry = self._entry(Kind.FILING_VERSIONED, filing, current, now, evidence)
-            return self._store(w, filing, covers, findings, now, entry)
+            return self._store(w, filing, covers, findings, now, entry, current)
 
-        return retrying(self.store, write)
+        return self._committed(retrying(self.store, write))
 
     def transition(
         self,
@@ -408,9 +442,9 @@ class Filings:
             )
             covers = self._covers.of(filing.volumes)  # cached since it was filed, as a rule
             entry = self._entry(kind, filing, current, now, evidence)
-            return self._store(w, filing, covers, self._findings(w, filing, covers), now, entry)
+            return self._store(w, filing, covers, self._findings(w, filing, covers), now, entry, current)
 
-        return retrying(self.store, write)
+        return self._committed(retrying(self.store, write))
 
     # -- reads ------------------------------------------------------------------
 

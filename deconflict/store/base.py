@@ -28,7 +28,7 @@ from typing import Protocol, TypeVar
 from deconflict.errors import WriteContention
 from deconflict.ledger.rfc9162 import NodeId
 from deconflict.ledger.sth import SignedTreeHead
-from deconflict.model import Conflict, ConflictState, Filing, Party
+from deconflict.model import Conflict, ConflictState, Delivery, Event, Filing, Message, Party, PartyStatus
 from deconflict.model.signature import PartyKey
 
 
@@ -115,6 +115,35 @@ class Reader(Protocol):
         """The signed tree head of the largest size, if any."""
         ...
 
+    # -- the hotline
+
+    def get_message(self, message_id: str) -> Message | None: ...
+
+    def list_messages(self, party: str, *, box: str = "all", limit: int = 100) -> list[Message]:
+        """Messages `party` received (`box="in"`), sent (`"out"`) or either (`"all"`),
+        newest first, at most `limit`."""
+        ...
+
+    def get_deliveries(self, message_id: str) -> list[Delivery]:
+        """One per recipient, ordered by recipient."""
+        ...
+
+    def due_deliveries(self, at: datetime) -> list[Delivery]:
+        """Deliveries whose `next_due` is at or before `at`, soonest first."""
+        ...
+
+    def events(self, party: str, after_seq: int = 0, limit: int = 1000) -> list[Event]:
+        """`party`'s events numbered after `after_seq`, in order, at most `limit`."""
+        ...
+
+    def last_event_seq(self, party: str) -> int:
+        """The number of `party`'s latest event (0: none yet)."""
+        ...
+
+    def party_statuses(self) -> list[PartyStatus]:
+        """Heartbeat status of every party that ever beat, ordered by party."""
+        ...
+
 
 class Writer(Reader, Protocol):
     def add_party(self, party: Party, token_hash: bytes) -> None:
@@ -168,6 +197,24 @@ class Writer(Reader, Protocol):
     def add_tree_head(self, sth: SignedTreeHead) -> None:
         """Keep a signed tree head. Raises AlreadyExists when one of its size is kept,
         ValueError when it is larger than the log. The signature is not checked here."""
+        ...
+
+    def add_message(self, message: Message, deliveries: Sequence[Delivery]) -> None:
+        """Keep a message and its deliveries. Raises AlreadyExists (message id taken),
+        NotFound (a recipient is no party)."""
+        ...
+
+    def put_delivery(self, delivery: Delivery) -> None:
+        """Replace a stored delivery (same message and recipient). Raises NotFound."""
+        ...
+
+    def add_events(self, events: Sequence[Event]) -> list[Event]:
+        """Keep events, numbering each party's after its last (their `seq` is ignored);
+        returns them numbered. Numbers are gapless per party and never reused."""
+        ...
+
+    def put_party_status(self, status: PartyStatus) -> None:
+        """Create or replace a party's heartbeat status."""
         ...
 
 

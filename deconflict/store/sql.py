@@ -53,6 +53,7 @@ from deconflict.store.codec import (
     from_us,
     to_us,
 )
+from deconflict.store.sql_hotline import HotlineReads, HotlineWrites
 
 __all__ = ["Connection", "DecodeCache", "SqlReader", "SqlWriter", "migrations", "statements"]
 
@@ -119,7 +120,7 @@ def _tokens(token_hash: bytes) -> str:
     return token_hash.hex()
 
 
-class SqlReader:
+class SqlReader(HotlineReads):
     """The `Reader` half of the contract, on one connection inside a transaction."""
 
     def __init__(self, conn: Connection, cache: DecodeCache) -> None:
@@ -360,7 +361,7 @@ class SqlReader:
         return None if row is None else _tree_head(row)
 
 
-class SqlWriter(SqlReader):
+class SqlWriter(HotlineWrites, SqlReader):
     """The `Writer` half: runs inside the engine's serialised write transaction."""
 
     def __init__(self, conn: Connection, cache: DecodeCache, log_range: CompactRange | None) -> None:

@@ -52,18 +52,19 @@ def test_a_receipt_is_proven_by_a_signed_head(live: Live) -> None:
     receipt = filed.json()["receipt"]
     assert receipt["leaf_index"] == 5  # after the five parties the fixture added
     head = signed_head(live)
-    assert head.head.size == 6
+    assert head.head.size == 7  # and the hotline's NOTICE_OF_ACTIVITY after it
     sth_mod.verify(head, public_key(live))  # raises unless signed by the published key
 
     r = live.client("south").get("/v1/log/proof/inclusion", params={"index": 5, "size": head.head.size})
     assert r.status_code == 200, r.text
     proof = r.json()
-    assert (proof["leaf_index"], proof["tree_size"]) == (5, 6)
+    assert (proof["leaf_index"], proof["tree_size"]) == (5, 7)
     path = [bytes.fromhex(h) for h in proof["audit_path"]]
-    verify_inclusion(bytes.fromhex(receipt["entry_hash"]), 5, 6, path, head.head.root)
+    verify_inclusion(bytes.fromhex(receipt["entry_hash"]), 5, 7, path, head.head.root)
 
     page = live.client("shield").get("/v1/log/entries", params={"start": 0}).json()
-    assert (page["start"], page["end"], len(page["entries"])) == (0, 6, 6)
+    assert (page["start"], page["end"], len(page["entries"])) == (0, 7, 7)
+    assert decode_entry(base64.b64decode(page["entries"][6])).kind is Kind.MESSAGE_SENT
     entry = base64.b64decode(page["entries"][5])
     assert leaf_hash(entry).hex() == receipt["entry_hash"]
     decoded = decode_entry(entry)
@@ -109,21 +110,22 @@ def test_consistency_between_two_heads(live: Live) -> None:
         f"/v1/intents/{a['filing']['id']}/state", json={"ovn": a["filing"]["ovn"], "state": "activated"}
     )
     assert upd.status_code == 200
-    assert [x["receipt"]["leaf_index"] for x in (a, b, upd.json())] == [5, 6, 7]
+    # each followed by its automatic message (two notices, then ACTIVITY_ACTIVATED)
+    assert [x["receipt"]["leaf_index"] for x in (a, b, upd.json())] == [5, 7, 9]
     second = signed_head(live)
     key = public_key(live)
     sth_mod.verify(second, key)
-    assert second.head.size == 8 and second.head.timestamp_ms >= first.head.timestamp_ms
+    assert second.head.size == 11 and second.head.timestamp_ms >= first.head.timestamp_ms
     r = live.client("north").get(
         "/v1/log/proof/consistency", params={"first": first.head.size, "second": second.head.size}
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["first"], body["second"]) == (5, 8)
+    assert (body["first"], body["second"]) == (5, 11)
     path = [bytes.fromhex(h) for h in body["consistency_path"]]
-    verify_consistency(5, 8, path, first.head.root, second.head.root)
+    verify_consistency(5, 11, path, first.head.root, second.head.root)
     with pytest.raises(Exception, match="root"):
-        verify_consistency(5, 8, path, second.head.root, second.head.root)
+        verify_consistency(5, 11, path, second.head.root, second.head.root)
 
 
 def test_refused_requests_append_nothing(live: Live) -> None:

@@ -220,7 +220,8 @@ def test_ledger_stats_and_replay_from_the_store_and_an_export(tmp_path: Path) ->
     out = run("ledger", "stats", "--data-dir", d, "--json")
     assert out.returncode == 0, out.stderr
     stats = json.loads(out.stdout)
-    assert stats["entries"] == 5  # two parties, two filings, one conflict
+    # two parties, two filings, one conflict, and the hotline's two notices and one warning
+    assert stats["entries"] == 8
     notice = stats["notice"]["all"]
     assert notice["count"] == 2 and notice["late"] == 0
     assert 3 * 3600 - 120 < notice["min_s"] <= notice["max_s"] <= 3 * 3600  # filed ~3 h ahead
@@ -231,7 +232,7 @@ def test_ledger_stats_and_replay_from_the_store_and_an_export(tmp_path: Path) ->
         {"from": "south", "to": "north", "notices": 1, "conflicts_raised": 1},
     ]
     assert stats["conflicts"]["pairs"] == [{"parties": ["north", "south"], "opened": 1, "closed": 0}]
-    assert stats["hotline"]["note"] == "no hotline entries in this log"
+    assert stats["hotline"]["entries"] == 3
 
     table = run("ledger", "stats", "--data-dir", d)
     assert table.returncode == 0 and "north / south" in table.stdout and "median_s" in table.stdout

@@ -90,12 +90,25 @@ def test_every_change_is_recorded_with_its_receipt(services: Services) -> None:
 
     b = services.filings.submit(south, draft(35.01), key=[a.filing.ovn])  # conflicts with a
     (opened,) = b.conflicts
-    assert b.receipt.leaf_index == 3
+    assert b.receipt.leaf_index == 4  # after a's and its NOTICE_OF_ACTIVITY to south
     a2 = services.filings.update(north, a.filing.id, a.filing.ovn, draft(35.001), key=[b.filing.ovn])
     (reopened,) = a2.conflicts
     a3 = services.filings.transition(north, FilingType.INTENT, a.filing.id, a2.filing.ovn, State.ACTIVATED)
     a4 = services.filings.withdraw(north, FilingType.INTENT, a.filing.id, a3.filing.ovn)
-    kinds = [(k, body.get("id")) for k, body in log(services)[3:]]
+    entries = log(services)
+    kinds = [(k, body.get("id")) for k, body in entries[4:] if k is not Kind.MESSAGE_SENT]
+    # every change is followed, in its transaction, by the hotline's automatic messages
+    codes = [body["code"] for k, body in entries if k is Kind.MESSAGE_SENT]
+    assert codes == [
+        "NOTICE_OF_ACTIVITY",  # a
+        "NOTICE_OF_ACTIVITY",  # b
+        "CONFLICT_WARNING",
+        "NOTICE_OF_ACTIVITY",  # a2: new volumes
+        "CONFLICT_WARNING",
+        "ACTIVITY_ACTIVATED",  # a3
+        "CONFLICT_WARNING",
+        "ACTIVITY_ENDED",  # a4
+    ]
     assert kinds == [
         (Kind.FILING_CREATED, b.filing.id),
         (Kind.CONFLICT_OPENED, opened.id),
@@ -108,12 +121,12 @@ def test_every_change_is_recorded_with_its_receipt(services: Services) -> None:
         (Kind.FILING_WITHDRAWN, a.filing.id),
         (Kind.CONFLICT_CLOSED, a3.conflicts[0].id),
     ]
-    assert [o.receipt.leaf_index for o in (a2, a3, a4)] == [5, 8, 11]
-    bodies = log(services)
-    assert bodies[5][1]["supersedes"] == a.filing.ovn and bodies[5][1]["version"] == 2
-    assert bodies[6][1]["by"] == {**bodies[6][1]["by"], "id": a.filing.id, "ovn": a2.filing.ovn}  # type: ignore[dict-item]
-    assert bodies[11][1]["state"] == "ended"
-    assert bodies[4][1]["a"]["id"] == b.filing.id  # type: ignore[index]
+    assert [o.receipt.leaf_index for o in (a2, a3, a4)] == [8, 13, 18]
+    bodies = entries
+    assert bodies[8][1]["supersedes"] == a.filing.ovn and bodies[8][1]["version"] == 2
+    assert bodies[9][1]["by"] == {**bodies[9][1]["by"], "id": a.filing.id, "ovn": a2.filing.ovn}  # type: ignore[dict-item]
+    assert bodies[18][1]["state"] == "ended"
+    assert bodies[5][1]["a"]["id"] == b.filing.id  # type: ignore[index]
 
 
 def test_a_refused_filing_appends_nothing(services: Services) -> None:
@@ -137,14 +150,15 @@ def test_heads_are_signed_when_the_log_grew(services: Services) -> None:
     services.filings.submit(party(services, "north"), draft())
     clock.set(T0 - timedelta(seconds=5))  # a clock that steps back never makes heads go back
     second = services.ledger.sign_head()
-    assert (second.head.size, second.head.timestamp_ms) == (3, first.head.timestamp_ms)
+    # the filing and its NOTICE_OF_ACTIVITY
+    assert (second.head.size, second.head.timestamp_ms) == (4, first.head.timestamp_ms)
     assert services.ledger.tree_heads() == [first, second]
-    proof = services.ledger.consistency_proof(2, 3)
-    verify_consistency(2, 3, proof, first.head.root, second.head.root)
+    proof = services.ledger.consistency_proof(2, 4)
+    verify_consistency(2, 4, proof, first.head.root, second.head.root)
     with services.store.read() as r:
-        leaves = [leaf_hash(e) for _, e in r.log_entries(0, 3)]
+        leaves = [leaf_hash(e) for _, e in r.log_entries(0, 4)]
     for i, leaf in enumerate(leaves):
-        verify_inclusion(leaf, i, 3, services.ledger.inclusion_proof(i, 3), second.head.root)
+        verify_inclusion(leaf, i, 4, services.ledger.inclusion_proof(i, 4), second.head.root)
 
 
 @pytest.mark.parametrize(

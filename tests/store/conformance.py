@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -830,3 +831,128 @@ class TestLog:
         with store.read() as r:
             assert r.latest_tree_head() == three
             assert r.tree_heads(since_size=3) == [three]
+
+
+def _message(
+    mid: str, sender: str = "alpha", recipients: tuple[str, ...] = ("beta",), at: datetime = T0
+) -> Any:
+    from deconflict.model import Message
+
+    return Message(mid, "FREE_TEXT", sender, recipients, {"text": "hello \u05e9\u05dc\u05d5\u05dd"}, at)
+
+
+def _delivery(mid: str, recipient: str = "beta", at: datetime = T0) -> Any:
+    from deconflict.model import Delivery
+
+    return Delivery(
+        mid,
+        recipient,
+        at,
+        at + timedelta(seconds=10),
+        at + timedelta(seconds=60),
+        next_due=at + timedelta(seconds=10),
+    )
+
+
+class TestHotline:
+    def test_message_and_deliveries_round_trip(self, store: Store, backend: Any) -> None:
+        with_parties(store, "alpha", "beta", "gamma")
+        m = replace(
+            _message("m1", recipients=("beta", "gamma")),
+            refers_to="m0",
+            mismatches=({"field": "x", "original": 1.5, "read_back": 2.0},),
+        )
+        with store.write() as w:
+            w.add_message(m, [_delivery("m1", "beta"), _delivery("m1", "gamma")])
+        store.close()
+        reopened = backend.open()
+        try:
+            with reopened.read() as r:
+                assert r.get_message("m1") == m
+                assert [d.recipient for d in r.get_deliveries("m1")] == ["beta", "gamma"]
+                assert r.get_deliveries("m1")[0] == _delivery("m1", "beta")
+                assert r.get_message("nope") is None
+        finally:
+            reopened.close()
+
+    def test_refused_message_changes_nothing(self, store: Store) -> None:
+        with_parties(store, "alpha", "beta")
+        with store.write() as w:
+            w.add_message(_message("m1"), [_delivery("m1")])
+        with pytest.raises(AlreadyExists):
+            with store.write() as w:
+                w.add_message(_message("m1"), [_delivery("m1")])
+        with pytest.raises(NotFound):
+            with store.write() as w:
+                w.add_message(_message("m2", recipients=("zeta",)), [_delivery("m2", "zeta")])
+        with store.read() as r:
+            assert r.get_message("m2") is None and len(r.get_deliveries("m1")) == 1
+
+    def test_boxes_newest_first(self, store: Store) -> None:
+        with_parties(store, "alpha", "beta")
+        with store.write() as w:
+            for i in range(3):
+                sender, to = ("alpha", "beta") if i % 2 == 0 else ("beta", "alpha")
+                at = T0 + timedelta(seconds=i)
+                w.add_message(_message(f"m{i}", sender, (to,), at), [_delivery(f"m{i}", to, at)])
+        with store.read() as r:
+            assert [m.id for m in r.list_messages("beta", box="in")] == ["m2", "m0"]
+            assert [m.id for m in r.list_messages("beta", box="out")] == ["m1"]
+            assert [m.id for m in r.list_messages("beta", box="all", limit=2)] == ["m2", "m1"]
+
+    def test_put_delivery_and_due(self, store: Store) -> None:
+        with_parties(store, "alpha", "beta")
+        with store.write() as w:
+            w.add_message(_message("m1"), [_delivery("m1")])
+        with store.read() as r:
+            assert r.due_deliveries(T0 + timedelta(seconds=10) - US) == []
+            (due,) = r.due_deliveries(T0 + timedelta(seconds=10))
+        done = replace(due, delivered_at=T0 + timedelta(seconds=1), reply="ROGER", next_due=None)
+        with store.write() as w:
+            w.put_delivery(done)
+        with store.read() as r:
+            assert r.get_deliveries("m1") == [done] and r.due_deliveries(T0 + H) == []
+        with pytest.raises(NotFound):
+            with store.write() as w:
+                w.put_delivery(replace(done, recipient="alpha"))
+
+    def test_events_are_numbered_per_party_without_gaps(self, store: Store) -> None:
+        from deconflict.model import Event
+
+        with_parties(store, "alpha", "beta")
+        with store.write() as w:
+            got = w.add_events(
+                [
+                    Event("alpha", 0, T0, "a", {"n": 1}),
+                    Event("beta", 0, T0, "b", {}),
+                    Event("alpha", 0, T0, "c", {"n": [1, "x"]}),
+                ]
+            )
+        assert [(e.party, e.seq) for e in got] == [("alpha", 1), ("beta", 1), ("alpha", 2)]
+        with pytest.raises(Boom):
+            with store.write() as w:
+                w.add_events([Event("alpha", 0, T0, "lost", {})])
+                raise Boom
+        with store.write() as w:
+            (e,) = w.add_events([Event("alpha", 0, T0 + H, "d", {})])
+        assert e.seq == 3  # the rolled-back number is given again: no gap
+        with store.read() as r:
+            assert [x.type for x in r.events("alpha")] == ["a", "c", "d"]
+            assert [x.seq for x in r.events("alpha", after_seq=1, limit=1)] == [2]
+            assert r.events("alpha", 1)[0].data == {"n": [1, "x"]}
+            assert (r.last_event_seq("alpha"), r.last_event_seq("beta"), r.last_event_seq("gamma")) == (
+                3,
+                1,
+                0,
+            )
+
+    def test_party_status_upsert(self, store: Store) -> None:
+        from deconflict.model import PartyStatus
+
+        with_parties(store, "alpha", "beta")
+        with store.write() as w:
+            w.put_party_status(PartyStatus("beta", T0))
+            w.put_party_status(PartyStatus("alpha", T0))
+            w.put_party_status(PartyStatus("beta", T0 + H, T0 + 2 * H))
+        with store.read() as r:
+            assert r.party_statuses() == [PartyStatus("alpha", T0), PartyStatus("beta", T0 + H, T0 + 2 * H)]

@@ -11,6 +11,7 @@ from conformance import (  # noqa: F401 - imported test classes run here
     TestConflicts,
     TestFilings,
     TestFind,
+    TestHotline,
     TestLog,
     TestParties,
     TestPartyKeys,

@@ -11,6 +11,7 @@ from conformance import (  # noqa: F401 - imported test classes run here
     TestConflicts,
     TestFilings,
     TestFind,
+    TestHotline,
     TestLog,
     TestParties,
     TestPartyKeys,
@@ -49,7 +50,7 @@ def test_migrations_are_recorded_once(store: SqliteStore) -> None:
         rows = raw.execute("SELECT version, name FROM schema_migrations").fetchall()
     finally:
         raw.close()
-    assert rows == [(1, "init"), (2, "ledger"), (3, "party_keys")]
+    assert rows == [(1, "init"), (2, "ledger"), (3, "party_keys"), (4, "hotline")]
 
 
 def test_a_newer_schema_is_refused(backend: Any) -> None:

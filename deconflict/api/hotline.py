@@ -1,0 +1,276 @@
+"""The hotline over HTTP: messages, acknowledgements, heartbeats, and each party's
+event stream over SSE and WebSocket.
+
+Streams follow the party's persisted event sequence: a client gives the last number it
+has (SSE ``Last-Event-ID`` or ``?after=``; WebSocket ``?after=``) and is sent every
+later event, in order, once; then new ones as they are committed (the service's bell
+wakes the stream; without a ring it reads again every `POLL_S`, so events written by
+another process on the same database arrive too).
+
+No `from __future__ import annotations`: FastAPI reads these routes' annotations.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from deconflict.errors import DeconflictError, InvalidInput, Unauthorized
+from deconflict.model import Delivery, Event, Message, Party, PartyStatus
+from deconflict.service import Services
+from deconflict.service.bell import POLL_S
+from deconflict.service.hotline import Hotline, delivery_json, message_json
+
+__all__ = ["hotline_routes", "tick_every"]
+
+_log = logging.getLogger("deconflict.api.hotline")
+MessageId = Annotated[str, Path(max_length=64)]
+#: an SSE comment this often keeps idle connections (and proxies) open
+KEEPALIVE_S = 15.0
+PAGE = 500
+
+
+class MessageSend(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    code: str = Field(max_length=64, examples=["IDENTITY_QUERY"])
+    to: list[Annotated[str, Field(max_length=63)]] | None = Field(
+        default=None, max_length=100, description="recipient party ids (READ_BACK: the original's sender)"
+    )
+    fields: dict[str, Any] = Field(default_factory=dict, description="the code's typed fields")
+
+
+class ReplyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reply: str = Field(max_length=32, examples=["WILCO"])
+
+
+def message_view(hotline: Hotline, m: Message, deliveries: list[Delivery], reader: Party) -> dict[str, Any]:
+    code = hotline.code(m.code)
+    lang = hotline.catalogue.language(reader.language)
+    return {
+        **message_json(m),
+        "uncoded": code.uncoded,
+        "language": lang.tag,
+        "text": hotline.text(m, lang.tag),
+        "replies": list(code.replies),
+        "deliveries": [delivery_json(d, hotline.contacts(d.recipient)) for d in deliveries],
+    }
+
+
+def status_view(s: PartyStatus) -> dict[str, Any]:
+    return {
+        "party": s.party,
+        "state": "up" if s.up else "down",
+        "last_heartbeat": s.last_heartbeat,
+        "down_since": s.down_since,
+    }
+
+
+def event_json(e: Event) -> dict[str, Any]:
+    return {"seq": e.seq, "at": e.at, "type": e.type, "data": dict(e.data)}
+
+
+def _sse(e: Event) -> bytes:
+    from deconflict.api.wire import plain
+
+    data = orjson.dumps(plain(event_json(e)))
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (e.seq, e.type.encode(), data)
+
+
+async def follow(hotline: Hotline, party: str, after: int) -> AsyncIterator[Event | None]:
+    """`party`'s events after `after`, for ever; None after each `POLL_S` without any
+    (so the caller can send a keepalive or notice that its client left)."""
+    seq = after
+    while True:
+        with hotline.bell.listening() as waiter:
+            events = hotline.events(party, seq, PAGE)  # a short indexed read
+            if not events:
+                if not await waiter.wait(POLL_S):
+                    yield None
+                continue
+        for e in events:
+            seq = e.seq
+            yield e
+
+
+def _after(value: str | None, name: str) -> int:
+    if value is None or value == "":
+        return 0
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidInput.one(name, "must be the number of the last event received (an integer >= 0)")
+    return int(value)
+
+
+def hotline_routes(services: Services, caller: Callable[..., Party]) -> APIRouter:
+    router = APIRouter(prefix="/v1/hotline", tags=["hotline"])
+    Caller = Annotated[Party, Depends(caller)]
+    hotline = services.hotline
+
+    @router.post("/messages", status_code=status.HTTP_201_CREATED)
+    def send(body: MessageSend, who: Caller) -> dict[str, Any]:
+        """Send a coded message; it is on each recipient's stream before this answers."""
+        sent = hotline.send(who, body.code, body.to, body.fields)
+        view = message_view(hotline, sent.message, list(sent.deliveries), who)
+        return {"message": view, "receipt": _receipt(sent.receipt)}
+
+    @router.get("/messages")
+    def inbox(
+        who: Caller,
+        box: Annotated[str, Query(pattern="^(in|out|all)$")] = "in",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Messages received (`in`), sent (`out`) or both, newest first, in your language."""
+        return [message_view(hotline, m, ds, who) for m, ds in hotline.messages(who, box, limit)]
+
+    @router.get("/messages/{message_id}")
+    def get_message(message_id: MessageId, who: Caller) -> dict[str, Any]:
+        m, ds = hotline.get(who, message_id)
+        return message_view(hotline, m, ds, who)
+
+    @router.post("/messages/{message_id}/delivered")
+    def delivered(message_id: MessageId, who: Caller) -> dict[str, Any]:
+        """Your client has the message (the first layer of acknowledgement)."""
+        d, receipt = hotline.delivered(who, message_id)
+        return {
+            "delivery": delivery_json(d, hotline.contacts(d.recipient)),
+            "receipt": _receipt(receipt) if receipt else None,
+        }
+
+    @router.post("/messages/{message_id}/reply")
+    def reply(message_id: MessageId, body: ReplyBody, who: Caller) -> dict[str, Any]:
+        """The operator's answer, from the code's allowed replies (the second layer)."""
+        d, receipt = hotline.reply(who, message_id, body.reply)
+        return {"delivery": delivery_json(d, hotline.contacts(d.recipient)), "receipt": _receipt(receipt)}
+
+    @router.post("/heartbeat")
+    def heartbeat(who: Caller) -> dict[str, Any]:
+        """Your client is alive; send one every `heartbeat_period_s` of the agreement."""
+        s = hotline.heartbeat(who)
+        rules = services.agreement.hotline
+        return {
+            **status_view(s),
+            "heartbeat_period_s": rules.heartbeat_period_s,
+            "down_after_s": rules.down_after_s,
+        }
+
+    @router.get("/status")
+    def party_status(who: Caller) -> list[dict[str, Any]]:
+        """Every party's line: up, down, or unknown (never heard a heartbeat)."""
+        known = {s.party: s for s in hotline.statuses()}
+        out = []
+        for p in services.parties.all():
+            s = known.get(p.id)
+            out.append(status_view(s) if s else {"party": p.id, "state": "unknown"})
+        return out
+
+    @router.get("/events")
+    def events(
+        who: Caller,
+        after: Annotated[int, Query(ge=0, le=10**18)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Your stream's events after `after`, as one page (for clients that poll)."""
+        found = hotline.events(who.id, after, limit)
+        return {"events": [event_json(e) for e in found], "last": found[-1].seq if found else after}
+
+    @router.get(
+        "/stream",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def stream(
+        request: Request,
+        who: Caller,
+        after: Annotated[str | None, Query(max_length=18)] = None,
+        last_event_id: Annotated[str | None, Header(max_length=18)] = None,
+    ) -> StreamingResponse:
+        """Server-sent events: `id:` is the event's number; reconnect with
+        `Last-Event-ID` (or `?after=`) to be sent exactly what you missed."""
+        start = _after(last_event_id, "Last-Event-ID") if last_event_id else _after(after, "after")
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"retry: 1000\n\n"
+            idle = 0.0
+            async for e in follow(hotline, who.id, start):
+                if await request.is_disconnected():
+                    return
+                if e is not None:
+                    idle = 0.0
+                    yield _sse(e)
+                    continue
+                idle += POLL_S
+                if idle >= KEEPALIVE_S:
+                    idle = 0.0
+                    yield b": keepalive\n\n"
+
+        return StreamingResponse(
+            body(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    @router.websocket("/ws")
+    async def ws(websocket: WebSocket, after: str | None = None) -> None:
+        """JSON frames {seq, at, type, data}; connect with `?after=` the last seq you have.
+        The client may send {"type": "heartbeat"} and {"type": "delivered", "message": id}."""
+        header = websocket.headers.get("authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else None
+        try:
+            who = services.parties.authenticate(token)
+            start = _after(after, "after")
+        except (Unauthorized, InvalidInput) as exc:
+            await websocket.close(code=1008, reason=str(exc)[:120])
+            return
+        await websocket.accept()
+        from deconflict.api.wire import plain
+
+        async def receive() -> None:
+            while True:
+                raw = await websocket.receive_text()
+                try:
+                    msg = orjson.loads(raw)
+                    if msg.get("type") == "heartbeat":
+                        await run_in_threadpool(hotline.heartbeat, who)
+                    elif msg.get("type") == "delivered":
+                        await run_in_threadpool(hotline.delivered, who, str(msg.get("message")))
+                except (orjson.JSONDecodeError, AttributeError, DeconflictError) as exc:
+                    await websocket.send_text(orjson.dumps({"type": "error", "detail": str(exc)}).decode())
+
+        receiver = asyncio.create_task(receive())
+        try:
+            async for e in follow(hotline, who.id, start):
+                if receiver.done():
+                    break
+                if e is not None:
+                    await websocket.send_text(orjson.dumps(plain(event_json(e))).decode())
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await receiver
+
+    return router
+
+
+def _receipt(receipt: Any) -> dict[str, Any]:
+    from deconflict.api.wire import receipt_view
+
+    return receipt_view(receipt)
+
+
+async def tick_every(hotline: Hotline, interval_s: float) -> None:
+    """Run the hotline's deadlines, escalation and heartbeat check every `interval_s`."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await run_in_threadpool(hotline.tick)
+        except DeconflictError as exc:
+            _log.warning("hotline tick failed: %s", exc)

@@ -1,0 +1,217 @@
+"""The hotline's half of the SQLite backend (messages, deliveries, per-party events,
+heartbeats), mixed into the shared SQL reader and writer (`deconflict.store.sql`), so
+every engine runs the same portable statements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from deconflict.errors import AlreadyExists, NotFound
+from deconflict.model import Delivery, Event, Message, PartyStatus
+from deconflict.store.codec import from_us, to_us
+
+__all__ = ["HotlineReads", "HotlineWrites"]
+
+_DELIVERY_COLUMNS = (
+    "message_id, recipient, sent_at_us, delivery_due_us, reply_due_us, attempts, delivered_at_us,"
+    " delivery_overdue_at_us, replied_at_us, reply, reply_overdue_at_us, escalation_level, next_due_us"
+)
+_MESSAGE_COLUMNS = "id, code, sender, sent_at_us, refers_to, doc"
+_BOXES = {"in", "out", "all"}
+
+
+def _us(at: datetime | None) -> int | None:
+    return None if at is None else to_us(at)
+
+
+def _at(us: int | None) -> datetime | None:
+    return None if us is None else from_us(int(us))
+
+
+def _message(row: Any) -> Message:
+    mid, code, sender, sent_at, refers_to, doc = row
+    body = orjson.loads(doc)
+    return Message(
+        mid,
+        code,
+        sender,
+        tuple(body["recipients"]),
+        body["fields"],
+        from_us(sent_at),
+        refers_to,
+        tuple(body.get("mismatches", ())),
+    )
+
+
+def _delivery(row: Any) -> Delivery:
+    (mid, rcpt, sent, ddue, rdue, attempts, delivered, dover, replied, reply, rover, level, nxt) = row
+    return Delivery(
+        mid,
+        rcpt,
+        from_us(sent),
+        from_us(ddue),
+        _at(rdue),
+        int(attempts),
+        _at(delivered),
+        _at(dover),
+        _at(replied),
+        reply,
+        _at(rover),
+        int(level),
+        _at(nxt),
+    )
+
+
+def _delivery_row(d: Delivery) -> tuple[Any, ...]:
+    return (
+        d.message_id,
+        d.recipient,
+        to_us(d.sent_at),
+        to_us(d.delivery_due),
+        _us(d.reply_due),
+        d.attempts,
+        _us(d.delivered_at),
+        _us(d.delivery_overdue_at),
+        _us(d.replied_at),
+        d.reply,
+        _us(d.reply_overdue_at),
+        d.escalation_level,
+        _us(d.next_due),
+    )
+
+
+class HotlineReads:
+    """Needs `_one` and `_all` of the reader it is mixed into."""
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        raise NotImplementedError
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    def get_message(self, message_id: str) -> Message | None:
+        row = self._one(f"SELECT {_MESSAGE_COLUMNS} FROM hotline_messages WHERE id = ?", (message_id,))  # noqa: S608
+        return None if row is None else _message(row)
+
+    def list_messages(self, party: str, *, box: str = "all", limit: int = 100) -> list[Message]:
+        if box not in _BOXES:
+            raise ValueError(f"box must be one of {sorted(_BOXES)}")
+        received = (
+            "SELECT m.id FROM hotline_deliveries AS d JOIN hotline_messages AS m ON m.id = d.message_id"
+            " WHERE d.recipient = ?"
+        )
+        sent = "SELECT id FROM hotline_messages WHERE sender = ?"
+        ids = {"in": received, "out": sent, "all": f"{received} UNION {sent}"}[box]
+        params = [party] if box != "all" else [party, party]
+        # fixed clauses only; every value is bound
+        rows = self._all(
+            f"SELECT {_MESSAGE_COLUMNS} FROM hotline_messages WHERE id IN ({ids})"  # noqa: S608
+            " ORDER BY sent_at_us DESC, id DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [_message(r) for r in rows]
+
+    def get_deliveries(self, message_id: str) -> list[Delivery]:
+        rows = self._all(
+            f"SELECT {_DELIVERY_COLUMNS} FROM hotline_deliveries WHERE message_id = ?"  # noqa: S608
+            " ORDER BY recipient",
+            (message_id,),
+        )
+        return [_delivery(r) for r in rows]
+
+    def due_deliveries(self, at: datetime) -> list[Delivery]:
+        rows = self._all(
+            f"SELECT {_DELIVERY_COLUMNS} FROM hotline_deliveries"  # noqa: S608
+            " WHERE next_due_us IS NOT NULL AND next_due_us <= ? ORDER BY next_due_us, message_id, recipient",
+            (to_us(at),),
+        )
+        return [_delivery(r) for r in rows]
+
+    def events(self, party: str, after_seq: int = 0, limit: int = 1000) -> list[Event]:
+        rows = self._all(
+            "SELECT seq, at_us, type, doc FROM hotline_events WHERE party = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (party, after_seq, limit),
+        )
+        return [Event(party, int(seq), from_us(at), kind, orjson.loads(doc)) for seq, at, kind, doc in rows]
+
+    def last_event_seq(self, party: str) -> int:
+        return int(self._one("SELECT COALESCE(MAX(seq), 0) FROM hotline_events WHERE party = ?", (party,))[0])
+
+    def party_statuses(self) -> list[PartyStatus]:
+        rows = self._all("SELECT party, last_heartbeat_us, down_since_us FROM hotline_status ORDER BY party")
+        return [PartyStatus(p, from_us(last), _at(down)) for p, last, down in rows]
+
+
+class HotlineWrites(HotlineReads):
+    """Needs `_exec` of the writer it is mixed into."""
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        raise NotImplementedError
+
+    def add_message(self, message: Message, deliveries: Sequence[Delivery]) -> None:
+        if self._one("SELECT 1 FROM hotline_messages WHERE id = ?", (message.id,)) is not None:
+            raise AlreadyExists("message", message.id)
+        doc: dict[str, Any] = {"recipients": list(message.recipients), "fields": message.fields}
+        if message.mismatches:
+            doc["mismatches"] = list(message.mismatches)
+        self._exec(
+            f"INSERT INTO hotline_messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+            (
+                message.id,
+                message.code,
+                message.sender,
+                to_us(message.sent_at),
+                message.refers_to,
+                orjson.dumps(doc).decode(),
+            ),
+        )
+        for d in deliveries:
+            if self._one("SELECT 1 FROM parties WHERE id = ?", (d.recipient,)) is None:
+                raise NotFound("party", d.recipient)
+            self._exec(
+                f"INSERT INTO hotline_deliveries ({_DELIVERY_COLUMNS})"  # noqa: S608
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _delivery_row(d),
+            )
+
+    def put_delivery(self, delivery: Delivery) -> None:
+        key = (delivery.message_id, delivery.recipient)
+        if self._one("SELECT 1 FROM hotline_deliveries WHERE message_id = ? AND recipient = ?", key) is None:
+            raise NotFound("delivery", f"{delivery.message_id} to {delivery.recipient}")
+        row = _delivery_row(delivery)
+        self._exec(
+            "UPDATE hotline_deliveries SET sent_at_us = ?, delivery_due_us = ?, reply_due_us = ?,"
+            " attempts = ?, delivered_at_us = ?, delivery_overdue_at_us = ?, replied_at_us = ?, reply = ?,"
+            " reply_overdue_at_us = ?, escalation_level = ?, next_due_us = ?"
+            " WHERE message_id = ? AND recipient = ?",
+            (*row[2:], *key),
+        )
+
+    def add_events(self, events: Sequence[Event]) -> list[Event]:
+        """Number and keep events (their `seq` is ignored): each party's next numbers."""
+        next_seq: dict[str, int] = {}
+        out: list[Event] = []
+        for e in events:
+            if e.party not in next_seq:
+                next_seq[e.party] = self.last_event_seq(e.party) + 1
+            seq = next_seq[e.party]
+            next_seq[e.party] = seq + 1
+            self._exec(
+                "INSERT INTO hotline_events (party, seq, at_us, type, doc) VALUES (?, ?, ?, ?, ?)",
+                (e.party, seq, to_us(e.at), e.type, orjson.dumps(dict(e.data)).decode()),
+            )
+            out.append(Event(e.party, seq, e.at, e.type, e.data))
+        return out
+
+    def put_party_status(self, status: PartyStatus) -> None:
+        self._exec(
+            "INSERT INTO hotline_status (party, last_heartbeat_us, down_since_us) VALUES (?, ?, ?)"
+            " ON CONFLICT (party) DO UPDATE SET last_heartbeat_us = excluded.last_heartbeat_us,"
+            " down_since_us = excluded.down_since_us",
+            (status.party, to_us(status.last_heartbeat), _us(status.down_since)),
+        )
