@@ -120,6 +120,18 @@ class StoreUnavailable(DeconflictError):
     new a database, closed); nothing of the failed write was committed."""
 
 
+class PartyDown(DeconflictError):
+    """The caller is marked Down (ASTM F3548-21 USS availability) and may not file,
+    keep or withdraw an accepted or activated filing until it is marked up again."""
+
+    def __init__(self, party_id: str) -> None:
+        self.party_id = party_id
+        super().__init__(
+            f"party {party_id!r} is marked Down: it may not file, keep or withdraw an accepted or "
+            "activated filing until its availability is set to Normal"
+        )
+
+
 class LateNotice(DeconflictError):
     """Notice shorter than the agreed minimum, and the agreement says `reject`."""
 

@@ -87,6 +87,7 @@ _DOMAIN: dict[type[errors.DeconflictError], tuple[int, str, str, dict[str, str] 
     errors.MissingKey: (409, "missing-key", "Key is missing conflicting versions", None),
     errors.ConflictRefused: (409, "conflict-blocked", "Conflict blocked by the agreement", None),
     errors.LateNotice: (422, "late-notice", "Notice shorter than agreed", None),
+    errors.PartyDown: (412, "party-down", "Party marked Down", None),
     errors.StoreUnavailable: (503, "store-unavailable", "Store unavailable", {"Retry-After": "1"}),
 }
 

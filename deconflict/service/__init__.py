@@ -8,12 +8,27 @@ from pathlib import Path
 from deconflict.clock import Clock, SystemClock
 from deconflict.ledger import keys
 from deconflict.model import Agreement
+from deconflict.service.availability import Availabilities
+from deconflict.service.dss import Dss
 from deconflict.service.filings import Draft, Filings, Outcome
 from deconflict.service.ledger import Ledger, Receipt
 from deconflict.service.parties import Parties, PartyCreated
+from deconflict.service.subscriptions import Subscriptions
 from deconflict.store.base import Store
 
-__all__ = ["Draft", "Filings", "Ledger", "Outcome", "Parties", "PartyCreated", "Receipt", "Services"]
+__all__ = [
+    "Availabilities",
+    "Draft",
+    "Dss",
+    "Filings",
+    "Ledger",
+    "Outcome",
+    "Parties",
+    "PartyCreated",
+    "Receipt",
+    "Services",
+    "Subscriptions",
+]
 
 
 @dataclass(frozen=True)
@@ -24,6 +39,9 @@ class Services:
     parties: Parties
     filings: Filings
     ledger: Ledger
+    subscriptions: Subscriptions
+    availabilities: Availabilities
+    dss: Dss
 
     @classmethod
     def build(
@@ -34,11 +52,17 @@ class Services:
         clock = clock or SystemClock()
         key = keys.load_or_create(data_dir) if data_dir is not None else keys.SigningKey.generate()
         ledger = Ledger(store, key, clock)
+        subscriptions = Subscriptions(store, agreement, clock)
+        availabilities = Availabilities(store, clock, ledger)
+        filings = Filings(store, agreement, clock, ledger, notifier=subscriptions.notify)
         return cls(
             store,
             agreement,
             clock,
             Parties(store, agreement, clock, ledger),
-            Filings(store, agreement, clock, ledger),
+            filings,
             ledger,
+            subscriptions,
+            availabilities,
+            Dss(filings, subscriptions, availabilities),
         )

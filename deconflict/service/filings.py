@@ -13,7 +13,7 @@ it closed, then each it opened; the entries' time is the time of receipt.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -28,6 +28,7 @@ from deconflict.errors import (
     LateNotice,
     MissingKey,
     NotFound,
+    PartyDown,
     StaleVersion,
 )
 from deconflict.geometry.cells import search_cells
@@ -46,6 +47,7 @@ from deconflict.model import (
     Volume4D,
 )
 from deconflict.model.agreement import ConflictAction, LateAction
+from deconflict.model.dss import Availability, Subscriber
 from deconflict.model.filing import INITIAL_STATES, make_ovn, transitions
 from deconflict.service.covers import Cover, Covers
 from deconflict.service.ledger import (
@@ -74,6 +76,24 @@ class Outcome:
     conflicts: tuple[Conflict, ...]
     receipt: Receipt
     """Where the filing version's entry sits in the log."""
+    subscribers: tuple[Subscriber, ...] = ()
+    """Subscriptions whose notification index this write bumped, by where to notify them."""
+
+
+#: Called inside a write's transaction once the filing version is stored:
+#: ``(writer, new version, the version it superseded or None)``.
+WriteHook = Callable[[Writer, Filing, Filing | None], None]
+#: Bumps the notification index of each subscription the change touches, in the same
+#: transaction, and says whom to notify (`service.subscriptions`).
+Notifier = Callable[[Writer, Filing, Filing | None], tuple[Subscriber, ...]]
+
+#: States in which a version may be filed without a key and despite conflicts: the
+#: aircraft is off its plan and the filing follows what is flown (ASTM F3548-21).
+KEYLESS_STATES = frozenset({State.NONCONFORMING, State.CONTINGENT})
+#: Conflicts with filings of these types need the other version in the key (native rule).
+ALL_TYPES = frozenset(FilingType)
+#: States a party marked Down may not file, keep or withdraw (F3548 USS availability).
+_HELD_BY_DOWN = frozenset({State.ACCEPTED, State.ACTIVATED})
 
 
 def finding_summary(f: Finding) -> dict[str, object]:
@@ -85,11 +105,17 @@ def finding_summary(f: Finding) -> dict[str, object]:
 
 class Filings:
     def __init__(
-        self, store: Store, agreement: Agreement, clock: Clock, ledger: Ledger | None = None
+        self,
+        store: Store,
+        agreement: Agreement,
+        clock: Clock,
+        ledger: Ledger | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.store = store
         self.agreement = agreement
         self.clock = clock
+        self.notifier = notifier
         # without a ledger of its own (tools, benchmarks) it still records every change
         self.ledger = ledger if ledger is not None else Ledger.ephemeral(store, clock)
         # Projected geometry of neighbours, reused across filings; only touched inside
@@ -179,15 +205,57 @@ class Filings:
             return []
         return detect(filing, self._neighbours(r, filing, covers), self.agreement, cache=self._prepared)
 
-    def _enforce(self, filing: Filing, findings: Sequence[Finding], key: Collection[str]) -> None:
-        """Proof of awareness (F3548 key), then the agreement's block/warn rule."""
-        missing = [finding_summary(f) for f in findings if f.b.ovn not in key]
+    def _enforce(
+        self,
+        r: Reader,
+        filing: Filing,
+        findings: Sequence[Finding],
+        key: Collection[str],
+        *,
+        key_types: Collection[FilingType] = ALL_TYPES,
+    ) -> None:
+        """Proof of awareness (F3548 key), then the agreement's block/warn rule.
+
+        As ASTM F3548-21 gives them: a version in a keyless state (nonconforming,
+        contingent) needs neither; an accepted (not activated) filing of a party marked
+        Down neither needs a key nor blocks. Only conflicts with filings of `key_types`
+        need a key (an F3548 manager that does not process constraints leaves them out;
+        an F3548 constraint needs none); the agreement's block rule applies to all."""
+        if filing.state in KEYLESS_STATES or not findings:
+            return
+        down = {
+            pid
+            for pid, a in r.availability({f.b.owner for f in findings}).items()
+            if a.availability is Availability.DOWN
+        }
+        if down:
+            stale: dict[str, bool] = {}
+            for f in findings:
+                if f.b.owner in down and f.b.id not in stale:
+                    other = r.get_filing(f.b.id)
+                    stale[f.b.id] = other is not None and other.state is State.ACCEPTED
+            findings = [f for f in findings if not stale.get(f.b.id, False)]
+        missing = [
+            finding_summary(f)
+            for f in findings
+            if f.b.ovn not in key and f.b.type in key_types
+        ]
         if missing:
             raise MissingKey(missing)
         if self.agreement.conflict_action is ConflictAction.BLOCK:
             blocking = [f for f in findings if self.agreement.kinds[f.b.kind].priority >= filing.priority]
             if blocking:
                 raise ConflictRefused([finding_summary(f) for f in blocking])
+
+    @staticmethod
+    def _check_up(r: Reader, caller: Party, *states: State) -> None:
+        """A party marked Down may not file or keep an accepted or activated filing, nor
+        withdraw one (F3548 USS availability; `states` are the new and unchanged ones)."""
+        if not _HELD_BY_DOWN.intersection(states):
+            return
+        a = r.availability([caller.id]).get(caller.id)
+        if a is not None and a.availability is Availability.DOWN:
+            raise PartyDown(caller.id)
 
     def _entry(self, kind: Kind, filing: Filing, supersedes: Filing | None, now: datetime) -> bytes:
         return self.ledger.entry(kind, filing_body(filing, supersedes.ovn if supersedes else None), now)
@@ -200,9 +268,12 @@ class Filings:
         findings: Sequence[Finding],
         now: datetime,
         entry: bytes,
+        previous: Filing | None = None,
+        within: WriteHook | None = None,
     ) -> Outcome:
         """Store `filing` and its conflicts, and append `entry` (the filing's) and one
-        entry per conflict closed and opened to the log, all in `w`'s transaction."""
+        entry per conflict closed and opened to the log, all in `w`'s transaction; then
+        `within` and the notifier run in that same transaction."""
         w.put_filing(filing, [c.own for c in covers])
         closed = w.close_conflicts(filing.id, now) if filing.version > 1 else []
         conflicts = tuple(Conflict(str(uuid.uuid4()), f, ConflictState.OPEN, now) for f in findings)
@@ -214,7 +285,10 @@ class Filings:
         ]
         entries += [self.ledger.entry(Kind.CONFLICT_OPENED, conflict_opened_body(c), now) for c in conflicts]
         receipts = self.ledger.append(w, entries)
-        return Outcome(filing, conflicts, receipts[0])
+        if within is not None:
+            within(w, filing, previous)
+        subscribers = self.notifier(w, filing, previous) if self.notifier is not None else ()
+        return Outcome(filing, conflicts, receipts[0], subscribers)
 
     # -- notice -----------------------------------------------------------------
 
@@ -241,7 +315,14 @@ class Filings:
             raise Forbidden(f"a party with role {caller.role.value!r} files nothing")
 
     def submit(
-        self, caller: Party, draft: Draft, key: Collection[str] = (), *, filing_id: str | None = None
+        self,
+        caller: Party,
+        draft: Draft,
+        key: Collection[str] = (),
+        *,
+        filing_id: str | None = None,
+        key_types: Collection[FilingType] = ALL_TYPES,
+        within: WriteHook | None = None,
     ) -> Outcome:
         self._may_file(caller)
         now = self.clock.now()
@@ -266,9 +347,10 @@ class Filings:
         covers = self._covers.of(filing.volumes)  # pure and slow: outside the write lock
         entry = self._entry(Kind.FILING_CREATED, filing, None, now)  # likewise
         with self.store.write() as w:
+            self._check_up(w, caller, filing.state)
             findings = self._findings(w, filing, covers)
-            self._enforce(filing, findings, set(key))
-            return self._store(w, filing, covers, findings, now, entry)
+            self._enforce(w, filing, findings, set(key), key_types=key_types)
+            return self._store(w, filing, covers, findings, now, entry, None, within)
 
     def _current(self, r: Reader, caller: Party, filing_id: str, ftype: FilingType, ovn: str) -> Filing:
         current = r.get_filing(filing_id)
@@ -281,7 +363,15 @@ class Filings:
         return current
 
     def update(
-        self, caller: Party, filing_id: str, ovn: str, draft: Draft, key: Collection[str] = ()
+        self,
+        caller: Party,
+        filing_id: str,
+        ovn: str,
+        draft: Draft,
+        key: Collection[str] = (),
+        *,
+        key_types: Collection[FilingType] = ALL_TYPES,
+        within: WriteHook | None = None,
     ) -> Outcome:
         """Replace a filing's kind, volumes (and state) with a new version; `ovn` must be current."""
         self._may_file(caller)
@@ -292,6 +382,7 @@ class Filings:
         covers = self._covers.of(draft.volumes)
         with self.store.write() as w:
             current = self._current(w, caller, filing_id, draft.type, ovn)
+            self._check_up(w, caller, current.state, draft.state)
             if (
                 draft.state is not current.state
                 and draft.state not in transitions(current.type)[current.state]
@@ -313,9 +404,9 @@ class Filings:
                 late=late,
             )
             findings = self._findings(w, filing, covers)
-            self._enforce(filing, findings, set(key))
+            self._enforce(w, filing, findings, set(key), key_types=key_types)
             entry = self._entry(Kind.FILING_VERSIONED, filing, current, now)
-            return self._store(w, filing, covers, findings, now, entry)
+            return self._store(w, filing, covers, findings, now, entry, current, within)
 
     def transition(
         self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str, state: State
@@ -327,17 +418,37 @@ class Filings:
         happening, and ending must always be possible."""
         return self._change_state(caller, filing_type, filing_id, ovn, state, Kind.STATE_CHANGED)
 
-    def withdraw(self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str) -> Outcome:
-        """End a filing, recorded as a withdrawal (a `transition` to ended, as a state change)."""
-        return self._change_state(caller, filing_type, filing_id, ovn, State.ENDED, Kind.FILING_WITHDRAWN)
+    def withdraw(
+        self,
+        caller: Party,
+        filing_type: FilingType,
+        filing_id: str,
+        ovn: str,
+        *,
+        within: WriteHook | None = None,
+    ) -> Outcome:
+        """End a filing, recorded as a withdrawal (a `transition` to ended, as a state change).
+        A party marked Down may not withdraw an accepted or activated filing."""
+        return self._change_state(
+            caller, filing_type, filing_id, ovn, State.ENDED, Kind.FILING_WITHDRAWN, within
+        )
 
     def _change_state(
-        self, caller: Party, filing_type: FilingType, filing_id: str, ovn: str, state: State, kind: Kind
+        self,
+        caller: Party,
+        filing_type: FilingType,
+        filing_id: str,
+        ovn: str,
+        state: State,
+        kind: Kind,
+        within: WriteHook | None = None,
     ) -> Outcome:
         self._may_file(caller)
         now = self.clock.now()
         with self.store.write() as w:
             current = self._current(w, caller, filing_id, filing_type, ovn)
+            if kind is Kind.FILING_WITHDRAWN:
+                self._check_up(w, caller, current.state)
             if state not in transitions(current.type)[current.state]:
                 raise InvalidTransition(filing_id, current.state.value, state.value)
             filing = replace(
@@ -349,7 +460,8 @@ class Filings:
             )
             covers = self._covers.of(filing.volumes)  # cached since it was filed, as a rule
             entry = self._entry(kind, filing, current, now)
-            return self._store(w, filing, covers, self._findings(w, filing, covers), now, entry)
+            findings = self._findings(w, filing, covers)
+            return self._store(w, filing, covers, findings, now, entry, current, within)
 
     # -- reads ------------------------------------------------------------------
 
