@@ -82,7 +82,8 @@ class Live:
             )
 
 
-def start_live(tmp_path: Path, agreement: Agreement) -> tuple[Live, ThreadServer]:
+def start_live(tmp_path: Path, agreement: Agreement, **app_options: Any) -> tuple[Live, ThreadServer]:
+    """Services with the test parties, and a server for them (`app_options` go to create_app)."""
     clock = ManualClock(T0)
     store = SqliteStore(tmp_path / "deconflict.sqlite3")
     services = Services.build(store, agreement, clock)
@@ -91,7 +92,7 @@ def start_live(tmp_path: Path, agreement: Agreement) -> tuple[Live, ThreadServer
     for pid in ("north", "south", "drones"):
         _, tokens[pid] = services.parties.add(pid, role=Role.OPERATOR)
     _, tokens["shield"] = services.parties.add("shield", role=Role.OBSERVER)
-    server = ThreadServer(create_app(services))
+    server = ThreadServer(create_app(services, **app_options))
     return Live("", services, clock, tokens), server
 
 

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from deconflict import __version__
-from deconflict.api import problems, wire
+from deconflict.api import f3548, problems, wire
 from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.ledger.sth import MAX_UINT
@@ -65,9 +65,12 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     sth_interval_s: float | None = 10.0,
+    dss_auth: f3548.AuthConfig | None = None,
 ) -> FastAPI:
     """The app over `services`. While it runs (its lifespan), a tree head is signed every
-    `sth_interval_s` seconds if the log grew (None: on demand only, at GET /v1/log/sth)."""
+    `sth_interval_s` seconds if the log grew (None: on demand only, at GET /v1/log/sth).
+    With `dss_auth` (how to verify OAuth2 JWTs), the ASTM F3548-21 DSS interface is
+    served under /dss/v1 too; without it, not at all."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -184,6 +187,8 @@ def create_app(
     app.include_router(
         _filing_routes(services, FilingType.CONSTRAINT, wire.ConstraintCreate, wire.ConstraintUpdate, caller)
     )
+    if dss_auth is not None:
+        app.include_router(f3548.router(services, dss_auth))
     return app
 
 

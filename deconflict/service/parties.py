@@ -105,6 +105,10 @@ class Parties:
             w.set_party_token(party_id, hash_token(token))
         return token
 
+    def get(self, party_id: str) -> Party | None:
+        with self.store.read() as r:
+            return r.get_party(party_id)
+
     def all(self) -> list[Party]:
         with self.store.read() as r:
             return r.list_parties()

@@ -21,6 +21,7 @@ from conformance import (  # noqa: F401 - imported test classes run here
     query,
     with_parties,
 )
+from conformance_dss import TestAvailability, TestReferences, TestSubscriptions  # noqa: F401
 
 from deconflict.store.sqlite import SqliteStore, StoreError
 
