@@ -8,7 +8,8 @@ AirspaceConflictResponse listing the references the key lacked.
 No `from __future__ import annotations`: FastAPI reads these routes' annotations.
 """
 
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
@@ -21,7 +22,7 @@ from deconflict.api import problems
 from deconflict.api.f3548 import wire
 from deconflict.api.f3548.auth import AuthConfig, Claims, Scope
 from deconflict.geometry.outline import area_m2
-from deconflict.model import FilingType, Party, Volume4D
+from deconflict.model import Circle, FilingType, Party, Volume4D
 from deconflict.model.dss import Availability
 from deconflict.service import Services
 from deconflict.service.dss import Change, Referenced
@@ -212,6 +213,8 @@ def router(services: Services, auth: AuthConfig) -> APIRouter:
             ch = dss.put(who, ftype, entityid, ovn, draft)
         except errors.MissingKey as exc:
             raise missing(exc, who, request) from None
+        except errors.InvalidInput as exc:
+            raise errors.InvalidInput([_extents_field(e, draft.volumes) for e in exc.errors]) from None
         field = "operational_intent_reference" if ftype is FilingType.INTENT else "constraint_reference"
         return change(ch, who, request, field)
 
@@ -446,6 +449,26 @@ def router(services: Services, auth: AuthConfig) -> APIRouter:
             raise errors.InvalidInput.one("uss_id", f"names no party of this service ({exc})") from None
 
     return api
+
+
+_NATIVE_VOLUME = re.compile(r"^volumes\[(\d+)\](?:\.(geometry|properties)(?:\.(\w+))?)?(.*)$")
+
+
+def _extents_field(e: errors.FieldError, volumes: Sequence[Volume4D]) -> errors.FieldError:
+    """A domain rule's field path (the native API's volume Features) in F3548 terms."""
+    m = _NATIVE_VOLUME.match(e.field)
+    if m is None:
+        return errors.FieldError("extents" if e.field == "volumes" else e.field, e.rule)
+    i, part, prop = int(m.group(1)), m.group(2), m.group(3)
+    where = f"extents[{i}]"
+    if part == "geometry" or prop == "radius_m":
+        is_circle = i < len(volumes) and isinstance(volumes[i].outline, Circle)
+        where += ".volume.outline_circle" if is_circle else ".volume.outline_polygon"
+    elif prop in ("time_start", "time_end"):
+        where += f".{prop}"
+    elif prop in ("altitude_lower_m", "altitude_upper_m"):
+        where += f".volume.{prop[:-2]}"
+    return errors.FieldError(where, e.rule)
 
 
 def _version(text: str, subscription_id: str) -> int:
