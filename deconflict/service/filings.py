@@ -249,8 +249,8 @@ class Filings:
 
     @staticmethod
     def _check_up(r: Reader, caller: Party, *states: State) -> None:
-        """A party marked Down may not file or keep an accepted or activated filing, nor
-        withdraw one (F3548 USS availability; `states` are the new and unchanged ones)."""
+        """A party marked Down may not file an accepted or activated version, nor withdraw
+        one (F3548 USS availability: `states` are the states the write leaves, or ends)."""
         if not _HELD_BY_DOWN.intersection(states):
             return
         a = r.availability([caller.id]).get(caller.id)
@@ -382,7 +382,7 @@ class Filings:
         covers = self._covers.of(draft.volumes)
         with self.store.write() as w:
             current = self._current(w, caller, filing_id, draft.type, ovn)
-            self._check_up(w, caller, current.state, draft.state)
+            self._check_up(w, caller, draft.state)
             if (
                 draft.state is not current.state
                 and draft.state not in transitions(current.type)[current.state]

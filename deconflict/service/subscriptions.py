@@ -235,6 +235,7 @@ class Subscriptions:
             return r.subscription_dependents(subscription_id)
 
 
-def default_window(now: datetime) -> tuple[datetime, datetime]:
-    """F3548: a subscription without a start starts now; without an end, the DSS picks one."""
-    return now, now + timedelta(seconds=MAX_SUBSCRIPTION_S)
+def default_window(start: datetime) -> tuple[datetime, datetime]:
+    """F3548: a subscription without an end time gets one from the DSS; here the longest
+    allowed, from its start (which defaults to the time of the request)."""
+    return start, start + timedelta(seconds=MAX_SUBSCRIPTION_S)

@@ -7,11 +7,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from conformance import HERE, THERE, T0, H, Boom, filing, put, query, vol, with_parties
+from conformance import HERE, T0, THERE, Boom, H, filing, put, query, vol, with_parties
 
 from deconflict.errors import AlreadyExists, NotFound, StaleVersion
 from deconflict.geometry.cells import volume_cells
-from deconflict.model import Circle, State, Volume4D
+from deconflict.model import State, Volume4D
 from deconflict.model.dss import Availability, DssReference, PartyAvailability, Subscription
 from deconflict.store.base import Store
 
@@ -168,4 +168,3 @@ class TestAvailability:
             w.set_availability(up)
         with store.read() as r:
             assert r.availability(["alpha", "beta", "ghost"]) == {"alpha": up}
-

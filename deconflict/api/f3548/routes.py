@@ -338,12 +338,10 @@ def router(services: Services, auth: AuthConfig) -> APIRouter:
             raise errors.Forbidden(f"notifications for operational intents need the scope {SC}")
         if body.notify_for_constraints and CP not in token.scopes:
             raise errors.Forbidden(f"notifications for constraints need the scope {CP}")
-        now = clock.now()
-        start, end = default_window(now)
         ext = body.extents
-        v = wire.to_volume(ext, "extents", now=start)
-        if ext.time_end is None:
-            v = Volume4D(v.outline, v.altitude_lower_m, v.altitude_upper_m, v.time_start, end)
+        v = wire.to_volume(ext, "extents", now=clock.now())
+        if ext.time_end is None:  # the longest a subscription may last, from its start
+            v = Volume4D(v.outline, v.altitude_lower_m, v.altitude_upper_m, *default_window(v.time_start))
         return SubscriptionDraft(
             v, body.uss_base_url, body.notify_for_operational_intents, body.notify_for_constraints
         )
