@@ -370,3 +370,16 @@ def test_scopes_per_endpoint(dss: Dss) -> None:
         .status_code
         == 403
     )
+
+
+def test_the_agreement_block_rule_applies_to_f3548_writes(tmp_path: Path, agreement: Agreement) -> None:
+    with dss_server(tmp_path, agreement) as d:  # the shipped agreement blocks equal priority
+        a = create(d, "north", oi(circle4d()))
+        before = d.live.snapshot()
+        r = d.as_("south").put(
+            f"/dss/v1/operational_intent_references/{new_id()}", json=oi(circle4d(), key=[a["ovn"]])
+        )
+        assert r.status_code == 400
+        assert r.json()["type"] == "urn:deconflict:problem:conflict-blocked"
+        assert [c["id"] for c in r.json()["conflicts"]] == [a["id"]]
+        assert d.live.snapshot() == before

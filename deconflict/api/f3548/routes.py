@@ -85,6 +85,19 @@ _SLUG = {
 }
 
 
+_TITLE = {
+    "invalid-input": "Invalid input",
+    "conflict-blocked": "Conflict blocked by the agreement",
+    "unauthorized": "Unauthorized",
+    "forbidden": "Forbidden",
+    "not-found": "Not found",
+    "conflict": "Conflict",
+    "party-down": "Party marked Down",
+    "too-large": "Area too large",
+    "store-unavailable": "Store unavailable",
+}
+
+
 def error_response(exc: Exception) -> Response | None:
     """The F3548 answer to an error raised in a /dss/v1 route (None: not ours)."""
     extra: dict[str, Any] = {}
@@ -111,10 +124,11 @@ def error_response(exc: Exception) -> Response | None:
         headers = {"WWW-Authenticate": 'Bearer realm="dss"'}
     elif code == 503:
         headers = {"Retry-After": "1"}
+    slug = "conflict-blocked" if isinstance(exc, errors.ConflictRefused) else _SLUG.get(code, "error")
     return problems.problem(
         code,
-        _SLUG.get(code, "error"),
-        message.split(":")[0] if code == 400 else _SLUG.get(code, "error").replace("-", " ").capitalize(),
+        slug,
+        _TITLE.get(slug, "Error"),
         message,
         headers,
         media_type=JSON,
