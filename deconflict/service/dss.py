@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from deconflict.errors import InvalidInput
 from deconflict.model import Filing, FilingType, Party, State, Volume4D
-from deconflict.model.dss import NULL_SUBSCRIPTION_ID, DssReference, PartyAvailability, Subscription
+from deconflict.model.dss import (
+    NULL_SUBSCRIPTION_ID,
+    Availability,
+    DssReference,
+    PartyAvailability,
+    Subscription,
+)
 from deconflict.service.availability import Availabilities
 from deconflict.service.filings import Draft, Filings, Outcome
 from deconflict.service.subscriptions import Subscriptions
@@ -81,12 +87,9 @@ class Dss:
         with self.filings.store.read() as r:
             refs = r.dss_references([f.id for f in filings])
             avail = r.availability({f.owner for f in filings})
+        unknown = Availability.UNKNOWN
         return [
-            Referenced(
-                f,
-                refs.get(f.id),
-                avail.get(f.owner) or self.availabilities.get(f.owner),
-            )
+            Referenced(f, refs.get(f.id), avail.get(f.owner) or PartyAvailability(f.owner, unknown, 0, None))
             for f in filings
         ]
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import T0
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from dss_support import AUDIENCE, SC, Dss, dss_server, new_id, warn
+from dss_support import AUDIENCE, SC, Dss, circle4d, dss_server, new_id, oi, warn
 
 from deconflict.api.f3548 import AuthConfig, load_keys
 from deconflict.clock import ManualClock
@@ -77,8 +78,6 @@ def test_missing_scope_and_unknown_manager_are_403(dss: Dss) -> None:
     # a configured client id acts as its party
     token = dss.token("uss-client-7", SC)
     eid = new_id()
-    from dss_support import circle4d, oi
-
     r = httpx.put(
         f"{dss.url}/dss/v1/operational_intent_references/{eid}",
         json=oi(circle4d()),
@@ -116,4 +115,4 @@ def test_key_loading_and_config_rules(tmp_path: Path) -> None:
         AuthConfig(keys=keys, audiences=())
     config = AuthConfig(keys=keys, audiences=("a",))
     with pytest.raises(Unauthorized):
-        config.verify("", ManualClock(__import__("conftest").T0))
+        config.verify("", ManualClock(T0))

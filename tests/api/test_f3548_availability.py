@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import circle
 from dss_support import AA, CMSA, SC, Dss, circle4d, dss_server, new_id, oi, parsed, warn
 from uas_standards.astm.f3548.v21 import api
 
@@ -124,6 +125,4 @@ def test_a_down_party_and_its_intents(dss: Dss) -> None:
 
 
 def _feature() -> dict[str, Any]:
-    from conftest import circle
-
     return circle(36.9, 35.4, 100)

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from conftest import Live, circle
-from dss_support import CM, CMSA, CP, SC, Dss, circle4d, dss_server, new_id, oi, parsed, polygon4d, warn
+from dss_support import CM, CMSA, CP, SC, C, Dss, circle4d, dss_server, new_id, oi, parsed, polygon4d, warn
 from uas_standards.astm.f3548.v21 import api
 
 from deconflict.model import Agreement
+from deconflict.service.ledger import decoded, log_rows
 
 
 @pytest.fixture
@@ -147,8 +148,6 @@ def test_key_conflict_flow_between_two_managers(dss: Dss) -> None:
 
 
 def _entries(dss: Dss) -> list[Any]:
-    from deconflict.service.ledger import decoded, log_rows
-
     return decoded(log_rows(dss.live.services.store))
 
 
@@ -172,8 +171,6 @@ def test_one_picture_dss_then_native(dss: Dss) -> None:
 
 
 def _c() -> tuple[float, float]:
-    from dss_support import C
-
     return C
 
 
