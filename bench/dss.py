@@ -3,8 +3,8 @@
 Starts `python -m deconflict serve` on a fresh data directory with the shipped agreement
 changed to `conflict_action = "warn"` and `--auth-public-key` (an RSA key as PEM and a
 P-256 key in a JWKS, generated here), registers three operators, then times, one request at a
-time over keep-alive connections, `--n` filings of each kind, spread over a grid so that none
-conflicts (each is a real durable write with its strategic check and log entries):
+time over keep-alive connections, `--n` filings of each kind, placed so that none conflicts
+(each is a real durable write with its strategic check and log entries):
 
 - native:     POST /v1/intents                             (API token, SHA-256 look-up)
 - f3548 RS256: PUT /dss/v1/operational_intent_references/… (JWT verified with the RSA key)
@@ -83,8 +83,9 @@ def times(t0: datetime, i: int) -> tuple[str, str]:
 
 
 def place(series: int, i: int) -> tuple[float, float]:
-    """Far apart: 0.05° (~4-5 km) grid steps, one band of latitude per series."""
-    return 20.0 + 0.05 * (i % 100), 40.0 + 1.0 * series + 0.05 * (i // 100)
+    """One band of latitude per series (so series never conflict); within a series, one
+    party on a 0.01° grid (a party's own filings never conflict with each other)."""
+    return 20.0 + 0.01 * (i % 100), 40.0 + 1.0 * series + 0.01 * (i // 100)
 
 
 def native_body(lon: float, lat: float, start: str, end: str) -> dict[str, Any]:
@@ -182,16 +183,11 @@ def main() -> int:
             timeout=30,
         )
         # 20 subscriptions of north over series 3's area
-        for j in range(20):
+        for j in range(20):  # a 60 km circle over every place of series 3
             lon, lat = place(3, 0)
             start, _ = times(t0, 0)
-            area = dss_volume(
-                lon + 2.5,
-                lat + 0.05,
-                start,
-                (t0 + timedelta(hours=20)).isoformat().replace("+00:00", "Z"),
-                150_000,
-            )
+            end = (t0 + timedelta(hours=20)).isoformat().replace("+00:00", "Z")
+            area = dss_volume(lon + 0.5, lat + 0.05, start, end, 60_000)
             body = {
                 "extents": area,
                 "uss_base_url": f"https://n{j}.example",
@@ -224,6 +220,10 @@ def main() -> int:
                         )
                     )
             results[name] = ms[20:]  # the first 20 warm up
+        first = subs.post(
+            "/dss/v1/subscriptions/query", json={"area_of_interest": dss_volume(*place(3, 0), *times(t0, 0))}
+        ).json()["subscriptions"]
+        notified = sorted({x["notification_index"] for x in first})
         for c in (native, rs, es, subs):
             c.close()
     finally:
@@ -244,6 +244,7 @@ def main() -> int:
     for name, ms in results.items():
         p50, p99 = summary(ms)
         print(f"{name:34s}{p50:9.2f}{p99:9.2f}{p50 / base[0]:14.2f}")
+    print(f"the 20 subscriptions' notification indices after the last series: {notified}")
     for alg, us in verify.items():
         print(f"AuthConfig.verify {alg} in-process: {us:.0f} µs a token")
     return 0

@@ -86,8 +86,8 @@ class Subscriptions:
         v = draft.volume
         try:
             validate_outline(v.outline, max_area_m2=self.agreement.max_volume_area_m2)
-        except InvalidInput as exc:
-            errors += exc.prefixed("extents.volume").errors
+        except InvalidInput as exc:  # the outline's rules, named by the subscription's field
+            errors += [FieldError("extents.volume", e.rule) for e in exc.errors]
         if v.time_end <= now:
             errors.append(FieldError("extents.time_end", "may not be in the past"))
         if v.duration_s > MAX_SUBSCRIPTION_S:
