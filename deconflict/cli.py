@@ -59,6 +59,52 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 20, 100)
 
 
+def _env_list(name: str, sep: str = ",") -> list[str]:
+    return [v for v in os.environ.get(name, "").split(sep) if v.strip()]
+
+
+def _dss_auth(args: argparse.Namespace) -> Any:
+    """How /dss/v1 verifies tokens; None (not served) without --auth-public-key."""
+    from deconflict.api.f3548 import AuthConfig, load_keys
+
+    if not args.auth_public_key:
+        return None
+    managers: dict[str, str] = {}
+    for pair in args.dss_manager:
+        sub, sep, party = pair.partition("=")
+        if not sep or not sub or not party:
+            raise InvalidInput.one("--dss-manager", f"must be SUB=PARTY, got {pair!r}")
+        managers[sub] = party
+    return AuthConfig(
+        keys=load_keys(args.auth_public_key),
+        audiences=tuple(args.auth_audience),
+        issuer=args.auth_issuer or None,
+        clock_skew_s=args.auth_clock_skew_s,
+        managers=managers,
+    )
+
+
+def _auth_to_env(args: argparse.Namespace) -> None:
+    """Hand the auth options to worker processes (`app_factory`) through the environment."""
+    os.environ["DECONFLICT_AUTH_PUBLIC_KEY"] = os.pathsep.join(
+        str(Path(p).resolve()) for p in args.auth_public_key
+    )
+    os.environ["DECONFLICT_AUTH_AUDIENCE"] = ",".join(args.auth_audience)
+    os.environ["DECONFLICT_AUTH_ISSUER"] = args.auth_issuer or ""
+    os.environ["DECONFLICT_AUTH_CLOCK_SKEW_S"] = str(args.auth_clock_skew_s)
+    os.environ["DECONFLICT_DSS_MANAGERS"] = ",".join(args.dss_manager)
+
+
+def _auth_from_env() -> argparse.Namespace:
+    return argparse.Namespace(
+        auth_public_key=_env_list("DECONFLICT_AUTH_PUBLIC_KEY", os.pathsep),
+        auth_audience=_env_list("DECONFLICT_AUTH_AUDIENCE"),
+        auth_issuer=os.environ.get("DECONFLICT_AUTH_ISSUER") or None,
+        auth_clock_skew_s=float(os.environ.get("DECONFLICT_AUTH_CLOCK_SKEW_S") or 30.0),
+        dss_manager=_env_list("DECONFLICT_DSS_MANAGERS"),
+    )
+
+
 def app_factory() -> Any:
     """The app of one worker process (`serve --workers N`), configured by environment."""
     from deconflict.api.app import create_app
@@ -69,7 +115,11 @@ def app_factory() -> Any:
         database=os.environ.get("DECONFLICT_DATABASE") or None,
     )
     interval = os.environ.get("DECONFLICT_STH_INTERVAL_S")
-    app = create_app(_open(args), sth_interval_s=float(interval) if interval else 10.0)
+    app = create_app(
+        _open(args),
+        sth_interval_s=float(interval) if interval else 10.0,
+        dss_auth=_dss_auth(_auth_from_env()),
+    )
     _tune_gc()
     return app
 
@@ -80,6 +130,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from deconflict.api.app import create_app
     from deconflict.sim.seed import TOKENS_FILE, seed_example
 
+    dss_auth = _dss_auth(args)  # a bad key or option fails here, before anything starts
     services = _open(args)
     if args.seed_example:
         tokens = seed_example(services, Path(args.data_dir))
@@ -97,6 +148,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else (f"data in {args.data_dir}")
     )
     print(f"deconflict {__version__} on http://{args.host}:{args.port} ({where}{workers})")
+    if dss_auth is not None:
+        print(
+            f"ASTM F3548-21 DSS interface on /dss/v1 ({len(dss_auth.keys)} verification key(s), "
+            f"audience {', '.join(dss_auth.audiences)})"
+        )
     if args.workers > 1:
         # each worker opens the same database; the store's write lock serialises them all
         services.store.close()
@@ -106,6 +162,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         os.environ["DECONFLICT_AGREEMENT"] = str(Path(args.agreement).resolve()) if args.agreement else ""
         os.environ["DECONFLICT_STH_INTERVAL_S"] = str(args.sth_interval_s)
+        _auth_to_env(args)
         uvicorn.run(
             "deconflict.cli:app_factory",
             factory=True,
@@ -115,7 +172,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
         )
         return 0
-    app = create_app(services, sth_interval_s=args.sth_interval_s or None)
+    app = create_app(services, sth_interval_s=args.sth_interval_s or None, dss_auth=dss_auth)
     _tune_gc()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     services.store.close()
@@ -421,6 +478,45 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative,
         default=10.0,
         help="sign a tree head this often if the log grew (default 10; 0: only on request)",
+    )
+    env_auth = _auth_from_env()
+    p.add_argument(
+        "--auth-public-key",
+        action="append",
+        default=env_auth.auth_public_key,
+        metavar="FILE",
+        help="serve the ASTM F3548-21 DSS interface on /dss/v1, verifying OAuth2 JWTs with this public "
+        "key: PEM (key or certificate), JWK or JWKS file; repeat for more "
+        "(default: $DECONFLICT_AUTH_PUBLIC_KEY, paths separated by ':')",
+    )
+    p.add_argument(
+        "--auth-audience",
+        action="append",
+        default=env_auth.auth_audience,
+        metavar="NAME",
+        help="an accepted token audience (`aud`), e.g. this server's host name; repeatable, at least one "
+        "with --auth-public-key (default: $DECONFLICT_AUTH_AUDIENCE, comma-separated)",
+    )
+    p.add_argument(
+        "--auth-issuer",
+        default=env_auth.auth_issuer,
+        metavar="NAME",
+        help="the one accepted token issuer (`iss`); absent: any (default: $DECONFLICT_AUTH_ISSUER)",
+    )
+    p.add_argument(
+        "--auth-clock-skew-s",
+        type=_non_negative,
+        default=env_auth.auth_clock_skew_s,
+        help="seconds of clock difference allowed on `exp` and `nbf` (default 30 or "
+        "$DECONFLICT_AUTH_CLOCK_SKEW_S)",
+    )
+    p.add_argument(
+        "--dss-manager",
+        action="append",
+        default=env_auth.dss_manager,
+        metavar="SUB=PARTY",
+        help="a token `sub` that acts as this party (default: the `sub` is the party id); repeatable "
+        "(default: $DECONFLICT_DSS_MANAGERS, comma-separated)",
     )
     p.set_defaults(func=cmd_serve)
 

@@ -135,6 +135,18 @@ class WriteContention(StoreUnavailable):
     a server database) and was rolled back; running it again may well succeed."""
 
 
+class PartyDown(DeconflictError):
+    """The caller is marked Down (ASTM F3548-21 USS availability) and may not file,
+    keep or withdraw an accepted or activated filing until it is marked up again."""
+
+    def __init__(self, party_id: str) -> None:
+        self.party_id = party_id
+        super().__init__(
+            f"party {party_id!r} is marked Down: it may not file, keep or withdraw an accepted or "
+            "activated filing until its availability is set to Normal"
+        )
+
+
 class LateNotice(DeconflictError):
     """Notice shorter than the agreed minimum, and the agreement says `reject`."""
 

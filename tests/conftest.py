@@ -100,8 +100,12 @@ def sqlite_in(directory: Path) -> Store:
 
 
 def start_live(
-    tmp_path: Path, agreement: Agreement, new_store: Callable[[Path], Store] = sqlite_in
+    tmp_path: Path,
+    agreement: Agreement,
+    new_store: Callable[[Path], Store] = sqlite_in,
+    **app_options: Any,
 ) -> tuple[Live, ThreadServer]:
+    """Services with the test parties, and a server for them (`app_options` go to create_app)."""
     clock = ManualClock(T0)
     store = new_store(tmp_path)
     services = Services.build(store, agreement, clock)
@@ -110,7 +114,7 @@ def start_live(
     for pid in ("north", "south", "drones"):
         _, tokens[pid] = services.parties.add(pid, role=Role.OPERATOR)
     _, tokens["shield"] = services.parties.add("shield", role=Role.OBSERVER)
-    server = ThreadServer(create_app(services))
+    server = ThreadServer(create_app(services, **app_options))
     return Live("", services, clock, tokens), server
 
 

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from deconflict import __version__
-from deconflict.api import problems, wire
+from deconflict.api import f3548, problems, wire
 from deconflict.api.hotline import hotline_routes, tick_every
 from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from deconflict.api.signatures import signed_request_dependency
@@ -70,11 +70,14 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     sth_interval_s: float | None = 10.0,
     tick_interval_s: float | None = 1.0,
+    dss_auth: f3548.AuthConfig | None = None,
 ) -> FastAPI:
     """The app over `services`. While it runs (its lifespan), a tree head is signed every
     `sth_interval_s` seconds if the log grew (None: on demand only, at GET /v1/log/sth),
     and the hotline's deadlines and heartbeats are checked every `tick_interval_s`
-    (None: never; tests call `services.hotline.tick` on a manual clock)."""
+    (None: never; tests call `services.hotline.tick` on a manual clock). With `dss_auth`
+    (how to verify OAuth2 JWTs), the ASTM F3548-21 DSS interface is served under /dss/v1
+    too; without it, not at all."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -219,6 +222,8 @@ def create_app(
             services, FilingType.CONSTRAINT, wire.ConstraintCreate, wire.ConstraintUpdate, caller, signed_dep
         )
     )
+    if dss_auth is not None:
+        app.include_router(f3548.router(services, dss_auth))
     return app
 
 

@@ -18,11 +18,20 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    media_type: str = PROBLEM_JSON,
+    **extra: Any,
 ) -> Response:
+    """An RFC 9457 problem. `media_type` is application/json where a standard's API
+    declares that (the F3548 interface, whose ErrorResponse is this body's `message`)."""
     body = {"type": f"urn:deconflict:problem:{slug}", "title": title, "status": status, "detail": detail}
     body.update(extra)
-    return Response(orjson.dumps(plain(body)), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return Response(orjson.dumps(plain(body)), status_code=status, media_type=media_type, headers=headers)
 
 
 def invalid(field_errors: Sequence[errors.FieldError], status: int = 422) -> Response:
@@ -60,6 +69,11 @@ def _rule(err: dict[str, Any]) -> str:
     return str(err.get("msg", "is invalid"))
 
 
+def request_errors(exc: RequestValidationError) -> list[errors.FieldError]:
+    """What FastAPI's request validation found, as field paths and rules."""
+    return [errors.FieldError(_loc_to_field(e.get("loc", ())), _rule(e)) for e in exc.errors()]
+
+
 def _extras(exc: Exception) -> dict[str, Any]:
     """Problem members beyond the standard ones, per domain error."""
     match exc:
@@ -90,6 +104,7 @@ _DOMAIN: dict[type[errors.DeconflictError], tuple[int, str, str, dict[str, str] 
     errors.MissingKey: (409, "missing-key", "Key is missing conflicting versions", None),
     errors.ConflictRefused: (409, "conflict-blocked", "Conflict blocked by the agreement", None),
     errors.LateNotice: (422, "late-notice", "Notice shorter than agreed", None),
+    errors.PartyDown: (412, "party-down", "Party marked Down", None),
     errors.StoreUnavailable: (503, "store-unavailable", "Store unavailable", {"Retry-After": "1"}),
 }
 
@@ -115,8 +130,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(_: Request, exc: RequestValidationError) -> Response:
-        found = [errors.FieldError(_loc_to_field(e.get("loc", ())), _rule(e)) for e in exc.errors()]
-        return invalid(found)
+        return invalid(request_errors(exc))
 
     for exc_type in _DOMAIN:
         app.add_exception_handler(exc_type, _domain_problem)  # type: ignore[arg-type]

@@ -8,15 +8,20 @@ from pathlib import Path
 from deconflict.clock import Clock, SystemClock
 from deconflict.ledger import keys
 from deconflict.model import Agreement
+from deconflict.service.availability import Availabilities
+from deconflict.service.dss import Dss
 from deconflict.service.filings import Draft, Filings, Outcome
 from deconflict.service.hotline import Hotline
 from deconflict.service.ledger import Ledger, Receipt
 from deconflict.service.parties import Parties, PartyCreated
 from deconflict.service.signatures import Signatures
+from deconflict.service.subscriptions import Subscriptions
 from deconflict.store.base import Store
 
 __all__ = [
+    "Availabilities",
     "Draft",
+    "Dss",
     "Filings",
     "Hotline",
     "Ledger",
@@ -26,6 +31,7 @@ __all__ = [
     "Receipt",
     "Services",
     "Signatures",
+    "Subscriptions",
 ]
 
 
@@ -39,6 +45,9 @@ class Services:
     ledger: Ledger
     signatures: Signatures
     hotline: Hotline
+    subscriptions: Subscriptions
+    availabilities: Availabilities
+    dss: Dss
 
     @classmethod
     def build(
@@ -50,13 +59,19 @@ class Services:
         key = keys.load_or_create(data_dir) if data_dir is not None else keys.SigningKey.generate()
         ledger = Ledger(store, key, clock)
         hotline = Hotline(store, agreement, clock, ledger)
+        subscriptions = Subscriptions(store, agreement, clock)
+        availabilities = Availabilities(store, clock, ledger)
+        filings = Filings(store, agreement, clock, ledger, hotline, notifier=subscriptions.notify)
         return cls(
             store,
             agreement,
             clock,
             Parties(store, agreement, clock, ledger),
-            Filings(store, agreement, clock, ledger, hotline),
+            filings,
             ledger,
             Signatures(store, clock, ledger),
             hotline,
+            subscriptions,
+            availabilities,
+            Dss(filings, subscriptions, availabilities),
         )

@@ -17,7 +17,7 @@ when the agreement says `down_filings = "lowest_priority"`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -32,6 +32,7 @@ from deconflict.errors import (
     LateNotice,
     MissingKey,
     NotFound,
+    PartyDown,
     StaleVersion,
 )
 from deconflict.geometry.cells import search_cells
@@ -50,6 +51,7 @@ from deconflict.model import (
     Volume4D,
 )
 from deconflict.model.agreement import ConflictAction, DownAction, LateAction
+from deconflict.model.dss import Availability, Subscriber
 from deconflict.model.filing import INITIAL_STATES, make_ovn, transitions
 from deconflict.model.signature import SignedRequest
 from deconflict.service.covers import Cover, Covers
@@ -81,6 +83,24 @@ class Outcome:
     conflicts: tuple[Conflict, ...]
     receipt: Receipt
     """Where the filing version's entry sits in the log."""
+    subscribers: tuple[Subscriber, ...] = ()
+    """Subscriptions whose notification index this write bumped, by where to notify them."""
+
+
+#: Called inside a write's transaction once the filing version is stored:
+#: ``(writer, new version, the version it superseded or None)``.
+WriteHook = Callable[[Writer, Filing, Filing | None], None]
+#: Bumps the notification index of each subscription the change touches, in the same
+#: transaction, and says whom to notify (`service.subscriptions`).
+Notifier = Callable[[Writer, Filing, Filing | None], tuple[Subscriber, ...]]
+
+#: States in which a version may be filed without a key and despite conflicts: the
+#: aircraft is off its plan and the filing follows what is flown (ASTM F3548-21).
+KEYLESS_STATES = frozenset({State.NONCONFORMING, State.CONTINGENT})
+#: Conflicts with filings of these types need the other version in the key (native rule).
+ALL_TYPES = frozenset(FilingType)
+#: States a party marked Down may not file, keep or withdraw (F3548 USS availability).
+_HELD_BY_DOWN = frozenset({State.ACCEPTED, State.ACTIVATED})
 
 
 def finding_summary(f: Finding) -> dict[str, object]:
@@ -98,12 +118,14 @@ class Filings:
         clock: Clock,
         ledger: Ledger | None = None,
         hotline: Hotline | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.store = store
         self.agreement = agreement
         self.clock = clock
         #: sends the automatic messages; without one (tools, benchmarks) none are sent
         self.hotline = hotline
+        self.notifier = notifier
         # without a ledger of its own (tools, benchmarks) it still records every change
         self.ledger = ledger if ledger is not None else Ledger.ephemeral(store, clock)
         # Projected geometry of neighbours, reused across filings; only touched inside
@@ -193,23 +215,65 @@ class Filings:
             return []
         return detect(filing, self._neighbours(r, filing, covers), self.agreement, cache=self._prepared)
 
-    def _enforce(self, r: Reader, filing: Filing, findings: Sequence[Finding], key: Collection[str]) -> None:
-        """Proof of awareness (F3548 key), then the agreement's block/warn rule (a DOWN
-        party's filings block no one when the agreement treats them as lowest priority)."""
-        missing = [finding_summary(f) for f in findings if f.b.ovn not in key]
+    def _enforce(
+        self,
+        r: Reader,
+        filing: Filing,
+        findings: Sequence[Finding],
+        key: Collection[str],
+        *,
+        key_types: Collection[FilingType] = ALL_TYPES,
+    ) -> None:
+        """Proof of awareness (F3548 key), then the agreement's block/warn rule.
+
+        As ASTM F3548-21 gives them: a version in a keyless state (nonconforming,
+        contingent) needs neither; an accepted (not activated) filing of a party that is
+        DOWN (see `_down`) neither needs a key nor blocks, and when the agreement treats a
+        DOWN party's filings as lowest priority (`hotline.down_filings`), none of them
+        blocks. Only conflicts with filings of `key_types` need a key (an F3548 manager
+        that does not process constraints leaves them out; an F3548 constraint needs
+        none); the agreement's block rule applies to all."""
+        if filing.state in KEYLESS_STATES or not findings:
+            return
+        down = self._down(r, {f.b.owner for f in findings})
+        if down:
+            stale: dict[str, bool] = {}
+            for f in findings:
+                if f.b.owner in down and f.b.id not in stale:
+                    other = r.get_filing(f.b.id)
+                    stale[f.b.id] = other is not None and other.state is State.ACCEPTED
+            findings = [f for f in findings if not stale.get(f.b.id, False)]
+        missing = [finding_summary(f) for f in findings if f.b.ovn not in key and f.b.type in key_types]
         if missing:
             raise MissingKey(missing)
         if self.agreement.conflict_action is ConflictAction.BLOCK and findings:
-            down: set[str] = set()
-            if self.hotline is not None and self.agreement.hotline.down_filings is DownAction.LOWEST_PRIORITY:
-                down = self.hotline.down_parties(r)
+            lowest = down if self.agreement.hotline.down_filings is DownAction.LOWEST_PRIORITY else set()
             blocking = [
                 f
                 for f in findings
-                if self.agreement.kinds[f.b.kind].priority >= filing.priority and f.b.owner not in down
+                if self.agreement.kinds[f.b.kind].priority >= filing.priority and f.b.owner not in lowest
             ]
             if blocking:
                 raise ConflictRefused([finding_summary(f) for f in blocking])
+
+    def _down(self, r: Reader, owners: Collection[str]) -> set[str]:
+        """Which of `owners` are DOWN for everyone: marked Down by availability
+        arbitration (F3548 `uss_availability`), or silent past the agreed heartbeat period
+        (the hotline). The two are one state to the rules above."""
+        down = {pid for pid, a in r.availability(owners).items() if a.availability is Availability.DOWN}
+        if self.hotline is not None:
+            down |= self.hotline.down_parties(r) & set(owners)
+        return down
+
+    @staticmethod
+    def _check_up(r: Reader, caller: Party, *states: State) -> None:
+        """A party marked Down may not file an accepted or activated version, nor withdraw
+        one (F3548 USS availability: `states` are the states the write leaves, or ends)."""
+        if not _HELD_BY_DOWN.intersection(states):
+            return
+        a = r.availability([caller.id]).get(caller.id)
+        if a is not None and a.availability is Availability.DOWN:
+            raise PartyDown(caller.id)
 
     def _entry(
         self,
@@ -231,10 +295,11 @@ class Filings:
         now: datetime,
         entry: bytes,
         previous: Filing | None = None,
+        within: WriteHook | None = None,
     ) -> Outcome:
         """Store `filing` and its conflicts, and append `entry` (the filing's) and one
-        entry per conflict closed and opened to the log, then the automatic messages'
-        (with their stream events), all in `w`'s transaction."""
+        entry per conflict closed and opened to the log, all in `w`'s transaction; then
+        `within` and the notifier run in that same transaction."""
         w.put_filing(filing, [c.own for c in covers])
         closed = w.close_conflicts(filing.id, now) if filing.version > 1 else []
         conflicts = tuple(Conflict(str(uuid.uuid4()), f, ConflictState.OPEN, now) for f in findings)
@@ -252,7 +317,10 @@ class Filings:
                 w.add_events(batch.events)
             entries += batch.entries
         receipts = self.ledger.append(w, entries)
-        return Outcome(filing, conflicts, receipts[0])
+        if within is not None:
+            within(w, filing, previous)
+        subscribers = self.notifier(w, filing, previous) if self.notifier is not None else ()
+        return Outcome(filing, conflicts, receipts[0], subscribers)
 
     # -- notice -----------------------------------------------------------------
 
@@ -286,6 +354,8 @@ class Filings:
         *,
         filing_id: str | None = None,
         evidence: SignedRequest | None = None,
+        key_types: Collection[FilingType] = ALL_TYPES,
+        within: WriteHook | None = None,
     ) -> Outcome:
         """File a new intent or constraint. `evidence` is the party's signature of the
         request, when it signed it (see `service.signatures`)."""
@@ -314,9 +384,10 @@ class Filings:
 
         def write(w: Writer) -> Outcome:
             admit(w, caller, evidence, now)
+            self._check_up(w, caller, filing.state)
             findings = self._findings(w, filing, covers)
-            self._enforce(w, filing, findings, set(key))
-            return self._store(w, filing, covers, findings, now, entry)
+            self._enforce(w, filing, findings, set(key), key_types=key_types)
+            return self._store(w, filing, covers, findings, now, entry, None, within)
 
         return self._committed(retrying(self.store, write))
 
@@ -345,6 +416,8 @@ class Filings:
         key: Collection[str] = (),
         *,
         evidence: SignedRequest | None = None,
+        key_types: Collection[FilingType] = ALL_TYPES,
+        within: WriteHook | None = None,
     ) -> Outcome:
         """Replace a filing's kind, volumes (and state) with a new version; `ovn` must be current."""
         self._may_file(caller)
@@ -357,6 +430,7 @@ class Filings:
         def write(w: Writer) -> Outcome:
             current = self._current(w, caller, filing_id, draft.type, ovn)
             admit(w, caller, evidence, now)
+            self._check_up(w, caller, draft.state)
             if (
                 draft.state is not current.state
                 and draft.state not in transitions(current.type)[current.state]
@@ -378,9 +452,9 @@ class Filings:
                 late=late,
             )
             findings = self._findings(w, filing, covers)
-            self._enforce(w, filing, findings, set(key))
+            self._enforce(w, filing, findings, set(key), key_types=key_types)
             entry = self._entry(Kind.FILING_VERSIONED, filing, current, now, evidence)
-            return self._store(w, filing, covers, findings, now, entry, current)
+            return self._store(w, filing, covers, findings, now, entry, current, within)
 
         return self._committed(retrying(self.store, write))
 
@@ -409,10 +483,12 @@ class Filings:
         ovn: str,
         *,
         evidence: SignedRequest | None = None,
+        within: WriteHook | None = None,
     ) -> Outcome:
-        """End a filing, recorded as a withdrawal (a `transition` to ended, as a state change)."""
+        """End a filing, recorded as a withdrawal (a `transition` to ended, as a state change).
+        A party marked Down may not withdraw an accepted or activated filing."""
         return self._change_state(
-            caller, filing_type, filing_id, ovn, State.ENDED, Kind.FILING_WITHDRAWN, evidence
+            caller, filing_type, filing_id, ovn, State.ENDED, Kind.FILING_WITHDRAWN, evidence, within
         )
 
     def _change_state(
@@ -424,6 +500,7 @@ class Filings:
         state: State,
         kind: Kind,
         evidence: SignedRequest | None,
+        within: WriteHook | None = None,
     ) -> Outcome:
         self._may_file(caller)
         now = self.clock.now()
@@ -431,6 +508,8 @@ class Filings:
         def write(w: Writer) -> Outcome:
             current = self._current(w, caller, filing_id, filing_type, ovn)
             admit(w, caller, evidence, now)
+            if kind is Kind.FILING_WITHDRAWN:
+                self._check_up(w, caller, current.state)
             if state not in transitions(current.type)[current.state]:
                 raise InvalidTransition(filing_id, current.state.value, state.value)
             filing = replace(
@@ -442,7 +521,8 @@ class Filings:
             )
             covers = self._covers.of(filing.volumes)  # cached since it was filed, as a rule
             entry = self._entry(kind, filing, current, now, evidence)
-            return self._store(w, filing, covers, self._findings(w, filing, covers), now, entry, current)
+            findings = self._findings(w, filing, covers)
+            return self._store(w, filing, covers, findings, now, entry, current, within)
 
         return self._committed(retrying(self.store, write))
 

@@ -107,6 +107,10 @@ class Parties:
             self.ledger.record(w, Kind.PARTY_TOKEN_ROTATED, {"id": party_id}, now)
         return token
 
+    def get(self, party_id: str) -> Party | None:
+        with self.store.read() as r:
+            return r.get_party(party_id)
+
     def all(self) -> list[Party]:
         with self.store.read() as r:
             return r.list_parties()

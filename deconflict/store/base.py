@@ -29,6 +29,7 @@ from deconflict.errors import WriteContention
 from deconflict.ledger.rfc9162 import NodeId
 from deconflict.ledger.sth import SignedTreeHead
 from deconflict.model import Conflict, ConflictState, Delivery, Event, Filing, Message, Party, PartyStatus
+from deconflict.model.dss import DssReference, PartyAvailability, Subscription
 from deconflict.model.signature import PartyKey
 
 
@@ -144,6 +145,27 @@ class Reader(Protocol):
         """Heartbeat status of every party that ever beat, ordered by party."""
         ...
 
+    # -- the F3548 DSS interface (subscriptions, references, availability)
+
+    def get_subscription(self, subscription_id: str) -> Subscription | None: ...
+
+    def find_subscriptions(self, query: SpaceTimeQuery, *, owner: str | None = None) -> list[Subscription]:
+        """Subscriptions with a cell in `query.cells` whose time window and altitude
+        band meet the query's (inclusive), ordered by id; `owner` keeps one party's."""
+        ...
+
+    def subscription_dependents(self, subscription_id: str) -> list[str]:
+        """Ids of the live filings whose DSS reference names this subscription, sorted."""
+        ...
+
+    def dss_references(self, filing_ids: Collection[str]) -> dict[str, DssReference]:
+        """The DSS references of those filings that have one."""
+        ...
+
+    def availability(self, party_ids: Collection[str]) -> dict[str, PartyAvailability]:
+        """The availability of those parties for which one was ever set."""
+        ...
+
 
 class Writer(Reader, Protocol):
     def add_party(self, party: Party, token_hash: bytes) -> None:
@@ -192,6 +214,30 @@ class Writer(Reader, Protocol):
         """Append entries (canonical JSON: valid UTF-8, no NUL) to the log in this
         transaction, with their leaf hashes and every perfect subtree they complete;
         returns their indices. Rolled back with the transaction, like everything else."""
+        ...
+
+    def put_subscription(self, subscription: Subscription, cells: Collection[int]) -> None:
+        """Store a new subscription (version 1; AlreadyExists when the id is taken) or its
+        next version (exactly one more than the stored one, else StaleVersion; NotFound
+        when there is none), with `cells` as its space index."""
+        ...
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        """Raises NotFound."""
+        ...
+
+    def bump_notifications(self, subscription_ids: Collection[str]) -> dict[str, int]:
+        """Add one to each subscription's notification index; returns the new indices
+        (unknown ids are left out)."""
+        ...
+
+    def put_dss_reference(self, reference: DssReference) -> None:
+        """Create or replace a filing's DSS reference (NotFound if the filing is not stored)."""
+        ...
+
+    def set_availability(self, availability: PartyAvailability) -> None:
+        """Record a party's availability; its version must be exactly one more than the
+        stored one (0 when none is stored), else StaleVersion; NotFound for no such party."""
         ...
 
     def add_tree_head(self, sth: SignedTreeHead) -> None:

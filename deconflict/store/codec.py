@@ -9,6 +9,7 @@ refused rather than half-loaded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,8 +32,10 @@ __all__ = [
     "FORMAT",
     "decode_filing",
     "decode_finding",
+    "decode_volumes",
     "encode_filing",
     "encode_finding",
+    "encode_volumes",
     "from_us",
     "to_us",
 ]
@@ -124,6 +127,15 @@ def decode_finding(doc: bytes | str) -> Finding:
         time_separation_s=d["t_s"],
         separation=Separation(h, v, t),
     )
+
+
+def encode_volumes(volumes: Sequence[Volume4D]) -> bytes:
+    """Volumes alone (a subscription's area), in the filing document's form."""
+    return orjson.dumps({"f": FORMAT, "vols": [_encode_volume(v) for v in volumes]})
+
+
+def decode_volumes(doc: bytes | str) -> tuple[Volume4D, ...]:
+    return tuple(_decode_volume(v) for v in _load(doc)["vols"])
 
 
 def _load(doc: bytes | str) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from deconflict.store.codec import (
     from_us,
     to_us,
 )
+from deconflict.store.sql_dss import DssReads, DssWrites
 from deconflict.store.sql_hotline import HotlineReads, HotlineWrites
 
 __all__ = ["Connection", "DecodeCache", "SqlReader", "SqlWriter", "migrations", "statements"]
@@ -120,7 +121,7 @@ def _tokens(token_hash: bytes) -> str:
     return token_hash.hex()
 
 
-class SqlReader(HotlineReads):
+class SqlReader(DssReads, HotlineReads):
     """The `Reader` half of the contract, on one connection inside a transaction."""
 
     def __init__(self, conn: Connection, cache: DecodeCache) -> None:
@@ -361,7 +362,7 @@ class SqlReader(HotlineReads):
         return None if row is None else _tree_head(row)
 
 
-class SqlWriter(HotlineWrites, SqlReader):
+class SqlWriter(DssWrites, HotlineWrites, SqlReader):
     """The `Writer` half: runs inside the engine's serialised write transaction."""
 
     def __init__(self, conn: Connection, cache: DecodeCache, log_range: CompactRange | None) -> None:
@@ -381,6 +382,9 @@ class SqlWriter(HotlineWrites, SqlReader):
 
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._conn.run(sql, params)
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.many(sql, rows)
 
     # -- parties
 
