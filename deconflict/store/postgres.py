@@ -234,8 +234,8 @@ class PostgresStore:
         or deadlock."""
         for attempt in range(self._attempts):
             try:
-                conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
-                conn.execute(self.lock_sql)
+                # one round trip: no parameters, so psycopg sends both as one simple query
+                conn.execute(f"BEGIN ISOLATION LEVEL SERIALIZABLE; {self.lock_sql}")
                 return
             except _RETRYABLE as e:
                 with suppress(psycopg.Error):
