@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import socket
 import threading
 import time
@@ -183,6 +184,10 @@ def pg_server() -> Iterator[PgServer]:
             pytest.fail(f"DECONFLICT_REQUIRE_PG=1 but {exc}", pytrace=False)
         pytest.skip(f"{exc} (or give a server in DECONFLICT_TEST_PG)")
     settings = {"max_connections": "300", "shared_buffers": "128MB"}
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        # `timeout pytest` ends with SIGTERM, which kills Python without running this
+        # fixture's teardown and would leave the cluster running: make it an interrupt
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     with cluster(settings=settings, durable=False) as url:
         yield PgServer(url)
 

@@ -45,7 +45,7 @@ from deconflict.ledger.rfc9162 import (
 from deconflict.ledger.sth import SignedTreeHead, TreeHead, sign
 from deconflict.model import Agreement, Conflict, Filing, Party
 from deconflict.model.geojson import volume_to_feature
-from deconflict.store.base import Reader, Store, Writer
+from deconflict.store.base import Reader, Store, Writer, retrying
 
 __all__ = [
     "MAX_PAGE",
@@ -196,7 +196,8 @@ class Ledger:
             latest = r.latest_tree_head()
             if latest is not None and latest.head.size == r.log_size():
                 return latest
-        with self.store.write() as w:
+
+        def write(w: Writer) -> SignedTreeHead:
             latest = w.latest_tree_head()
             size = w.log_size()
             if latest is not None and latest.head.size >= size:
@@ -204,7 +205,9 @@ class Ledger:
             timestamp_ms = max(_ms(self.clock.now()), latest.head.timestamp_ms if latest else 0)
             sth = sign(TreeHead(size, self._root(w, size), timestamp_ms), self.key)
             w.add_tree_head(sth)
-        return sth
+            return sth
+
+        return retrying(self.store, write)
 
     def tree_heads(self, since_size: int = 0) -> list[SignedTreeHead]:
         with self.store.read() as r:

@@ -12,7 +12,7 @@ from deconflict.errors import Forbidden, InvalidInput, Unauthorized
 from deconflict.ledger.entries import Kind
 from deconflict.model import Agreement, Party, Role
 from deconflict.service.ledger import Ledger, Receipt, party_body
-from deconflict.store.base import Store
+from deconflict.store.base import Store, Writer, retrying
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -92,19 +92,24 @@ class Parties:
         party = Party(party_id, name, language, role, self.clock.now())
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         entry = self.ledger.entry(Kind.PARTY_ADDED, party_body(party), party.created_at)
-        with self.store.write() as w:
+
+        def write(w: Writer) -> Receipt:
             w.add_party(party, hash_token(token))
-            (receipt,) = self.ledger.append(w, [entry])
-        return PartyCreated(party, token, receipt)
+            return self.ledger.append(w, [entry])[0]
+
+        return PartyCreated(party, token, retrying(self.store, write))
 
     def rotate(self, party_id: str, *, caller: Party | None = None) -> str:
         if caller is not None and caller.role is not Role.ADMIN:
             raise Forbidden("only an admin manages parties")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self.clock.now()
-        with self.store.write() as w:
+
+        def write(w: Writer) -> None:
             w.set_party_token(party_id, hash_token(token))
             self.ledger.record(w, Kind.PARTY_TOKEN_ROTATED, {"id": party_id}, now)
+
+        retrying(self.store, write)
         return token
 
     def get(self, party_id: str) -> Party | None:

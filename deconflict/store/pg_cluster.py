@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -111,7 +112,9 @@ def cluster(
 
 
 def main() -> None:
-    """Run a throwaway cluster in the foreground until interrupted."""
+    """Run a throwaway cluster in the foreground until interrupted (Ctrl-C or SIGTERM)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
     with cluster() as url:
         print(f"PostgreSQL on {url} (Ctrl-C stops it and deletes its data)", flush=True)
         try:

@@ -25,7 +25,8 @@ machine); see docs/deployment.md.
 
 Reads. A small pool of connections (`pool_size`, at most that many reads at once);
 each `read()` block is one REPEATABLE READ READ ONLY transaction (one snapshot), and a
-nested `read()` on the same thread reuses it.
+nested `read()` on the same thread reuses it. A connection the server cut (a restart) is
+replaced when a transaction begins on it, before anything was done on it.
 
 Schema: the portable files in `migrations/sqlite/`, each replaced by a same-numbered
 file in `migrations/postgres/` where there is one, applied at open under a transaction
@@ -220,8 +221,15 @@ class PostgresStore:
         conn = self._acquire()
         local.conn = conn
         try:
-            with _translated():
+            try:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            except psycopg.Error as e:
+                if not conn.broken:
+                    raise StoreUnavailable(f"storage failed: {type(e).__name__}") from e
+                conn.close()  # cut by the server (a restart): a new connection, once
+                conn = local.conn = self._connect()
+                with _translated():
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield SqlReader(_Conn(conn), self._cache)
         finally:
             local.conn = None
@@ -234,8 +242,8 @@ class PostgresStore:
         or deadlock."""
         for attempt in range(self._attempts):
             try:
-                conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
-                conn.execute(self.lock_sql)
+                # one round trip: no parameters, so psycopg sends both as one simple query
+                conn.execute(f"BEGIN ISOLATION LEVEL SERIALIZABLE; {self.lock_sql}")
                 return
             except _RETRYABLE as e:
                 with suppress(psycopg.Error):
@@ -268,7 +276,13 @@ class PostgresStore:
             self._writing.active = True
             try:
                 conn = self._writer()
-                self._begin(conn)
+                try:
+                    self._begin(conn)
+                except StoreUnavailable:
+                    if not conn.broken:
+                        raise
+                    conn = self._writer()  # cut by the server (a restart): a new connection, once
+                    self._begin(conn)
                 writer = SqlWriter(_Conn(conn), self._cache, self._log_range)
                 try:
                     yield writer

@@ -525,7 +525,8 @@ class SqlWriter(DssWrites, HotlineWrites, SqlReader):
                 encode_filing(filing).decode(),
             ),
         )
-        self._exec("DELETE FROM volume_index WHERE filing_id = ?", (filing.id,))
+        if stored is not None:  # a new filing has no index rows yet
+            self._exec("DELETE FROM volume_index WHERE filing_id = ?", (filing.id,))
         index_rows: list[tuple[Any, ...]] = []
         longest = 0
         for no, (volume, volume_cells) in enumerate(zip(filing.volumes, cells, strict=True)):

@@ -140,3 +140,19 @@ def test_processes_on_one_database_are_serialised_and_the_log_stays_one_tree(
     assert root_from_nodes(size, lambda level, index: nodes[NodeId(level, index)]) == root_from_leaf_hashes(
         [leaf_hash(e) for _, e in entries]
     )
+
+
+def test_connections_cut_by_the_server_are_opened_again(store: PostgresStore, backend: Any) -> None:
+    """A database restart cuts every connection: the next write and read begin on new ones."""
+    with_parties(store, "alpha")
+    with store.read() as r:  # a pooled read connection exists
+        assert r.get_party("alpha") is not None
+    with psycopg.connect(backend.url, autocommit=True) as admin:
+        cut = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert cut is not None and cut[0] == 2  # the write connection and the read one
+    put(store, filing("f1"))
+    with store.read() as r:
+        assert r.get_filing("f1") is not None
