@@ -217,7 +217,7 @@ class Filings:
         """Proof of awareness (F3548 key), then the agreement's block/warn rule.
 
         As ASTM F3548-21 gives them: a version in a keyless state (nonconforming,
-        contingent) needs neither; an accepted (not activated) filing of a party marked
+        contingent) needs neither; an accepted (not activated) intent of a party marked
         Down neither needs a key nor blocks. Only conflicts with filings of `key_types`
         need a key (an F3548 manager that does not process constraints leaves them out;
         an F3548 constraint needs none); the agreement's block rule applies to all."""
@@ -233,13 +233,13 @@ class Filings:
             for f in findings:
                 if f.b.owner in down and f.b.id not in stale:
                     other = r.get_filing(f.b.id)
-                    stale[f.b.id] = other is not None and other.state is State.ACCEPTED
+                    stale[f.b.id] = (
+                        other is not None
+                        and other.type is FilingType.INTENT
+                        and other.state is State.ACCEPTED
+                    )
             findings = [f for f in findings if not stale.get(f.b.id, False)]
-        missing = [
-            finding_summary(f)
-            for f in findings
-            if f.b.ovn not in key and f.b.type in key_types
-        ]
+        missing = [finding_summary(f) for f in findings if f.b.ovn not in key and f.b.type in key_types]
         if missing:
             raise MissingKey(missing)
         if self.agreement.conflict_action is ConflictAction.BLOCK:
@@ -248,10 +248,11 @@ class Filings:
                 raise ConflictRefused([finding_summary(f) for f in blocking])
 
     @staticmethod
-    def _check_up(r: Reader, caller: Party, *states: State) -> None:
-        """A party marked Down may not file an accepted or activated version, nor withdraw
-        one (F3548 USS availability: `states` are the states the write leaves, or ends)."""
-        if not _HELD_BY_DOWN.intersection(states):
+    def _check_up(r: Reader, caller: Party, filing_type: FilingType, *states: State) -> None:
+        """A party marked Down may not file an accepted or activated intent version, nor
+        withdraw one (F3548 USS availability: `states` are the states the write leaves, or
+        ends). The standard restricts operational intents only; constraints are not held."""
+        if filing_type is not FilingType.INTENT or not _HELD_BY_DOWN.intersection(states):
             return
         a = r.availability([caller.id]).get(caller.id)
         if a is not None and a.availability is Availability.DOWN:
@@ -347,7 +348,7 @@ class Filings:
         covers = self._covers.of(filing.volumes)  # pure and slow: outside the write lock
         entry = self._entry(Kind.FILING_CREATED, filing, None, now)  # likewise
         with self.store.write() as w:
-            self._check_up(w, caller, filing.state)
+            self._check_up(w, caller, filing.type, filing.state)
             findings = self._findings(w, filing, covers)
             self._enforce(w, filing, findings, set(key), key_types=key_types)
             return self._store(w, filing, covers, findings, now, entry, None, within)
@@ -382,7 +383,7 @@ class Filings:
         covers = self._covers.of(draft.volumes)
         with self.store.write() as w:
             current = self._current(w, caller, filing_id, draft.type, ovn)
-            self._check_up(w, caller, draft.state)
+            self._check_up(w, caller, draft.type, draft.state)
             if (
                 draft.state is not current.state
                 and draft.state not in transitions(current.type)[current.state]
@@ -448,7 +449,7 @@ class Filings:
         with self.store.write() as w:
             current = self._current(w, caller, filing_id, filing_type, ovn)
             if kind is Kind.FILING_WITHDRAWN:
-                self._check_up(w, caller, current.state)
+                self._check_up(w, caller, current.type, current.state)
             if state not in transitions(current.type)[current.state]:
                 raise InvalidTransition(filing_id, current.state.value, state.value)
             filing = replace(
