@@ -172,9 +172,11 @@ class Dss:
                     )
                     sid = made.id
                 elif old_sid is not None and old_sid != NULL_SUBSCRIPTION_ID:
+                    # none named: the intent keeps its subscription; an implicit one follows it
                     kept = w.get_subscription(old_sid)
-                    if kept is not None and kept.implicit:
-                        self.subscriptions.reshape_implicit(w, kept, filing)
+                    if kept is not None:
+                        if kept.implicit:
+                            self.subscriptions.reshape_implicit(w, kept, filing)
                         sid = old_sid
                 if sid == NULL_SUBSCRIPTION_ID and filing.state in _NEEDS_SUBSCRIPTION:
                     raise InvalidInput.one(

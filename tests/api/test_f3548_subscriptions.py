@@ -199,6 +199,15 @@ def test_explicit_subscription_for_an_intent(dss: Dss) -> None:
     assert r.status_code == 201
     assert r.json()["operational_intent_reference"]["subscription_id"] == sid
     assert indices(r.json()) == {sid: 1}
+    # an update that names no subscription keeps it
+    ref = r.json()["operational_intent_reference"]
+    kept = north.put(
+        f"/dss/v1/operational_intent_references/{ref['id']}/{ref['ovn']}",
+        json=oi(circle4d(radius_m=250), state="Activated"),
+    )
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["operational_intent_reference"]["subscription_id"] == sid
+    assert north.delete(f"/dss/v1/subscriptions/{sid}/1").status_code == 400  # still depended on
     others = new_id()
     subscribe(dss, "south", others)
     r = north.put(
