@@ -164,6 +164,10 @@ class Dss:
             old_sid = current_ref.subscription_id if current_ref is not None else None
             if ftype is FilingType.INTENT:
                 if sub is not None:
+                    if not self.subscriptions.covers(sub, filing):
+                        raise InvalidInput.one(
+                            "subscription_id", "the subscription must cover the operational intent's extents"
+                        )
                     sid = sub.id
                 elif draft.new_subscription is not None:
                     new = draft.new_subscription

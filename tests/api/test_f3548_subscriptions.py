@@ -199,6 +199,11 @@ def test_explicit_subscription_for_an_intent(dss: Dss) -> None:
     assert r.status_code == 201
     assert r.json()["operational_intent_reference"]["subscription_id"] == sid
     assert indices(r.json()) == {sid: 1}
+    # a subscription must cover the intent it serves
+    r2 = north.put(
+        f"/dss/v1/operational_intent_references/{new_id()}", json=oi(circle4d(*AWAY), subscription_id=sid)
+    )
+    assert r2.status_code == 400 and "cover" in r2.json()["message"]
     # an update that names no subscription keeps it
     ref = r.json()["operational_intent_reference"]
     kept = north.put(
