@@ -164,6 +164,10 @@ class Dss:
             old_sid = current_ref.subscription_id if current_ref is not None else None
             if ftype is FilingType.INTENT:
                 if sub is not None:
+                    if not self.subscriptions.covers(sub, filing):
+                        raise InvalidInput.one(
+                            "subscription_id", "the subscription must cover the operational intent's extents"
+                        )
                     sid = sub.id
                 elif draft.new_subscription is not None:
                     new = draft.new_subscription
@@ -172,9 +176,11 @@ class Dss:
                     )
                     sid = made.id
                 elif old_sid is not None and old_sid != NULL_SUBSCRIPTION_ID:
+                    # none named: the intent keeps its subscription; an implicit one follows it
                     kept = w.get_subscription(old_sid)
-                    if kept is not None and kept.implicit:
-                        self.subscriptions.reshape_implicit(w, kept, filing)
+                    if kept is not None:
+                        if kept.implicit:
+                            self.subscriptions.reshape_implicit(w, kept, filing)
                         sid = old_sid
                 if sid == NULL_SUBSCRIPTION_ID and filing.state in _NEEDS_SUBSCRIPTION:
                     raise InvalidInput.one(

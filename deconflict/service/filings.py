@@ -227,7 +227,7 @@ class Filings:
         """Proof of awareness (F3548 key), then the agreement's block/warn rule.
 
         As ASTM F3548-21 gives them: a version in a keyless state (nonconforming,
-        contingent) needs neither; an accepted (not activated) filing of a party that is
+        contingent) needs neither; an accepted (not activated) intent of a party that is
         DOWN (see `_down`) neither needs a key nor blocks, and when the agreement treats a
         DOWN party's filings as lowest priority (`hotline.down_filings`), none of them
         blocks. Only conflicts with filings of `key_types` need a key (an F3548 manager
@@ -241,7 +241,11 @@ class Filings:
             for f in findings:
                 if f.b.owner in down and f.b.id not in stale:
                     other = r.get_filing(f.b.id)
-                    stale[f.b.id] = other is not None and other.state is State.ACCEPTED
+                    stale[f.b.id] = (
+                        other is not None
+                        and other.type is FilingType.INTENT
+                        and other.state is State.ACCEPTED
+                    )
             findings = [f for f in findings if not stale.get(f.b.id, False)]
         missing = [finding_summary(f) for f in findings if f.b.ovn not in key and f.b.type in key_types]
         if missing:
@@ -266,10 +270,11 @@ class Filings:
         return down
 
     @staticmethod
-    def _check_up(r: Reader, caller: Party, *states: State) -> None:
-        """A party marked Down may not file an accepted or activated version, nor withdraw
-        one (F3548 USS availability: `states` are the states the write leaves, or ends)."""
-        if not _HELD_BY_DOWN.intersection(states):
+    def _check_up(r: Reader, caller: Party, filing_type: FilingType, *states: State) -> None:
+        """A party marked Down may not file an accepted or activated intent version, nor
+        withdraw one (F3548 USS availability: `states` are the states the write leaves, or
+        ends). The standard restricts operational intents only; constraints are not held."""
+        if filing_type is not FilingType.INTENT or not _HELD_BY_DOWN.intersection(states):
             return
         a = r.availability([caller.id]).get(caller.id)
         if a is not None and a.availability is Availability.DOWN:
@@ -384,7 +389,7 @@ class Filings:
 
         def write(w: Writer) -> Outcome:
             admit(w, caller, evidence, now)
-            self._check_up(w, caller, filing.state)
+            self._check_up(w, caller, filing.type, filing.state)
             findings = self._findings(w, filing, covers)
             self._enforce(w, filing, findings, set(key), key_types=key_types)
             return self._store(w, filing, covers, findings, now, entry, None, within)
@@ -430,7 +435,7 @@ class Filings:
         def write(w: Writer) -> Outcome:
             current = self._current(w, caller, filing_id, draft.type, ovn)
             admit(w, caller, evidence, now)
-            self._check_up(w, caller, draft.state)
+            self._check_up(w, caller, draft.type, draft.state)
             if (
                 draft.state is not current.state
                 and draft.state not in transitions(current.type)[current.state]
@@ -509,7 +514,7 @@ class Filings:
             current = self._current(w, caller, filing_id, filing_type, ovn)
             admit(w, caller, evidence, now)
             if kind is Kind.FILING_WITHDRAWN:
-                self._check_up(w, caller, current.state)
+                self._check_up(w, caller, current.type, current.state)
             if state not in transitions(current.type)[current.state]:
                 raise InvalidTransition(filing_id, current.state.value, state.value)
             filing = replace(

@@ -117,19 +117,20 @@ class Subscriptions:
         deps = r.subscription_dependents(sub.id)
         if not deps:
             return
-        cells = self.cells(sub.volumes)
         for fid in deps:
             f = r.get_filing(fid)
-            if f is None:
-                continue
-            if (
-                f.time_start < sub.time_start
-                or f.time_end > sub.time_end
-                or not self.cells(f.volumes) <= cells
-            ):
+            if f is not None and not self.covers(sub, f):
                 raise InvalidInput.one(
                     "extents", f"the subscription would no longer cover operational intent {fid!r}"
                 )
+
+    def covers(self, sub: Subscription, filing: Filing) -> bool:
+        """Whether `sub` covers `filing`: its time window, and every index cell of its volumes."""
+        return (
+            sub.time_start <= filing.time_start
+            and filing.time_end <= sub.time_end
+            and self.cells(filing.volumes) <= self.cells(sub.volumes)
+        )
 
     # -- use cases
 

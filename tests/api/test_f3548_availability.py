@@ -126,3 +126,23 @@ def test_a_down_party_and_its_intents(dss: Dss) -> None:
 
 def _feature() -> dict[str, Any]:
     return circle(36.9, 35.4, 100)
+
+
+def test_constraints_of_a_down_party_still_count(dss: Dss) -> None:
+    cm = dss.as_("drones", "utm.constraint_management")
+    assert set_availability(dss, "drones", "", "Down").status_code == 200
+    # the standard holds a Down USS's operational intents, not its constraints
+    r = cm.put(
+        f"/dss/v1/constraint_references/{new_id()}",
+        json={"extents": [circle4d()], "uss_base_url": "https://c.example"},
+    )
+    assert r.status_code == 201, r.text
+    cid = r.json()["constraint_reference"]["id"]
+    body = oi(
+        circle4d(), new_subscription={"uss_base_url": "https://s.example", "notify_for_constraints": True}
+    )
+    r = dss.as_("south", SC, "utm.constraint_processing").put(
+        f"/dss/v1/operational_intent_references/{new_id()}", json=body
+    )
+    assert r.status_code == 409
+    assert [c["id"] for c in r.json()["missing_constraints"]] == [cid]

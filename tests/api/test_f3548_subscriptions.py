@@ -199,6 +199,20 @@ def test_explicit_subscription_for_an_intent(dss: Dss) -> None:
     assert r.status_code == 201
     assert r.json()["operational_intent_reference"]["subscription_id"] == sid
     assert indices(r.json()) == {sid: 1}
+    # a subscription must cover the intent it serves
+    r2 = north.put(
+        f"/dss/v1/operational_intent_references/{new_id()}", json=oi(circle4d(*AWAY), subscription_id=sid)
+    )
+    assert r2.status_code == 400 and "cover" in r2.json()["message"]
+    # an update that names no subscription keeps it
+    ref = r.json()["operational_intent_reference"]
+    kept = north.put(
+        f"/dss/v1/operational_intent_references/{ref['id']}/{ref['ovn']}",
+        json=oi(circle4d(radius_m=250), state="Activated"),
+    )
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["operational_intent_reference"]["subscription_id"] == sid
+    assert north.delete(f"/dss/v1/subscriptions/{sid}/1").status_code == 400  # still depended on
     others = new_id()
     subscribe(dss, "south", others)
     r = north.put(
