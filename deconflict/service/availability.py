@@ -14,7 +14,7 @@ from deconflict.ledger.entries import Kind
 from deconflict.model import Party
 from deconflict.model.dss import Availability, PartyAvailability
 from deconflict.service.ledger import Ledger
-from deconflict.store.base import Store
+from deconflict.store.base import Store, Writer, retrying
 
 
 def version_text(version: int) -> str:
@@ -52,7 +52,8 @@ class Availabilities:
         text ('' while never set). Going to Down records `party_down`; leaving it,
         `party_up`; any other change is recorded as the one it is closest to."""
         now = self.clock.now()
-        with self.store.write() as w:
+
+        def write(w: Writer) -> PartyAvailability:
             if w.get_party(party_id) is None:
                 raise NotFound("party", party_id)
             stored = w.availability([party_id]).get(party_id)
@@ -63,4 +64,6 @@ class Availabilities:
             w.set_availability(new)
             kind = Kind.PARTY_DOWN if availability is Availability.DOWN else Kind.PARTY_UP
             self.ledger.record(w, kind, availability_body(new, caller, current.availability), now)
-        return new
+            return new
+
+        return retrying(self.store, write)

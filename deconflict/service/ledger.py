@@ -167,7 +167,8 @@ class Ledger:
         document = canonicalize(dict(agreement.document))
         digest = hashlib.sha256(document).digest()
         mark = int.from_bytes(digest[:8], "big", signed=True)
-        with self.store.write() as w:
+
+        def write(w: Writer) -> Receipt | None:
             if w.get_meta(AGREEMENT_META) == mark:
                 return None
             body: dict[str, JSONValue] = {
@@ -178,7 +179,9 @@ class Ledger:
             }
             (receipt,) = self.append(w, [self.entry(Kind.AGREEMENT_CHANGED, body)])
             w.set_meta(AGREEMENT_META, mark)
-        return receipt
+            return receipt
+
+        return retrying(self.store, write)
 
     # -- tree heads
 

@@ -33,7 +33,7 @@ from deconflict.ledger.entries import Kind
 from deconflict.model import Party, Role
 from deconflict.model.signature import PartyKey, SignedRequest, jwk_thumbprint
 from deconflict.service.ledger import Ledger, Receipt
-from deconflict.store.base import Store, Writer
+from deconflict.store.base import Store, Writer, retrying
 
 __all__ = ["MAX_AGE_S", "MAX_SKEW_S", "KeyAdded", "Signatures", "admit", "parse_public_key", "signed_member"]
 
@@ -151,16 +151,20 @@ class Signatures:
             raise Forbidden("an observer sends nothing to sign")
         now = self.clock.now()
         key = PartyKey(jwk_thumbprint(public_key), caller.id, public_key, required, now)
-        with self.store.write() as w:
+
+        def write(w: Writer) -> KeyAdded:
             admit(w, caller, evidence, now)
             w.add_party_key(key)
             body = {**key_body(key), **signed_member(evidence)}
             (receipt,) = self.ledger.append(w, [self.ledger.entry(Kind.PARTY_KEY_ADDED, body, now)])
-        return KeyAdded(key, receipt)
+            return KeyAdded(key, receipt)
+
+        return retrying(self.store, write)
 
     def revoke(self, caller: Party, key_id: str, *, evidence: SignedRequest | None = None) -> Receipt:
         now = self.clock.now()
-        with self.store.write() as w:
+
+        def write(w: Writer) -> Receipt:
             key = w.get_party_key(key_id)
             if key is None or key.party_id != caller.id or not key.active:
                 raise NotFound("key", key_id)
@@ -168,4 +172,6 @@ class Signatures:
             w.revoke_party_key(key_id, now)
             body: dict[str, JSONValue] = {"party": caller.id, "key_id": key_id, **signed_member(evidence)}
             (receipt,) = self.ledger.append(w, [self.ledger.entry(Kind.PARTY_KEY_REVOKED, body, now)])
-        return receipt
+            return receipt
+
+        return retrying(self.store, write)

@@ -20,7 +20,7 @@ from deconflict.geometry.outline import validate_outline
 from deconflict.model import Agreement, Filing, FilingType, Party, Volume4D
 from deconflict.model.dss import Subscriber, Subscription
 from deconflict.service.covers import Covers
-from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer
+from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer, retrying
 
 #: The longest a subscription may last (F3548 DSSMaxSubscriptionDurationHours).
 MAX_SUBSCRIPTION_S = 24 * 3600.0
@@ -142,7 +142,8 @@ class Subscriptions:
         now = self.clock.now()
         self._validate(draft, now)
         cells = self.cells([draft.volume])
-        with self.store.write() as w:
+
+        def write(w: Writer) -> Subscription:
             current = w.get_subscription(subscription_id)
             if version is None:
                 sub = Subscription(
@@ -173,7 +174,9 @@ class Subscriptions:
                 )
                 self._check_covers(w, sub)
             w.put_subscription(sub, cells)
-        return sub
+            return sub
+
+        return retrying(self.store, write)
 
     def put_implicit(
         self, w: Writer, caller: Party, filing: Filing, uss_base_url: str, constraints: bool
@@ -218,7 +221,7 @@ class Subscriptions:
             return self._meeting(r, [area], owner=caller.id)
 
     def delete(self, caller: Party, subscription_id: str, version: int) -> Subscription:
-        with self.store.write() as w:
+        def write(w: Writer) -> Subscription:
             current = self._owned(w.get_subscription(subscription_id), caller, subscription_id)
             if current.version != version:
                 raise StaleVersion(subscription_id, str(version), str(current.version))
@@ -229,7 +232,9 @@ class Subscriptions:
                     f"operational intents depend on this subscription: {', '.join(deps)}",
                 )
             w.delete_subscription(subscription_id)
-        return current
+            return current
+
+        return retrying(self.store, write)
 
     def dependents(self, subscription_id: str) -> list[str]:
         with self.store.read() as r:
