@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from deconflict import __version__
-from deconflict.api import problems, wire
+from deconflict.api import console, problems, wire
 from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.ledger.sth import MAX_UINT
@@ -184,6 +184,7 @@ def create_app(
     app.include_router(
         _filing_routes(services, FilingType.CONSTRAINT, wire.ConstraintCreate, wire.ConstraintUpdate, caller)
     )
+    console.install(app)
     return app
 
 
