@@ -4,7 +4,7 @@
 // fed through window.deconflict.
 import {Api, ApiError} from './api.js';
 import {Hotline} from './hotline.js';
-import {LogIndex} from './ledger.js';
+import {hex, leafHash, LogIndex, verifyInclusion} from './ledger.js';
 import {
   callsignField, conflictFeatures, createMap, filingFeatures, PALETTE, popup, renderedIds, sourceIds,
 } from './map.js';
@@ -329,6 +329,15 @@ const api = {
     const p = state.map.project([lon, lat]);
     const r = state.map.getContainer().getBoundingClientRect();
     return {x: r.left + p.x, y: r.top + p.y};
+  },
+  /** The in-browser RFC 9162 check the receipt uses: (index, size, entryHex, pathHex[], rootHex) => bool. */
+  async verifyInclusion(index, size, entryHex, pathHex, rootHex) {
+    const bytes = new Uint8Array(entryHex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+    return verifyInclusion(index, size, await leafHash(bytes), pathHex, rootHex);
+  },
+  /** RFC 9162 leaf hash (hex) of an entry given as hex. */
+  async leafHash(entryHex) {
+    return hex(await leafHash(new Uint8Array(entryHex.match(/../g)?.map((h) => parseInt(h, 16)) ?? [])));
   },
   refresh,
   showFiling,
