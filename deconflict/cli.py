@@ -73,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print("store already holds parties; not seeding")
     workers = f", {args.workers} worker processes" if args.workers > 1 else ""
     print(f"deconflict {__version__} on http://{args.host}:{args.port} (data in {args.data_dir}{workers})")
+    print(f"console: http://{args.host}:{args.port}/console/ (sign in with a party's API token)")
     if args.workers > 1:
         # each worker opens the same SQLite file; its write lock serialises them all
         services.store.close()

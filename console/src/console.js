@@ -67,6 +67,7 @@ async function begin(token, fromStorage) {
   try {
     const {api: a, me} = await signIn(token);
     sessionStorage.setItem(TOKEN_KEY, token);
+    if (state.map) { location.reload(); return; } // signed out mid-session: start afresh
     state.api = a;
     state.me = me;
     await start();

@@ -3,8 +3,12 @@ bench/console.py. No browser is downloaded: Playwright drives /usr/bin/chromium.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 EXECUTABLE = Path(os.environ.get("DECONFLICT_CHROMIUM", "/usr/bin/chromium"))
@@ -35,3 +39,16 @@ def launch(playwright: Any, user_data_dir: Path, **options: Any) -> Any:
         viewport=options.pop("viewport", {"width": 1280, "height": 800}),
         **options,
     )
+
+
+@cache
+def root_conftest() -> ModuleType:
+    """tests/conftest.py (its ThreadServer), loaded by path: in a whole run the name
+    `conftest` may already be another folder's conftest."""
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_deconflict_tests_conftest", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module

@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from chromium import ARTIFACTS, EXECUTABLE, launch
-from conftest import ThreadServer
+from chromium import ARTIFACTS, EXECUTABLE, launch, root_conftest
 
 from deconflict.api.app import create_app
 from deconflict.model import Agreement
@@ -76,7 +75,7 @@ def seeded(tmp_path: Path, agreement: Agreement) -> Iterator[Seeded]:
     services = Services.build(store, agreement)
     tokens = seed_example(services, tmp_path)
     assert tokens is not None
-    with ThreadServer(create_app(services, sth_interval_s=None)) as url:
+    with root_conftest().ThreadServer(create_app(services, sth_interval_s=None)) as url:
         s = Seeded(url, tokens)
         start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
         volume = _box(34.9, 34.3, 0.1, start, start + timedelta(hours=2))
