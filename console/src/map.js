@@ -71,9 +71,12 @@ function addLayers(map) {
   map.addImage('arrow', arrowImage(), {sdf: true});
   map.addImage('hatch', hatchImage());
   // tracks: positions and trails in one source, so an update re-tiles one source, not two
-  for (const id of ['filings', 'reservations', 'conflicts', 'tracks', 'tactical']) {
+  for (const id of ['filings', 'reservations', 'conflicts', 'tactical']) {
     map.addSource(id, {type: 'geojson', data: EMPTY});
   }
+  // tracks re-tile every second: z6 tiles (about 70 m steps, under a pixel up to zoom 10)
+  // mean fewer tiles, so fewer repaints per update, than the default z18
+  map.addSource('tracks', {type: 'geojson', data: EMPTY, maxzoom: 6});
   map.addLayer({id: 'reservations-fill', type: 'fill', source: 'reservations',
     paint: {'fill-pattern': 'hatch', 'fill-opacity': 0.9}});
   map.addLayer({id: 'reservations-line', type: 'line', source: 'reservations',
