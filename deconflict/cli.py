@@ -153,6 +153,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"ASTM F3548-21 DSS interface on /dss/v1 ({len(dss_auth.keys)} verification key(s), "
             f"audience {', '.join(dss_auth.audiences)})"
         )
+    print(f"console: http://{args.host}:{args.port}/console/ (sign in with a party's API token)")
     if args.workers > 1:
         # each worker opens the same database; the store's write lock serialises them all
         services.store.close()

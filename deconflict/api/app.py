@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from deconflict import __version__
-from deconflict.api import f3548, problems, wire
+from deconflict.api import console, f3548, problems, wire
 from deconflict.api.hotline import hotline_routes, tick_every
 from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from deconflict.api.signatures import signed_request_dependency
@@ -224,6 +224,7 @@ def create_app(
     )
     if dss_auth is not None:
         app.include_router(f3548.router(services, dss_auth))
+    console.install(app)
     return app
 
 

@@ -1,0 +1,358 @@
+// The operations console: sign in as a party, then a live map of the filings,
+// reservations and conflicts the API reports (polled every second: the service has no
+// stream yet), a filing's versions and receipt on click, tracks and the hotline panel
+// fed through window.deconflict.
+import {Api, ApiError} from './api.js';
+import {Hotline} from './hotline.js';
+import {hex, leafHash, LogIndex, verifyInclusion} from './ledger.js';
+import {
+  callsignField, conflictFeatures, createMap, filingFeatures, PALETTE, popup, renderedIds, sourceIds,
+} from './map.js';
+import {Tracks} from './tracks.js';
+
+const TOKEN_KEY = 'deconflict.token';
+const POLL_MS = 1000;
+// Past this many tracks, callsigns are drawn from zoom LABEL_ZOOM up (hover shows them at
+// any zoom): thousands of labels clutter the picture and their placement costs frames.
+const LABEL_ALL_UP_TO = 500;
+const LABEL_ZOOM = 7;
+const $ = (sel) => document.querySelector(sel);
+
+const colors = new Map();
+function colorOf(party) {
+  if (party === undefined || party === null) return PALETTE[PALETTE.length - 1];
+  if (!colors.has(party)) colors.set(party, PALETTE[colors.size % (PALETTE.length - 1)]);
+  return colors.get(party);
+}
+
+const state = {
+  api: null, me: null, map: null, log: null, counts: {filings: 0, reservations: 0, conflicts: 0, tracks: 0},
+  refreshes: 0, fitted: false, labelZoom: 0, signature: '', centres: new Map(), extra: new Map(), timer: null,
+};
+let readyResolve;
+const ready = new Promise((r) => { readyResolve = r; });
+let mapLoaded = null;
+const tracks = new Tracks(colorOf);
+const hotline = new Hotline(document, () => api.onReply);
+
+function el(tag, attrs = {}, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function setCount(name, n) {
+  state.counts[name] = n;
+  $(`#count-${name}`).textContent = String(n);
+}
+
+// -- sign in -------------------------------------------------------------------------
+
+async function signIn(token) {
+  const candidate = new Api(token);
+  const me = await candidate.get('/v1/me');
+  return {api: candidate, me};
+}
+
+function showSignIn(message) {
+  $('#app').hidden = true;
+  $('#signin').hidden = false;
+  $('#signout').hidden = true;
+  $('#who').textContent = '';
+  $('#signin-error').textContent = message || '';
+}
+
+async function begin(token, fromStorage) {
+  try {
+    const {api: a, me} = await signIn(token);
+    sessionStorage.setItem(TOKEN_KEY, token);
+    if (state.map) { location.reload(); return; } // signed out mid-session: start afresh
+    state.api = a;
+    state.me = me;
+    await start();
+  } catch (err) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    const why = err instanceof ApiError ? `${err.message} (HTTP ${err.status})` : `cannot reach the service: ${err}`;
+    showSignIn(fromStorage ? `Signed out: ${why}` : `Sign-in refused: ${why}`);
+  }
+}
+
+// -- the live picture ------------------------------------------------------------------
+
+async function sideCentre(ref) {
+  // a conflict side not among the current filings (e.g. just ended): fetch it once per version
+  const key = `${ref.id}@${ref.version}`;
+  if (!state.extra.has(key)) {
+    try {
+      const f = await state.api.get(`/v1/${ref.type}s/${encodeURIComponent(ref.id)}`);
+      state.extra.set(key, filingFeatures([f], colorOf, new Set()).centres.get(f.id));
+    } catch {
+      state.extra.set(key, null);
+    }
+  }
+  return state.extra.get(key);
+}
+
+async function refresh() {
+  const api = state.api;
+  const [intents, constraints, conflicts] = await Promise.all([
+    api.get('/v1/intents'), api.get('/v1/constraints'), api.get('/v1/conflicts'),
+  ]);
+  if (state.refreshes % 30 === 0) renderParties(await api.get('/v1/parties'));
+  const signature = JSON.stringify([intents.map((f) => f.ovn), constraints.map((f) => f.ovn), conflicts.map((c) => c.id)]);
+  if (signature !== state.signature) {
+    const conflicted = new Set(conflicts.flatMap((c) => [c.a.id, c.b.id]));
+    const fi = filingFeatures(intents, colorOf, conflicted);
+    const fr = filingFeatures(constraints, colorOf, conflicted);
+    const centres = new Map([...fi.centres, ...fr.centres]);
+    for (const c of conflicts) {
+      for (const side of [c.a, c.b]) {
+        if (!centres.has(side.id)) {
+          const centre = await sideCentre(side);
+          if (centre) centres.set(side.id, centre);
+        }
+      }
+    }
+    const cf = conflictFeatures(conflicts, centres);
+    const map = state.map;
+    map.getSource('filings').setData({type: 'FeatureCollection', features: fi.features});
+    map.getSource('reservations').setData({type: 'FeatureCollection', features: fr.features});
+    map.getSource('conflicts').setData({type: 'FeatureCollection', features: cf});
+    setCount('filings', new Set(fi.features.map((f) => f.properties.fid)).size);
+    setCount('reservations', new Set(fr.features.map((f) => f.properties.fid)).size);
+    setCount('conflicts', new Set(cf.map((f) => f.properties.cid)).size);
+    state.signature = signature;
+    const bounds = fi.bounds && fr.bounds
+      ? [[Math.min(fi.bounds[0][0], fr.bounds[0][0]), Math.min(fi.bounds[0][1], fr.bounds[0][1])],
+        [Math.max(fi.bounds[1][0], fr.bounds[1][0]), Math.max(fi.bounds[1][1], fr.bounds[1][1])]]
+      : fi.bounds || fr.bounds;
+    if (bounds && !state.fitted) {
+      map.fitBounds(bounds, {padding: 60, maxZoom: 9, duration: 0});
+      state.fitted = true;
+    }
+  }
+  state.refreshes += 1;
+  $('#updated').textContent = `updated ${new Date().toISOString().slice(11, 19)}Z · polled every ${POLL_MS / 1000} s`;
+}
+
+function schedule() {
+  state.timer = setTimeout(async () => {
+    try {
+      await refresh();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        showSignIn(`Signed out: ${err.message}`);
+        return;
+      }
+      $('#updated').textContent = `connection lost (${err.message || err}); retrying`;
+    }
+    schedule();
+  }, POLL_MS);
+}
+
+function renderParties(parties) {
+  const list = parties.filter((p) => p.role === 'operator').sort((a, b) => a.id.localeCompare(b.id));
+  for (const p of list) colorOf(p.id);
+  $('#parties').replaceChildren(...list.map((p) => {
+    const li = el('li', {'data-party': p.id});
+    const sw = el('span', {class: 'swatch'});
+    sw.style.background = colorOf(p.id);
+    li.append(sw, el('span', {}, `${p.name || p.id} (${p.id})`));
+    return li;
+  }));
+}
+
+// -- hover and click -----------------------------------------------------------------
+
+const when = (p) => `${p.start.replace('T', ' ').replace('Z', '')}Z → ${p.end.slice(11).replace('Z', '')}Z`;
+
+function hoverContent(layer, p) {
+  const box = el('div', {'data-testid': 'hover'});
+  if (layer === 'tracks') {
+    box.append(el('b', {}, p.callsign), el('div', {}, `${p.party ?? 'unknown party'} · heading ${Math.round(p.heading_deg)}°`));
+    if (p.altitude_m !== null && p.altitude_m !== undefined) box.append(el('div', {}, `altitude ${Math.round(p.altitude_m)} m`));
+    if (p.speed_mps !== null && p.speed_mps !== undefined) box.append(el('div', {}, `speed ${Math.round(p.speed_mps)} m/s`));
+    return box;
+  }
+  if (layer === 'conflict-marks') {
+    box.append(el('b', {}, 'Conflict'), el('div', {}, `${p.a} × ${p.b}`),
+      el('div', {}, `window ${when(p)}`),
+      el('div', {}, `separation ${Math.round(p.h)} m / ${Math.round(p.v)} m / ${Math.round(p.t)} s ` +
+        `(agreed ${Math.round(p.hb)} m / ${Math.round(p.vb)} m / ${Math.round(p.tb)} s)`));
+    return box;
+  }
+  box.append(el('b', {}, `${p.owner} · ${p.kind}`),
+    el('div', {}, `${p.type} v${p.version} · ${p.state}${p.conflicted ? ' · in conflict' : ''}`),
+    el('div', {'data-testid': 'hover-altitude'}, `altitude ${Math.round(p.lower)}–${Math.round(p.upper)} m`),
+    el('div', {'data-testid': 'hover-time'}, `time ${when(p)}`));
+  return box;
+}
+
+function installInteractions(map) {
+  const tip = popup();
+  for (const layer of ['filings-fill', 'reservations-fill', 'conflict-marks', 'tracks']) {
+    map.on('mousemove', layer, (e) => {
+      map.getCanvas().style.cursor = 'pointer';
+      tip.setLngLat(e.lngLat).setDOMContent(hoverContent(layer, e.features[0].properties)).addTo(map);
+    });
+    map.on('mouseleave', layer, () => { map.getCanvas().style.cursor = ''; tip.remove(); });
+  }
+  map.on('click', (e) => {
+    const hit = map.queryRenderedFeatures(e.point, {layers: ['filings-fill', 'reservations-fill']})[0];
+    if (hit) showFiling(hit.properties.type, hit.properties.fid);
+  });
+}
+
+async function showFiling(type, id) {
+  const box = $('#details');
+  box.replaceChildren(el('h2', {}, 'Filing'), el('p', {class: 'muted'}, 'loading…'));
+  const api = state.api;
+  try {
+    const versions = await api.get(`/v1/${type}s/${encodeURIComponent(id)}/versions`);
+    const latest = versions[versions.length - 1];
+    const head = el('p', {'data-filing': id});
+    head.append(el('b', {}, `${type} of ${latest.owner} · ${latest.kind}`), el('br'), el('code', {}, id));
+    const table = el('table', {'data-testid': 'versions'});
+    const hdr = el('tr');
+    for (const h of ['v', 'state', 'volumes', 'ovn', 'leaf']) hdr.append(el('th', {}, h));
+    table.append(hdr);
+    state.log = state.log || new LogIndex(api);
+    await state.log.sync();
+    for (const v of versions) {
+      const tr = el('tr', {'data-version': v.version});
+      const leaf = state.log.byVersion.get(`${id}@${v.version}`);
+      for (const cell of [v.version, v.state, v.volumes.length, v.ovn.slice(0, 10) + '…', leaf ? `#${leaf.index}` : '—']) {
+        tr.append(el('td', {}, String(cell)));
+      }
+      table.append(tr);
+    }
+    const receiptBox = el('div', {class: 'receipt', 'data-testid': 'receipt'}, 'receipt: checking the shared record…');
+    box.replaceChildren(el('h2', {}, 'Filing'), head, table, receiptBox);
+    const r = await state.log.receipt(id, latest.version);
+    receiptBox.replaceChildren();
+    if (!r) { receiptBox.textContent = 'receipt: this version is not in the shared record'; return; }
+    receiptBox.dataset.leafIndex = String(r.leaf_index);
+    receiptBox.dataset.treeSize = String(r.tree_size);
+    receiptBox.append(el('b', {}, `Receipt of v${latest.version}`),
+      el('div', {'data-testid': 'receipt-leaf'}, `leaf #${r.leaf_index} (${r.kind}, ${r.at})`));
+    if (r.entry_hash) receiptBox.append(el('div', {}, 'entry hash '), el('code', {}, r.entry_hash));
+    if (r.audit_path === null) {
+      receiptBox.append(el('div', {}, `not yet under a signed tree head (size ${r.tree_size})`));
+      return;
+    }
+    receiptBox.append(el('div', {}, `inclusion proof: ${r.audit_path} hashes to the signed tree head of size ` +
+      `${r.tree_size} (root ${r.root.slice(0, 16)}…, signed ${new Date(r.sth_timestamp_ms).toISOString()})`));
+    const verdict = r.verified === null
+      ? el('div', {'data-testid': 'receipt-verified', 'data-verified': 'unknown'}, 'not checked here (the browser offers no SHA-256 outside https or localhost)')
+      : el('div', {'data-testid': 'receipt-verified', 'data-verified': String(r.verified), class: r.verified ? 'ok' : 'bad'},
+        r.verified ? 'inclusion proof verified in this browser ✓' : 'inclusion proof does NOT verify ✗');
+    receiptBox.append(verdict);
+  } catch (err) {
+    box.replaceChildren(el('h2', {}, 'Filing'), el('p', {class: 'bad'}, `could not load ${id}: ${err.message || err}`));
+  }
+}
+
+// -- start -----------------------------------------------------------------------------
+
+async function start() {
+  $('#signin').hidden = true;
+  $('#app').hidden = false;
+  $('#signout').hidden = false;
+  $('#who').textContent = `signed in as ${state.me.name || state.me.id} (${state.me.id}, ${state.me.role})`;
+  const base = new URL('.', document.baseURI).href;
+  const {map, loaded} = createMap($('#map'), base);
+  state.map = map;
+  mapLoaded = loaded;
+  await loaded;
+  installInteractions(map);
+  flushTracks();
+  await refresh();
+  readyResolve();
+  schedule();
+}
+
+function flushTracks() {
+  if (!state.map || !state.map.getSource('tracks')) return;
+  const labelZoom = tracks.points.features.length > LABEL_ALL_UP_TO ? LABEL_ZOOM : 0;
+  if (labelZoom !== state.labelZoom) {
+    state.map.setLayoutProperty('tracks', 'text-field', callsignField(labelZoom));
+    state.labelZoom = labelZoom;
+  }
+  state.map.getSource('tracks').setData({type: 'FeatureCollection', features: tracks.points.features.concat(tracks.lines.features)});
+  if (tracks.tacticalDirty) {
+    state.map.getSource('tactical').setData(tracks.tactical);
+    tracks.tacticalDirty = false;
+  }
+  setCount('tracks', tracks.points.features.length);
+}
+
+/** The console's entry point for tests, the bench, and the parts still to come. */
+const api = {
+  /** Resolves once signed in, the map loaded and the first refresh drawn. */
+  ready,
+  /** Replace the tracks: [{id, callsign, party, lon, lat, heading_deg, altitude_m?, speed_mps?}]. */
+  setTracks(list) { const n = tracks.set(list); flushTracks(); return n; },
+  /** Predicted tactical conflicts: [{a, b, time_to_cpa_s, distance_m?}] between track ids. */
+  setTacticalConflicts(list) { const n = tracks.setTactical(list); flushTracks(); return n; },
+  /** Hotline messages and every party's channel health (see hotline.js for the fields). */
+  setMessages(list) { hotline.setMessages(list); },
+  setChannels(list) { hotline.setChannels(list); },
+  /** async (message, reply) => void: sends a hotline reply (set by the hotline client). */
+  onReply: null,
+  /** What the console put on the map (distinct filings, reservations, conflicts, tracks). */
+  counts() { return {...state.counts, refreshes: state.refreshes}; },
+  /** Distinct ids drawn on screen now, per layer group (MapLibre queryRenderedFeatures). */
+  rendered() {
+    const m = state.map;
+    return {
+      filings: [...renderedIds(m, ['filings-fill'], 'fid')],
+      reservations: [...renderedIds(m, ['reservations-fill'], 'fid')],
+      conflicts: [...renderedIds(m, ['conflict-marks'], 'cid')],
+      tracks: [...renderedIds(m, ['tracks'], 'tid')],
+    };
+  },
+  /** Distinct ids MapLibre holds per source (querySourceFeatures). */
+  sources() {
+    const m = state.map;
+    return {
+      filings: [...sourceIds(m, 'filings', 'fid')],
+      reservations: [...sourceIds(m, 'reservations', 'fid')],
+      conflicts: [...sourceIds(m, 'conflicts', 'cid', ['==', ['geometry-type'], 'Point'])],
+      tracks: [...sourceIds(m, 'tracks', 'tid', ['==', ['geometry-type'], 'Point'])],
+    };
+  },
+  /** Resolves when the map has drawn everything it was given. */
+  idle() { return mapLoaded.then(() => new Promise((r) => { state.map.once('idle', () => r()); state.map.triggerRepaint(); })); },
+  /** Page coordinates (CSS pixels) of a lon/lat on the map, for pointer tests. */
+  screenPoint(lon, lat) {
+    const p = state.map.project([lon, lat]);
+    const r = state.map.getContainer().getBoundingClientRect();
+    return {x: r.left + p.x, y: r.top + p.y};
+  },
+  /** The in-browser RFC 9162 check the receipt uses: (index, size, entryHex, pathHex[], rootHex) => bool. */
+  async verifyInclusion(index, size, entryHex, pathHex, rootHex) {
+    const bytes = new Uint8Array(entryHex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+    return verifyInclusion(index, size, await leafHash(bytes), pathHex, rootHex);
+  },
+  /** RFC 9162 leaf hash (hex) of an entry given as hex. */
+  async leafHash(entryHex) {
+    return hex(await leafHash(new Uint8Array(entryHex.match(/../g)?.map((h) => parseInt(h, 16)) ?? [])));
+  },
+  refresh,
+  showFiling,
+  get map() { return state.map; },
+};
+window.deconflict = api;
+
+$('#signin').addEventListener('submit', (e) => {
+  e.preventDefault();
+  begin($('#token').value.trim(), false);
+});
+$('#signout').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  location.reload();
+});
+const saved = sessionStorage.getItem(TOKEN_KEY);
+if (saved) begin(saved, true); else showSignIn('');

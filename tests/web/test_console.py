@@ -1,0 +1,373 @@
+"""The operations console in a real browser (Debian's headless Chromium, driven by
+Playwright) against the real server (uvicorn on loopback) running the seeded example.
+
+Every step leaves a screenshot in test-artifacts/console/ (git-ignored)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from chromium import ARTIFACTS, EXECUTABLE, launch, root_conftest
+
+from deconflict.api.app import create_app
+from deconflict.model import Agreement
+from deconflict.service import Services
+from deconflict.sim.seed import seed_example
+from deconflict.store.sqlite import SqliteStore
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+if not EXECUTABLE.exists():  # pragma: no cover - depends on the machine
+    message = f"{EXECUTABLE} is missing: apt-get install -y chromium (.ci/run does)"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+
+@dataclass
+class Seeded:
+    url: str
+    tokens: dict[str, str]
+    reservation: dict[str, Any] = field(default_factory=dict)
+    clients: dict[str, httpx.Client] = field(default_factory=dict)
+
+    def client(self, party: str) -> httpx.Client:
+        if party not in self.clients:
+            headers = {"Authorization": f"Bearer {self.tokens[party]}"}
+            self.clients[party] = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return self.clients[party]
+
+    def ids(self, path: str) -> set[str]:
+        r = self.client("shield").get(path)
+        r.raise_for_status()
+        return {item["id"] for item in r.json()}
+
+
+def _box(lon: float, lat: float, half: float, start: datetime, end: datetime) -> dict[str, Any]:
+    ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half]]
+    ring.append([lon - half, lat + half])
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [ring + [ring[0]]]},
+        "properties": {
+            "altitude_lower_m": 0,
+            "altitude_upper_m": 6000,
+            "time_start": start.isoformat().replace("+00:00", "Z"),
+            "time_end": end.isoformat().replace("+00:00", "Z"),
+        },
+    }
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, agreement: Agreement) -> Iterator[Seeded]:
+    """`deconflict serve --seed-example` in-process (the system clock, as scripts/serve),
+    plus one reservation filed through the API (the example has none)."""
+    store = SqliteStore(tmp_path / "deconflict.sqlite3")
+    services = Services.build(store, agreement)
+    tokens = seed_example(services, tmp_path)
+    assert tokens is not None
+    with root_conftest().ThreadServer(create_app(services, sth_interval_s=None)) as url:
+        s = Seeded(url, tokens)
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+        volume = _box(34.9, 34.3, 0.1, start, start + timedelta(hours=2))
+        r = s.client("south").post("/v1/constraints", json={"kind": "reservation", "volumes": [volume]})
+        assert r.status_code == 201, r.text
+        s.reservation = r.json()
+        yield s
+        for c in s.clients.values():
+            c.close()
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        context = launch(p, tmp_path_factory.mktemp("chromium-profile"))
+        yield context
+        context.close()
+
+
+class Console:
+    """One tab on the console, with every request it made and a screenshot per step."""
+
+    def __init__(self, page: Any, server: Seeded, name: str) -> None:
+        self.page = page
+        self.server = server
+        self.name = name
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.step = 0
+
+    def shot(self, label: str) -> Path:
+        self.step += 1
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{self.name}-{self.step:02d}-{label}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def sign_in(self, party: str) -> None:
+        self.page.goto(self.server.url + "/")
+        self.page.fill("#token", self.server.tokens[party])
+        self.page.click("#signin button[type=submit]")
+        self.wait("() => window.deconflict.counts().refreshes > 0")
+        self.idle()
+
+    def wait(self, predicate: str, timeout_ms: float = 15_000) -> None:
+        # a function expression: the console's CSP forbids eval, which a bare expression needs
+        self.page.wait_for_function(predicate, timeout=timeout_ms)
+
+    def idle(self) -> None:
+        self.page.evaluate("() => window.deconflict.idle()")
+
+    def js(self, expression: str, arg: Any = None) -> Any:
+        return self.page.evaluate(expression, arg)
+
+    def offsite(self) -> list[str]:
+        """Requests to anything but this service (data: and blob: URLs are local)."""
+        return [u for u in self.requests if not u.startswith((self.server.url + "/", "data:", "blob:"))]
+
+
+@pytest.fixture
+def console(browser_context: Any, seeded: Seeded, request: pytest.FixtureRequest) -> Iterator[Console]:
+    page = browser_context.new_page()
+    c = Console(page, seeded, request.node.name)
+    yield c
+    page.close()
+    assert c.errors == [], f"errors on the page: {c.errors}"
+
+
+def test_map_shows_what_the_api_reports(console: Console, seeded: Seeded) -> None:
+    console.sign_in("shield")
+    intents, constraints = seeded.ids("/v1/intents"), seeded.ids("/v1/constraints")
+    conflicts = seeded.ids("/v1/conflicts")
+    assert (len(intents), len(constraints), len(conflicts)) == (3, 1, 1)  # the example, plus the reservation
+    console.shot("signed-in")
+
+    # the console's own counters, what MapLibre holds, and what it drew on screen: all the API's
+    counts = console.js("() => window.deconflict.counts()")
+    assert (counts["filings"], counts["reservations"], counts["conflicts"]) == (3, 1, 1)
+    for view in ("sources", "rendered"):
+        got = console.js(f"() => window.deconflict.{view}()")
+        assert set(got["filings"]) == intents, view
+        assert set(got["reservations"]) == constraints, view
+        assert set(got["conflicts"]) == conflicts, view
+    assert console.page.text_content("#count-filings") == "3"
+    assert console.page.text_content("#count-reservations") == "1"
+    assert console.page.text_content("#count-conflicts") == "1"
+
+    # hover south's transit (a box 4000-10000 m around 35.4E 33.6N): its band and window
+    south = next(f for f in seeded.client("shield").get("/v1/intents").json() if f["owner"] == "south")
+    props = south["volumes"][0]["properties"]
+    point = console.js("([x, y]) => window.deconflict.screenPoint(x, y)", [35.4, 33.6])
+    console.page.mouse.move(point["x"], point["y"])
+    console.page.wait_for_selector("[data-testid=hover]")
+    assert console.page.text_content("[data-testid=hover-altitude]") == "altitude 4000–10000 m"
+    time_text = console.page.text_content("[data-testid=hover-time]") or ""
+    assert props["time_start"].replace("T", " ")[:16] in time_text
+    assert props["time_end"][11:16] in time_text
+    console.shot("hover-filing")
+
+    # click the reservation: its versions and the receipt the API gave when it was filed
+    point = console.js("([x, y]) => window.deconflict.screenPoint(x, y)", [34.9, 34.3])
+    console.page.mouse.click(point["x"], point["y"])
+    console.page.wait_for_selector("[data-testid=receipt-verified]")
+    rows = console.page.query_selector_all("[data-testid=versions] tr[data-version]")
+    assert [r.get_attribute("data-version") for r in rows] == ["1"]
+    leaf = seeded.reservation["receipt"]["leaf_index"]
+    receipt = console.page.query_selector("[data-testid=receipt]")
+    assert receipt is not None
+    assert receipt.get_attribute("data-leaf-index") == str(leaf)
+    assert console.page.text_content("[data-testid=receipt-leaf]").startswith(f"leaf #{leaf} (filing_created")  # type: ignore[union-attr]
+    sth = seeded.client("shield").get("/v1/log/sth").json()
+    assert receipt.get_attribute("data-tree-size") == str(sth["size"])
+    assert console.page.get_attribute("[data-testid=receipt-verified]", "data-verified") == "true"
+    assert seeded.reservation["receipt"]["entry_hash"] in (receipt.text_content() or "")
+    console.shot("filing-receipt")
+
+    # offline: nothing was asked of any other host (no CDN, tiles, fonts or glyphs)
+    assert console.offsite() == []
+    assert any(u.endswith("/console/basemap/land.geojson") for u in console.requests)
+
+
+def test_conflict_caused_through_the_api_appears_within_5_s(console: Console, seeded: Seeded) -> None:
+    console.sign_in("north")
+    before = seeded.ids("/v1/conflicts")
+    assert set(console.js("() => window.deconflict.rendered()")["conflicts"]) == before
+    console.shot("before")
+
+    # north files a crewed flight over the drone survey, having seen it: accepted, conflict recorded
+    survey = next(f for f in seeded.client("north").get("/v1/intents").json() if f["owner"] == "drones")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    body = {
+        "kind": "crewed_flight",
+        "volumes": [_box(36.05, 35.1, 0.05, start, start + timedelta(hours=1))],
+        "key": [survey["ovn"]],
+    }
+    r = seeded.client("north").post("/v1/intents", json=body)
+    assert r.status_code == 201, r.text
+    caused = time.monotonic()
+    new = {c["id"] for c in r.json()["conflicts"]}
+    assert len(new) == 1 and not new & before
+
+    console.wait(
+        f"() => {{ const r = window.deconflict.rendered().conflicts; return {json.dumps(sorted(new))}"
+        ".every((id) => r.includes(id)); }",
+        timeout_ms=5_000,
+    )
+    shown_after_s = time.monotonic() - caused
+    assert shown_after_s < 5
+    console.idle()
+    assert set(console.js("() => window.deconflict.rendered()")["conflicts"]) == before | new
+    assert console.page.text_content("#count-conflicts") == str(len(before | new))
+    assert console.page.text_content("#count-filings") == "4"
+    console.shot("conflict-shown")
+    assert console.offsite() == []
+
+
+def test_a_bad_token_is_refused(console: Console, seeded: Seeded) -> None:
+    page = console.page
+    page.goto(seeded.url + "/")
+    page.fill("#token", "dcf_not-a-token")
+    page.click("#signin button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#signin-error').textContent !== ''")
+    error = page.text_content("#signin-error") or ""
+    assert "refused" in error and "401" in error
+    assert page.is_hidden("#app")
+    assert console.js("() => sessionStorage.getItem('deconflict.token')") is None
+    assert not [u for u in console.requests if "/v1/" in u and not u.endswith("/v1/me")]
+    console.shot("refused")
+
+    # the right token gets in, stays in this tab's sessionStorage across a reload, and signs out
+    console.sign_in("drones")
+    assert console.js("() => sessionStorage.getItem('deconflict.token')") == seeded.tokens["drones"]
+    page.reload()
+    console.wait("() => window.deconflict.counts().refreshes > 0")
+    assert "(drones, operator)" in (page.text_content("[data-testid=who]") or "")
+    console.shot("signed-in-after-reload")
+    page.click("#signout")
+    page.wait_for_selector("#signin:not([hidden])")
+    assert console.js("() => sessionStorage.getItem('deconflict.token')") is None
+
+
+def test_tracks_and_hotline_take_data_through_the_entry_point(console: Console, seeded: Seeded) -> None:
+    console.sign_in("south")
+    tracks = [
+        {"id": "t1", "callsign": "NRT21", "party": "north", "lon": 35.9, "lat": 35.0, "heading_deg": 90},
+        {"id": "t2", "callsign": "STH07", "party": "south", "lon": 35.6, "lat": 34.6, "heading_deg": 10},
+        {"id": "t3", "callsign": "UAV3", "party": "drones", "lon": 36.0, "lat": 35.15, "heading_deg": 200},
+        {"id": "bad", "lon": "35", "lat": 35.0},  # no finite position: skipped
+    ]
+    assert console.js("(t) => window.deconflict.setTracks(t)", tracks) == 3
+    for step in range(1, 4):  # three seconds of movement: a trail behind each
+        moved = [dict(t, lon=t["lon"] + 0.02 * step) for t in tracks[:3]]
+        console.js("(t) => window.deconflict.setTracks(t)", moved)
+    tactical = [{"a": "t1", "b": "t3", "time_to_cpa_s": 42}]
+    assert console.js("(c) => window.deconflict.setTacticalConflicts(c)", tactical) == 1
+    console.idle()
+    assert sorted(console.js("() => window.deconflict.rendered()")["tracks"]) == ["t1", "t2", "t3"]
+    trails = console.js(
+        "() => window.deconflict.map.querySourceFeatures("
+        "'tracks', {filter: ['==', ['geometry-type'], 'LineString']}).map(f => f.properties.tid)"
+    )
+    assert sorted(set(trails)) == ["t1", "t2", "t3"]
+    assert console.page.text_content("#count-tracks") == "3"
+    console.shot("tracks")
+
+    console.js("(t) => window.deconflict.setTracks(t)", tracks[:2])  # t3 gone
+    console.idle()
+    assert sorted(console.js("() => window.deconflict.rendered()")["tracks"]) == ["t1", "t2"]
+
+    # the hotline panel: a message with its deadline counting down; WILCO goes to onReply
+    due = (datetime.now(UTC) + timedelta(seconds=90)).isoformat().replace("+00:00", "Z")
+    console.js(
+        """(due) => {
+            window.__replies = [];
+            window.deconflict.onReply = async (m, r) => { window.__replies.push([m.id, r]); };
+            window.deconflict.setChannels([
+                {party: 'north', status: 'up'}, {party: 'drones', status: 'down'}]);
+            window.deconflict.setMessages([{id: 'm1', from: 'north', to: 'south', code: 'NOTICE',
+                text: 'Activity at FL100-FL200 from 12:00Z', reply_due: due}]);
+        }""",
+        due,
+    )
+    console.page.wait_for_function(
+        "() => /reply due in 1:[23]\\d/.test(document.querySelector('[data-due]').textContent)"
+    )
+    assert console.page.get_attribute("#channels li[data-party=drones]", "data-status") == "down"
+    console.shot("hotline")
+    console.page.click("[data-message=m1] [data-reply-button=WILCO]")
+    console.page.wait_for_selector("[data-message=m1] [data-reply=WILCO]")
+    assert console.js("() => window.__replies") == [["m1", "WILCO"]]
+    console.shot("hotline-replied")
+
+
+def test_console_files_are_served_with_a_same_origin_policy(seeded: Seeded) -> None:
+    with httpx.Client(base_url=seeded.url) as c:
+        r = c.get("/")
+        assert r.status_code == 307 and r.headers["location"] == "/console/"
+        page = c.get("/console/")
+        assert page.status_code == 200 and "console.js" in page.text
+        assert page.headers["content-security-policy"].startswith("default-src 'self';")
+        for path in ("console.js", "console.css", "maplibre-gl-worker.js", "basemap/land.geojson"):
+            got = c.get(f"/console/{path}")
+            assert got.status_code == 200 and len(got.content) > 10_000, path
+        assert c.get("/console/maplibre-gl-worker.js").headers["content-type"].startswith("text/javascript")
+        missing = c.get("/console/nothing-here.js")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert c.get("/v1/intents").status_code == 401  # the API is untouched: still needs a token
+    land_file = Path(__file__).resolve().parents[2] / "deconflict/web/basemap/land.geojson"
+    land = json.loads(land_file.read_text())
+    assert land["type"] == "FeatureCollection" and land["features"][0]["geometry"]["type"] == "MultiPolygon"
+
+
+def test_browser_inclusion_check_agrees_with_the_python_reference(console: Console, seeded: Seeded) -> None:
+    """The receipt's in-browser RFC 9162 check against deconflict.ledger.rfc9162's verifier,
+    on every leaf of trees of 1 to 13 leaves, with the right proof and with a changed hash,
+    a wrong index and a wrong size."""
+    from deconflict.ledger import rfc9162
+
+    def reference(index: int, size: int, entry: bytes, path: list[str], root: str) -> bool:
+        try:
+            rfc9162.verify_inclusion(
+                rfc9162.leaf_hash(entry), index, size, [bytes.fromhex(h) for h in path], bytes.fromhex(root)
+            )
+        except Exception:
+            return False
+        return True
+
+    console.sign_in("shield")
+    entries = [f"entry {i}".encode() for i in range(13)]
+    hashes = [rfc9162.leaf_hash(e) for e in entries]
+    cases: list[tuple[int, int, str, list[str], str]] = []
+    expected: list[bool] = []
+    for size in range(1, 14):
+        root = rfc9162.root_from_leaf_hashes(hashes[:size]).hex()
+        for index in range(size):
+            path = [h.hex() for h in rfc9162.inclusion_proof(hashes, index, size)]
+            variants = [(index, size, path), ((index + 1) % size, size, path), (index, size + 1, path)]
+            if path:
+                changed = path[0][:-2] + ("00" if path[0][-2:] != "00" else "01")
+                variants.append((index, size, [changed, *path[1:]]))
+            for i, n, p in variants:
+                cases.append((i, n, entries[index].hex(), p, root))
+                expected.append(reference(i, n, entries[index], p, root))
+    assert expected.count(True) >= 91 and expected.count(False) >= 91  # every right proof, and the bad ones
+    got = console.js(
+        "async (cases) => Promise.all(cases.map("
+        "([i, n, e, p, r]) => window.deconflict.verifyInclusion(i, n, e, p, r)))",
+        cases,
+    )
+    assert got == expected
+    assert console.js("(e) => window.deconflict.leafHash(e)", entries[3].hex()) == hashes[3].hex()
