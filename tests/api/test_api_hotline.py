@@ -252,3 +252,22 @@ def test_replay_across_a_server_restart(tmp_path: Any) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def test_events_written_by_another_process_reach_the_stream(live: Live) -> None:
+    """Another writer on the same database (its own store, services and bell: what a
+    second worker process has) sends a message; the server's stream follows the
+    persisted sequence and delivers it without any ring from that writer."""
+    from deconflict.service import Services
+    from deconflict.store.sqlite import SqliteStore
+
+    other = Services.build(SqliteStore(live.services.store.path), live.services.agreement, live.clock)  # type: ignore[attr-defined]
+    try:
+        assert other.hotline.bell is not live.services.hotline.bell
+        north = next(p for p in other.parties.all() if p.id == "north")
+        with SSE(live.url, live.tokens["south"]) as stream:
+            sent = other.hotline.send(north, "CHANNEL_CHECK", ["south"], {})
+            event = stream.next()
+        assert event["data"]["data"]["message"]["id"] == sent.message.id
+    finally:
+        other.store.close()
