@@ -79,7 +79,7 @@ def create_app(
         if sth_interval_s:
             tasks.append(asyncio.create_task(_sign_every(services.ledger, sth_interval_s)))
         if tick_interval_s:
-            tasks.append(asyncio.create_task(tick_every(services.hotline, tick_interval_s)))
+            tasks.append(asyncio.create_task(tick_every(services, tick_interval_s)))
         try:
             yield
         finally:

@@ -12,6 +12,7 @@ from deconflict.service.filings import Draft, Filings, Outcome
 from deconflict.service.hotline import Hotline
 from deconflict.service.ledger import Ledger, Receipt
 from deconflict.service.parties import Parties, PartyCreated
+from deconflict.service.webhooks import Webhooks
 from deconflict.store.base import Store
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "PartyCreated",
     "Receipt",
     "Services",
+    "Webhooks",
 ]
 
 
@@ -36,6 +38,7 @@ class Services:
     filings: Filings
     ledger: Ledger
     hotline: Hotline
+    webhooks: Webhooks
 
     @classmethod
     def build(
@@ -55,4 +58,5 @@ class Services:
             Filings(store, agreement, clock, ledger, hotline),
             ledger,
             hotline,
+            Webhooks(hotline),
         )

@@ -25,7 +25,17 @@ from typing import Protocol
 
 from deconflict.ledger.rfc9162 import NodeId
 from deconflict.ledger.sth import SignedTreeHead
-from deconflict.model import Conflict, ConflictState, Delivery, Event, Filing, Message, Party, PartyStatus
+from deconflict.model import (
+    Conflict,
+    ConflictState,
+    Delivery,
+    Event,
+    Filing,
+    Message,
+    Party,
+    PartyStatus,
+    Webhook,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +139,10 @@ class Reader(Protocol):
         """Heartbeat status of every party that ever beat, ordered by party."""
         ...
 
+    def webhooks(self) -> list[Webhook]:
+        """Every party's webhook, ordered by party."""
+        ...
+
 
 class Writer(Reader, Protocol):
     def add_party(self, party: Party, token_hash: bytes) -> None:
@@ -183,6 +197,15 @@ class Writer(Reader, Protocol):
 
     def put_party_status(self, status: PartyStatus) -> None:
         """Create or replace a party's heartbeat status."""
+        ...
+
+    def put_webhook(self, hook: Webhook) -> None:
+        """Create or replace a party's webhook (`next_attempt` None: at once). Raises
+        NotFound when the party is unknown."""
+        ...
+
+    def delete_webhook(self, party: str) -> bool:
+        """Remove a party's webhook; False when it had none."""
         ...
 
 

@@ -271,3 +271,17 @@ def test_events_written_by_another_process_reach_the_stream(live: Live) -> None:
         assert event["data"]["data"]["message"]["id"] == sent.message.id
     finally:
         other.store.close()
+
+
+def test_webhook_registration_through_the_api(live: Live) -> None:
+    assert live.client("south").get("/v1/hotline/webhook").status_code == 404
+    bad = live.client("south").put("/v1/hotline/webhook", json={"url": "file:///etc/passwd"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "url"
+    r = live.client("south").put("/v1/hotline/webhook", json={"url": "http://127.0.0.1:9/hook"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["secret"]) >= 40 and r.json()["delivered_seq"] == 0
+    got = live.client("south").get("/v1/hotline/webhook").json()
+    assert got == {"url": "http://127.0.0.1:9/hook", "delivered_seq": 0, "failures": 0, "next_attempt": None}
+    assert "secret" not in got
+    assert live.client("south").delete("/v1/hotline/webhook").status_code == 204
+    assert live.client("south").delete("/v1/hotline/webhook").status_code == 404
