@@ -285,3 +285,11 @@ def test_webhook_registration_through_the_api(live: Live) -> None:
     assert "secret" not in got
     assert live.client("south").delete("/v1/hotline/webhook").status_code == 204
     assert live.client("south").delete("/v1/hotline/webhook").status_code == 404
+
+
+def test_the_agreement_shows_the_hotline_terms(live: Live) -> None:
+    body = live.client("shield").get("/v1/agreement").json()
+    assert body["hotline"]["down_after_s"] == 90 and body["hotline"]["down_filings"] == "lowest_priority"
+    assert body["hotline"]["deadlines"]["CONFLICT_WARNING"] == {"delivery_s": 15, "reply_s": 120}
+    north = next(p for p in body["parties"] if p["id"] == "north")
+    assert north["escalation"][0] == "Duty officer, northern operations centre"
