@@ -89,8 +89,9 @@ def test_websocket_client_acknowledges_delivery_and_heartbeats(live: Live) -> No
     with WS(live.url, live.tokens["south"]) as ws:
         message = free_text(live, "north", "south", "check")
         frame = ws.next()
-        ws.send({"type": "delivered", "message": message["id"]})
+        # handled in order: once north sees the delivery, the heartbeat is in too
         ws.send({"type": "heartbeat"})
+        ws.send({"type": "delivered", "message": message["id"]})
         with SSE(live.url, live.tokens["north"]) as north:
             delivered = until(north.next, lambda e: e["event"] == "delivered")
     assert frame["data"]["message"]["id"] == message["id"]
