@@ -5,13 +5,16 @@ replies, escalation and DOWN readable through the API."""
 
 from __future__ import annotations
 
+import json
+import signal
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from conftest import T0, Live, circle
+from conftest import T0, Live, circle, free_port
 from hotline_clients import SSE, WS, until
+from test_api_restart import start
 from websockets.exceptions import InvalidStatus
 
 from deconflict.ledger.entries import Kind, decode_entry
@@ -211,11 +214,7 @@ def test_replay_across_a_server_restart(tmp_path: Any) -> None:
     """`deconflict serve` killed (SIGKILL) and started again on the same data: the SSE
     client reconnects with Last-Event-ID and gets the three messages it missed, in
     order, once (each was persisted before its sender got an answer)."""
-    import json
-    import signal
 
-    from conftest import free_port
-    from test_api_restart import start
 
     data = tmp_path / "data"
     port = free_port()
