@@ -215,7 +215,6 @@ def test_replay_across_a_server_restart(tmp_path: Any) -> None:
     client reconnects with Last-Event-ID and gets the three messages it missed, in
     order, once (each was persisted before its sender got an answer)."""
 
-
     data = tmp_path / "data"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
