@@ -551,6 +551,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="the party's API token (default: $DECONFLICT_TOKEN)")
     p.set_defaults(func=cmd_intent_submit)
 
+    from deconflict.cli_hotline import add_parser as add_hotline_parser
+
+    add_hotline_parser(sub, common)
+
     p = sub.add_parser("conflicts", help="list conflicts, one JSON object a line")
     common(p)
     p.add_argument("--state", choices=["open", "closed", "all"], default="open", help="default open")

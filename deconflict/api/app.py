@@ -86,7 +86,7 @@ def create_app(
         if sth_interval_s:
             tasks.append(asyncio.create_task(_sign_every(services.ledger, sth_interval_s)))
         if tick_interval_s:
-            tasks.append(asyncio.create_task(tick_every(services.hotline, tick_interval_s)))
+            tasks.append(asyncio.create_task(tick_every(services, tick_interval_s)))
         try:
             yield
         finally:
@@ -138,7 +138,20 @@ def create_app(
             "max_volume_area_km2": a.max_volume_area_m2 / 1e6,
             "max_volume_duration_s": a.max_volume_duration_s,
             "max_volumes_per_filing": a.max_volumes_per_filing,
-            "parties": [{"id": p.id, "name": p.name, "language": p.language} for p in a.parties],
+            "parties": [
+                {"id": p.id, "name": p.name, "language": p.language, "escalation": list(p.escalation)}
+                for p in a.parties
+            ],
+            "hotline": {
+                "heartbeat_period_s": a.hotline.heartbeat_period_s,
+                "down_after_s": a.hotline.down_after_s,
+                "down_filings": a.hotline.down_filings.value,
+                "delivery_retries": a.hotline.delivery_retries,
+                "deadlines": {
+                    code: {"delivery_s": d.delivery_s, "reply_s": d.reply_s}
+                    for code, d in a.hotline.deadlines.items()
+                },
+            },
             "kinds": {
                 k.name: {
                     "min_notice_s": k.min_notice_s,

@@ -22,7 +22,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from deconflict.errors import DeconflictError, InvalidInput, Unauthorized
+from deconflict.errors import DeconflictError, InvalidInput, NotFound, Unauthorized
 from deconflict.model import Delivery, Event, Message, Party, PartyStatus
 from deconflict.service import Services
 from deconflict.service.bell import POLL_S
@@ -44,6 +44,11 @@ class MessageSend(BaseModel):
         default=None, max_length=100, description="recipient party ids (READ_BACK: the original's sender)"
     )
     fields: dict[str, Any] = Field(default_factory=dict, description="the code's typed fields")
+
+
+class WebhookBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    url: str = Field(max_length=2000, examples=["https://ops.example/deconflict-hook"])
 
 
 class ReplyBody(BaseModel):
@@ -170,6 +175,30 @@ def hotline_routes(services: Services, caller: Callable[..., Party]) -> APIRoute
             out.append(status_view(s) if s else {"party": p.id, "state": "unknown"})
         return out
 
+    @router.put("/webhook")
+    def set_webhook(body: WebhookBody, who: Caller) -> dict[str, Any]:
+        """POST your events, from now on, to `url`, signed: header `X-Deconflict-Signature:
+        sha256=<HMAC-SHA256 of the body under the secret>`, shown once in this answer."""
+        hook, secret = services.webhooks.register(who, body.url)
+        return {"url": hook.url, "secret": secret, "delivered_seq": hook.delivered_seq}
+
+    @router.get("/webhook")
+    def get_webhook(who: Caller) -> dict[str, Any]:
+        hook = services.webhooks.get(who)
+        if hook is None:
+            raise NotFound("webhook", who.id)
+        return {
+            "url": hook.url,
+            "delivered_seq": hook.delivered_seq,
+            "failures": hook.failures,
+            "next_attempt": hook.next_attempt,
+        }
+
+    @router.delete("/webhook", status_code=status.HTTP_204_NO_CONTENT)
+    def delete_webhook(who: Caller) -> None:
+        if not services.webhooks.remove(who):
+            raise NotFound("webhook", who.id)
+
     @router.get("/events")
     def events(
         who: Caller,
@@ -266,11 +295,13 @@ def _receipt(receipt: Any) -> dict[str, Any]:
     return receipt_view(receipt)
 
 
-async def tick_every(hotline: Hotline, interval_s: float) -> None:
-    """Run the hotline's deadlines, escalation and heartbeat check every `interval_s`."""
+async def tick_every(services: Services, interval_s: float) -> None:
+    """Every `interval_s`: the hotline's deadlines, escalation and heartbeat check, then
+    the webhooks' deliveries."""
     while True:
         await asyncio.sleep(interval_s)
-        try:
-            await run_in_threadpool(hotline.tick)
-        except DeconflictError as exc:
-            _log.warning("hotline tick failed: %s", exc)
+        for job in (services.hotline.tick, services.webhooks.run_once):
+            try:
+                await run_in_threadpool(job)
+            except DeconflictError as exc:
+                _log.warning("hotline %s failed: %s", job.__name__, exc)

@@ -6,8 +6,11 @@ and ``filing_withdrawn`` each record one whole version); filings whose version a
 ``ended`` (withdrawn or ended) are left out unless asked for. A conflict is open at T
 if its ``conflict_opened`` entry counts and its ``conflict_closed`` entry does not.
 
-Messages and their acknowledgements belong to the hotline, which writes no entries
-yet; the snapshot says so rather than showing an empty list as if it were known.
+Hotline messages sent at or before T are listed with, per recipient, what had
+happened by T: delivered (when), the latest reply (which, when), and the escalations
+(reason and level). Parties DOWN at T (a ``party_down`` entry not followed by its
+``party_up``) are listed with the time they went down. A log without hotline entries
+says so rather than showing empty lists as if they were known.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from deconflict.ledger.canonical import JSONValue
 from deconflict.ledger.entries import Entry, Kind, format_time
 from deconflict.ledger.stats import HOTLINE_KINDS, NO_HOTLINE
 
-__all__ = ["FILING_KINDS", "FilingAt", "OpenConflict", "Snapshot", "state_at"]
+__all__ = ["FILING_KINDS", "FilingAt", "MessageAt", "OpenConflict", "Snapshot", "state_at"]
 
 FILING_KINDS = frozenset(
     {Kind.FILING_CREATED, Kind.FILING_VERSIONED, Kind.STATE_CHANGED, Kind.FILING_WITHDRAWN}
@@ -85,6 +88,32 @@ class OpenConflict:
         }
 
 
+@dataclass
+class MessageAt:
+    """A hotline message as the log knew it at T (`deliveries` per recipient)."""
+
+    id: str
+    code: str
+    sender: str
+    recipients: list[str]
+    fields: Any
+    sent_at: datetime
+    index: int
+    deliveries: dict[str, dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "code": self.code,
+            "sender": self.sender,
+            "recipients": self.recipients,
+            "fields": self.fields,
+            "sent_at": format_time(self.sent_at),
+            "index": self.index,
+            "deliveries": self.deliveries,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """The record at `at`: `entries` is how many log entries were at or before it."""
@@ -94,6 +123,9 @@ class Snapshot:
     filings: tuple[FilingAt, ...]
     conflicts: tuple[OpenConflict, ...]
     hotline_entries: int
+    messages: tuple[MessageAt, ...] = ()
+    down: Mapping[str, str] | None = None
+    """Parties DOWN at `at`, with the time each went down."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -103,8 +135,11 @@ class Snapshot:
             "conflicts": [c.as_dict() for c in self.conflicts],
             "hotline": {
                 "entries": self.hotline_entries,
-                "note": NO_HOTLINE if self.hotline_entries == 0 else "hotline replay is not computed yet",
-                "messages": [],
+                "note": NO_HOTLINE
+                if self.hotline_entries == 0
+                else f"{len(self.messages)} messages sent by then",
+                "messages": [m.as_dict() for m in self.messages],
+                "parties_down": dict(self.down or {}),
             },
         }
 
@@ -115,6 +150,8 @@ def state_at(entries: Iterable[tuple[int, Entry]], at: datetime, *, include_ende
     latest: dict[str, FilingAt] = {}
     opened: dict[str, OpenConflict] = {}
     counted = hotline = 0
+    messages: dict[str, MessageAt] = {}
+    down: dict[str, str] = {}
     for index, entry in entries:
         if entry.at > at:
             continue
@@ -151,6 +188,53 @@ def state_at(entries: Iterable[tuple[int, Entry]], at: datetime, *, include_ende
             opened.pop(field_str(index, body, "id"), None)
         elif entry.kind in HOTLINE_KINDS:
             hotline += 1
+            _message_event(messages, index, entry)
+        elif entry.kind is Kind.PARTY_DOWN:
+            down[field_str(index, body, "party")] = format_time(entry.at)
+        elif entry.kind is Kind.PARTY_UP:
+            down.pop(field_str(index, body, "party"), None)
     filings = tuple(f for _, f in sorted(latest.items()) if include_ended or f.state != _ENDED)
     conflicts = tuple(sorted(opened.values(), key=lambda c: c.index))
-    return Snapshot(at, counted, filings, conflicts, hotline)
+    sent = tuple(sorted(messages.values(), key=lambda m: m.index))
+    return Snapshot(at, counted, filings, conflicts, hotline, sent, down)
+
+
+def _message_event(messages: dict[str, MessageAt], index: int, entry: Entry) -> None:
+    body = entry.body
+    if entry.kind is Kind.MESSAGE_SENT:
+        mid = field_str(index, body, "id")
+        listed = body.get("recipients")
+        recipients = [str(r) for r in listed] if isinstance(listed, list) else []
+        messages[mid] = MessageAt(
+            mid,
+            field_str(index, body, "code"),
+            field_str(index, body, "sender"),
+            recipients,
+            body.get("fields"),
+            entry.at,
+            index,
+            {
+                r: {"delivered_at": None, "reply": None, "replied_at": None, "escalations": []}
+                for r in recipients
+            },
+        )
+        return
+    key = "message" if entry.kind is Kind.ESCALATED else "id"
+    message = messages.get(field_str(index, body, key))
+    if message is None:  # its sending is not in this log (a partial one)
+        return
+    who = field_str(index, body, "by" if entry.kind is Kind.MESSAGE_REPLIED else "recipient")
+    delivery = message.deliveries.setdefault(
+        who, {"delivered_at": None, "reply": None, "replied_at": None, "escalations": []}
+    )
+    if entry.kind is Kind.MESSAGE_DELIVERED:
+        delivery["delivered_at"] = format_time(entry.at)
+    elif entry.kind is Kind.MESSAGE_REPLIED:
+        delivery["reply"] = field_str(index, body, "reply")
+        delivery["replied_at"] = format_time(entry.at)
+        if delivery["delivered_at"] is None:
+            delivery["delivered_at"] = format_time(entry.at)
+    else:
+        delivery["escalations"].append(
+            {"reason": field_str(index, body, "reason"), "due": body.get("due"), "level": body.get("level")}
+        )

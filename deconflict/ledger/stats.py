@@ -18,8 +18,12 @@ direction is non-zero, so a one-sided relation shows as a row of zeros.
 
 Conflicts per unordered pair: how many were opened and closed in the log.
 
-Reply times and overdue counts belong to the hotline, which writes no entries yet;
-their sections are empty and say so (:data:`NO_HOTLINE`), never invented.
+Reply times and overdue counts, per recipient party, from the hotline's entries: a
+reply time runs from a ``message_sent`` entry to the first ``message_replied`` of each
+recipient (STANDBY counts: it is an answer); a message counts once as ``not_delivered``
+and once as ``not_replied`` for a recipient when an ``escalated`` entry of that reason
+names it, however many retries or levels followed. A log without hotline entries says
+so (:data:`NO_HOTLINE`), never invents figures.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +47,7 @@ __all__ = [
     "Hotline",
     "LogStats",
     "NoticePair",
+    "ReplyTimes",
     "format_table",
     "log_stats",
     "quantile",
@@ -137,19 +142,54 @@ class ConflictPair:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyTimes:
+    """Seconds from a message being sent to a recipient's first reply."""
+
+    count: int
+    min_s: float
+    median_s: float
+    p90_s: float
+    max_s: float
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> ReplyTimes:
+        values = sorted(seconds)
+        return cls(len(values), values[0], quantile(values, 0.5), quantile(values, 0.9), values[-1])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "min_s": self.min_s,
+            "median_s": self.median_s,
+            "p90_s": self.p90_s,
+            "max_s": self.max_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Hotline:
-    """Reply times and overdue counts: empty until the hotline writes entries."""
+    """Reply times and overdue counts per recipient party."""
 
     entries: int
+    messages: int = 0
+    reply_times: Mapping[str, ReplyTimes] = field(default_factory=dict)
+    overdue: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """party -> {"not_delivered": n, "not_replied": n}"""
 
     @property
     def note(self) -> str:
         if self.entries == 0:
             return NO_HOTLINE
-        return f"{self.entries} hotline entries in this log; their statistics are not computed yet"
+        replies = sum(r.count for r in self.reply_times.values())
+        return f"{self.entries} hotline entries: {self.messages} messages, {replies} first replies"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"entries": self.entries, "note": self.note, "reply_times": {}, "overdue": {}}
+        return {
+            "entries": self.entries,
+            "note": self.note,
+            "reply_times": {k: v.as_dict() for k, v in self.reply_times.items()},
+            "overdue": {k: dict(v) for k, v in self.overdue.items()},
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +249,9 @@ def log_stats(entries: Iterable[tuple[int, Entry]]) -> LogStats:
     pair_of: dict[str, tuple[str, str]] = {}
     closed_unmatched = 0
     hotline = 0
+    sent_at: dict[str, datetime] = {}
+    replied: dict[tuple[str, str], float] = {}  # (message, recipient) -> seconds to first reply
+    overdue: set[tuple[str, str, str]] = set()  # (message, recipient, reason)
     for index, entry in entries:
         count += 1
         first_at = entry.at if first_at is None else min(first_at, entry.at)
@@ -241,6 +284,15 @@ def log_stats(entries: Iterable[tuple[int, Entry]]) -> LogStats:
                 closed[pair] += 1
         elif entry.kind in HOTLINE_KINDS:
             hotline += 1
+            if entry.kind is Kind.MESSAGE_SENT:
+                sent_at[field_str(index, body, "id")] = entry.at
+            elif entry.kind is Kind.MESSAGE_REPLIED:
+                mid, by = field_str(index, body, "id"), field_str(index, body, "by")
+                if mid in sent_at and (mid, by) not in replied:
+                    replied[(mid, by)] = (entry.at - sent_at[mid]).total_seconds()
+            elif entry.kind is Kind.ESCALATED:
+                key = (field_str(index, body, "message"), field_str(index, body, "recipient"))
+                overdue.add((*key, field_str(index, body, "reason")))
 
     by_party: defaultdict[str, list[tuple[float, bool]]] = defaultdict(list)
     by_kind: defaultdict[str, list[tuple[float, bool]]] = defaultdict(list)
@@ -267,7 +319,24 @@ def log_stats(entries: Iterable[tuple[int, Entry]]) -> LogStats:
         reciprocity=tuple(NoticePair(a, b, sent[(a, b)], raised[(a, b)]) for a, b in listed),
         conflicts=tuple(ConflictPair(a, b, opened[(a, b)], closed[(a, b)]) for a, b in sorted(opened)),
         closed_unmatched=closed_unmatched,
-        hotline=Hotline(hotline),
+        hotline=_hotline(hotline, len(sent_at), replied, overdue),
+    )
+
+
+def _hotline(
+    entries: int, messages: int, replied: Mapping[tuple[str, str], float], overdue: set[tuple[str, str, str]]
+) -> Hotline:
+    times: defaultdict[str, list[float]] = defaultdict(list)
+    for (_, by), seconds in replied.items():
+        times[by].append(seconds)
+    late: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for _, recipient, reason in overdue:
+        late[recipient][reason] += 1
+    return Hotline(
+        entries,
+        messages,
+        {k: ReplyTimes.of(v) for k, v in sorted(times.items())},
+        {k: {r: v[r] for r in ("not_delivered", "not_replied")} for k, v in sorted(late.items())},
     )
 
 
@@ -336,4 +405,17 @@ def format_table(stats: LogStats) -> str:
     if stats.closed_unmatched:
         lines.append(f"  closed without an opening in this log: {stats.closed_unmatched}")
     lines += ["", "reply times and overdue messages", f"  {stats.hotline.note}"]
+    h = stats.hotline
+    parties = sorted(set(h.reply_times) | set(h.overdue))
+    if parties:
+        header = ["party", "replies", "min_s", "median_s", "p90_s", "max_s", "not_delivered", "not_replied"]
+        rows = []
+        for party in parties:
+            t = h.reply_times.get(party)
+            late = h.overdue.get(party, {})
+            times: list[object] = (
+                [t.count, t.min_s, t.median_s, t.p90_s, t.max_s] if t else [0, "-", "-", "-", "-"]
+            )
+            rows.append([party, *times, late.get("not_delivered", 0), late.get("not_replied", 0)])
+        lines += _rows(header, rows)
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 from deconflict.model.agreement import Agreement, KindRules
 from deconflict.model.conflict import Conflict, ConflictState, Finding, Separation
 from deconflict.model.filing import Filing, FilingRef, FilingType, State
-from deconflict.model.message import SERVICE, Delivery, Event, Message, PartyStatus
+from deconflict.model.message import SERVICE, Delivery, Event, Message, PartyStatus, Webhook
 from deconflict.model.party import Party, Role
 from deconflict.model.volume import Circle, Outline, Polygon, Volume4D
 
@@ -29,4 +29,5 @@ __all__ = [
     "Separation",
     "State",
     "Volume4D",
+    "Webhook",
 ]

@@ -92,3 +92,18 @@ class PartyStatus:
     @property
     def up(self) -> bool:
         return self.down_since is None
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Where a party's events are also POSTed, and how far that has got."""
+
+    party: str
+    url: str
+    secret: str
+    """The HMAC-SHA256 key of the signature header."""
+    delivered_seq: int = 0
+    """The last event the endpoint accepted."""
+    failures: int = 0
+    """Failed attempts in a row."""
+    next_attempt: datetime | None = None

@@ -16,6 +16,7 @@ from deconflict.service.ledger import Ledger, Receipt
 from deconflict.service.parties import Parties, PartyCreated
 from deconflict.service.signatures import Signatures
 from deconflict.service.subscriptions import Subscriptions
+from deconflict.service.webhooks import Webhooks
 from deconflict.store.base import Store
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Services",
     "Signatures",
     "Subscriptions",
+    "Webhooks",
 ]
 
 
@@ -48,6 +50,7 @@ class Services:
     subscriptions: Subscriptions
     availabilities: Availabilities
     dss: Dss
+    webhooks: Webhooks
 
     @classmethod
     def build(
@@ -74,4 +77,5 @@ class Services:
             subscriptions,
             availabilities,
             Dss(filings, subscriptions, availabilities),
+            Webhooks(hotline),
         )

@@ -28,7 +28,17 @@ from typing import Protocol, TypeVar
 from deconflict.errors import WriteContention
 from deconflict.ledger.rfc9162 import NodeId
 from deconflict.ledger.sth import SignedTreeHead
-from deconflict.model import Conflict, ConflictState, Delivery, Event, Filing, Message, Party, PartyStatus
+from deconflict.model import (
+    Conflict,
+    ConflictState,
+    Delivery,
+    Event,
+    Filing,
+    Message,
+    Party,
+    PartyStatus,
+    Webhook,
+)
 from deconflict.model.dss import DssReference, PartyAvailability, Subscription
 from deconflict.model.signature import PartyKey
 
@@ -166,6 +176,10 @@ class Reader(Protocol):
         """The availability of those parties for which one was ever set."""
         ...
 
+    def webhooks(self) -> list[Webhook]:
+        """Every party's webhook, ordered by party."""
+        ...
+
 
 class Writer(Reader, Protocol):
     def add_party(self, party: Party, token_hash: bytes) -> None:
@@ -261,6 +275,15 @@ class Writer(Reader, Protocol):
 
     def put_party_status(self, status: PartyStatus) -> None:
         """Create or replace a party's heartbeat status."""
+        ...
+
+    def put_webhook(self, hook: Webhook) -> None:
+        """Create or replace a party's webhook (`next_attempt` None: at once). Raises
+        NotFound when the party is unknown."""
+        ...
+
+    def delete_webhook(self, party: str) -> bool:
+        """Remove a party's webhook; False when it had none."""
         ...
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from deconflict.errors import AlreadyExists, NotFound
-from deconflict.model import Delivery, Event, Message, PartyStatus
+from deconflict.model import Delivery, Event, Message, PartyStatus, Webhook
 from deconflict.store.codec import from_us, to_us
 
 __all__ = ["HotlineReads", "HotlineWrites"]
@@ -146,6 +146,16 @@ class HotlineReads:
         rows = self._all("SELECT party, last_heartbeat_us, down_since_us FROM hotline_status ORDER BY party")
         return [PartyStatus(p, from_us(last), _at(down)) for p, last, down in rows]
 
+    def webhooks(self) -> list[Webhook]:
+        rows = self._all(
+            "SELECT party, url, secret, delivered_seq, failures, next_attempt_us FROM hotline_webhooks"
+            " ORDER BY party"
+        )
+        return [
+            Webhook(p, u, s, int(seq), int(f), None if int(n) == 0 else from_us(n))
+            for p, u, s, seq, f, n in rows
+        ]
+
 
 class HotlineWrites(HotlineReads):
     """Needs `_exec` of the writer it is mixed into."""
@@ -215,3 +225,27 @@ class HotlineWrites(HotlineReads):
             " down_since_us = excluded.down_since_us",
             (status.party, to_us(status.last_heartbeat), _us(status.down_since)),
         )
+
+    def put_webhook(self, hook: Webhook) -> None:
+        if self._one("SELECT 1 FROM parties WHERE id = ?", (hook.party,)) is None:
+            raise NotFound("party", hook.party)
+        self._exec(
+            "INSERT INTO hotline_webhooks (party, url, secret, delivered_seq, failures, next_attempt_us)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (party) DO UPDATE SET url = excluded.url,"
+            " secret = excluded.secret, delivered_seq = excluded.delivered_seq,"
+            " failures = excluded.failures, next_attempt_us = excluded.next_attempt_us",
+            (
+                hook.party,
+                hook.url,
+                hook.secret,
+                hook.delivered_seq,
+                hook.failures,
+                0 if hook.next_attempt is None else to_us(hook.next_attempt),
+            ),
+        )
+
+    def delete_webhook(self, party: str) -> bool:
+        found = self._one("SELECT 1 FROM hotline_webhooks WHERE party = ?", (party,)) is not None
+        if found:
+            self._exec("DELETE FROM hotline_webhooks WHERE party = ?", (party,))
+        return found

@@ -5,13 +5,16 @@ replies, escalation and DOWN readable through the API."""
 
 from __future__ import annotations
 
+import json
+import signal
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from conftest import T0, Live, circle
+from conftest import T0, Live, circle, free_port
 from hotline_clients import SSE, WS, until
+from test_api_restart import start
 from websockets.exceptions import InvalidStatus
 
 from deconflict.ledger.entries import Kind, decode_entry
@@ -89,8 +92,9 @@ def test_websocket_client_acknowledges_delivery_and_heartbeats(live: Live) -> No
     with WS(live.url, live.tokens["south"]) as ws:
         message = free_text(live, "north", "south", "check")
         frame = ws.next()
-        ws.send({"type": "delivered", "message": message["id"]})
+        # handled in order: once north sees the delivery, the heartbeat is in too
         ws.send({"type": "heartbeat"})
+        ws.send({"type": "delivered", "message": message["id"]})
         with SSE(live.url, live.tokens["north"]) as north:
             delivered = until(north.next, lambda e: e["event"] == "delivered")
     assert frame["data"]["message"]["id"] == message["id"]
@@ -210,11 +214,6 @@ def test_replay_across_a_server_restart(tmp_path: Any) -> None:
     """`deconflict serve` killed (SIGKILL) and started again on the same data: the SSE
     client reconnects with Last-Event-ID and gets the three messages it missed, in
     order, once (each was persisted before its sender got an answer)."""
-    import json
-    import signal
-
-    from conftest import free_port
-    from test_api_restart import start
 
     data = tmp_path / "data"
     port = free_port()
@@ -252,3 +251,44 @@ def test_replay_across_a_server_restart(tmp_path: Any) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def test_events_written_by_another_process_reach_the_stream(live: Live) -> None:
+    """Another writer on the same database (its own store, services and bell: what a
+    second worker process has) sends a message; the server's stream follows the
+    persisted sequence and delivers it without any ring from that writer."""
+    from deconflict.service import Services
+    from deconflict.store.sqlite import SqliteStore
+
+    other = Services.build(SqliteStore(live.services.store.path), live.services.agreement, live.clock)  # type: ignore[attr-defined]
+    try:
+        assert other.hotline.bell is not live.services.hotline.bell
+        north = next(p for p in other.parties.all() if p.id == "north")
+        with SSE(live.url, live.tokens["south"]) as stream:
+            sent = other.hotline.send(north, "CHANNEL_CHECK", ["south"], {})
+            event = stream.next()
+        assert event["data"]["data"]["message"]["id"] == sent.message.id
+    finally:
+        other.store.close()
+
+
+def test_webhook_registration_through_the_api(live: Live) -> None:
+    assert live.client("south").get("/v1/hotline/webhook").status_code == 404
+    bad = live.client("south").put("/v1/hotline/webhook", json={"url": "file:///etc/passwd"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "url"
+    r = live.client("south").put("/v1/hotline/webhook", json={"url": "http://127.0.0.1:9/hook"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["secret"]) >= 40 and r.json()["delivered_seq"] == 0
+    got = live.client("south").get("/v1/hotline/webhook").json()
+    assert got == {"url": "http://127.0.0.1:9/hook", "delivered_seq": 0, "failures": 0, "next_attempt": None}
+    assert "secret" not in got
+    assert live.client("south").delete("/v1/hotline/webhook").status_code == 204
+    assert live.client("south").delete("/v1/hotline/webhook").status_code == 404
+
+
+def test_the_agreement_shows_the_hotline_terms(live: Live) -> None:
+    body = live.client("shield").get("/v1/agreement").json()
+    assert body["hotline"]["down_after_s"] == 90 and body["hotline"]["down_filings"] == "lowest_priority"
+    assert body["hotline"]["deadlines"]["CONFLICT_WARNING"] == {"delivery_s": 15, "reply_s": 120}
+    north = next(p for p in body["parties"] if p["id"] == "north")
+    assert north["escalation"][0] == "Duty officer, northern operations centre"

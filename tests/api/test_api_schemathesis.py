@@ -29,6 +29,9 @@ def test_no_server_error_on_generated_input(live: Live, party: str | None, tmp_p
             "--seed",
             "20261126",
             "--continue-on-failure",
+            # the hotline's SSE stream never ends by design: tested with a real client
+            "--exclude-path",
+            "/v1/hotline/stream",
             *headers,
         ],
         capture_output=True,
@@ -41,4 +44,4 @@ def test_no_server_error_on_generated_input(live: Live, party: str | None, tmp_p
     assert proc.returncode == 0, out[-6000:]
     counts = re.search(r"(\d+) generated, (\d+) passed", out)
     assert counts and counts.group(1) == counts.group(2) and int(counts.group(1)) > 300, out[-3000:]
-    assert "Tested: 31" in out, out[-3000:]  # every operation of the API was exercised
+    assert "Tested: 42" in out, out[-3000:]  # every operation of the API was exercised

@@ -312,3 +312,63 @@ def test_conflict_warning_goes_to_both_owners_in_the_filings_transaction(service
     assert drones == ["NOTICE_OF_ACTIVITY", "NOTICE_OF_ACTIVITY"]  # notices, but no warning
     ru = next(e for t, e in events(services, "north") if t == "message")
     assert ru["language"] == "ru" and ru["text"].startswith("УВЕДОМЛЕНИЕ О ДЕЯТЕЛЬНОСТИ")
+
+
+def test_statistics_from_the_log_give_reply_times_and_overdue_counts(services: Services) -> None:
+    from deconflict.ledger.stats import format_table, log_stats
+    from deconflict.service.ledger import decoded, log_rows
+
+    first = query(services)  # to south: delivery due +10 s, reply +60 s
+    clock(services).advance(5)
+    second = query(services)
+    hotline = services.hotline
+    hotline.tick(T0 + timedelta(seconds=70))  # each retried at +10 s, overdue at +60 s
+    south = party(services, "south")
+    clock(services).set(T0 + timedelta(seconds=80))
+    hotline.reply(south, first.message.id, "MINE")
+    clock(services).set(T0 + timedelta(seconds=90))
+    hotline.reply(south, second.message.id, "UNKNOWN")
+    stats = log_stats(decoded(log_rows(services.store)))
+    h = stats.as_dict()["hotline"]
+    assert h["reply_times"] == {
+        "south": {"count": 2, "min_s": 80.0, "median_s": 82.5, "p90_s": 84.5, "max_s": 85.0}
+    }
+    assert h["overdue"] == {"south": {"not_delivered": 2, "not_replied": 2}}
+    assert h["note"] == f"{h['entries']} hotline entries: 2 messages, 2 first replies"
+    table = format_table(stats)
+    assert table.endswith("south        2     80      82.5   84.5     85              2            2")
+
+
+def test_replay_shows_messages_acknowledgements_and_down_parties_at_a_time(services: Services) -> None:
+    sent = query(services)
+    south = party(services, "south")
+    hotline = services.hotline
+    hotline.heartbeat(south)
+    clock(services).set(T0 + timedelta(seconds=3))
+    hotline.delivered(south, sent.message.id)
+    clock(services).set(T0 + timedelta(seconds=7))
+    hotline.reply(south, sent.message.id, "MINE")
+    hotline.tick(T0 + timedelta(seconds=90))  # south DOWN
+    clock(services).set(T0 + timedelta(seconds=300))
+    hotline.heartbeat(south)  # UP
+
+    def at(seconds: float) -> dict[str, Any]:
+        return services.ledger.replay(T0 + timedelta(seconds=seconds)).as_dict()["hotline"]
+
+    early = at(5)
+    (message,) = early["messages"]
+    assert (message["id"], message["code"], message["sent_at"]) == (
+        sent.message.id,
+        "IDENTITY_QUERY",
+        "2030-06-01T12:00:00.000000Z",
+    )
+    assert message["deliveries"]["south"] == {
+        "delivered_at": "2030-06-01T12:00:03.000000Z",
+        "reply": None,
+        "replied_at": None,
+        "escalations": [],
+    }
+    assert at(8)["messages"][0]["deliveries"]["south"]["reply"] == "MINE"
+    assert at(100)["parties_down"] == {"south": "2030-06-01T12:01:30.000000Z"}
+    assert at(301)["parties_down"] == {}
+    assert at(-1)["messages"] == []

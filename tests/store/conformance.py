@@ -956,3 +956,24 @@ class TestHotline:
             w.put_party_status(PartyStatus("beta", T0 + H, T0 + 2 * H))
         with store.read() as r:
             assert r.party_statuses() == [PartyStatus("alpha", T0), PartyStatus("beta", T0 + H, T0 + 2 * H)]
+
+    def test_webhook_upsert_and_delete(self, store: Store) -> None:
+        from deconflict.model import Webhook
+
+        with_parties(store, "alpha")
+        hook = Webhook("alpha", "https://example.org/h", "s3cret")
+        with store.write() as w:
+            w.put_webhook(hook)
+        later = replace(hook, delivered_seq=7, failures=2, next_attempt=T0 + H)
+        with store.write() as w:
+            w.put_webhook(later)
+        with store.read() as r:
+            assert r.webhooks() == [later]
+        with pytest.raises(NotFound):
+            with store.write() as w:
+                w.put_webhook(replace(hook, party="zeta"))
+        with store.write() as w:
+            assert w.delete_webhook("alpha") is True
+            assert w.delete_webhook("alpha") is False
+        with store.read() as r:
+            assert r.webhooks() == []

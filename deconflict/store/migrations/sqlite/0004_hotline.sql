@@ -50,3 +50,15 @@ CREATE TABLE hotline_status (
     last_heartbeat_us BIGINT NOT NULL,
     down_since_us     BIGINT
 );
+
+-- Optional webhooks, one per party: the party's events are POSTed to `url` in order,
+-- signed with HMAC-SHA256 under `secret` (kept as text: the HMAC needs it); after a
+-- failure the next attempt waits (next_attempt_us), with growing delays.
+CREATE TABLE hotline_webhooks (
+    party           TEXT PRIMARY KEY REFERENCES parties (id),
+    url             TEXT NOT NULL,
+    secret          TEXT NOT NULL,
+    delivered_seq   BIGINT NOT NULL,
+    failures        INTEGER NOT NULL,
+    next_attempt_us BIGINT NOT NULL
+);
