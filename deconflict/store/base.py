@@ -288,6 +288,10 @@ class Writer(Reader, Protocol):
 
 
 class Store(Protocol):
+    database: str
+    """Where the data is (a file path or a server URL): `deconflict.store.open_store`
+    opens another handle on the same database with it."""
+
     def read(self) -> AbstractContextManager[Reader]:
         """A consistent snapshot for reading."""
         ...

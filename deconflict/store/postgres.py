@@ -131,6 +131,8 @@ class PostgresStore:
         if pool_size < 1 or attempts < 1:
             raise ValueError("pool_size and attempts must be >= 1")
         self._url = url
+        #: what `deconflict.store.open_store` opens again (another handle on this database)
+        self.database = url
         self._attempts = attempts
         self._lock_timeout_ms = int(lock_timeout_ms)
         self._connect_timeout_s = int(connect_timeout_s)

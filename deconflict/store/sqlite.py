@@ -106,6 +106,8 @@ class SqliteStore:
     """`Store` on one SQLite file (created if missing)."""
 
     def __init__(self, path: str | Path, *, cache_size: int = 50_000, busy_timeout_ms: int = 10_000) -> None:
+        #: what `deconflict.store.open_store` opens again (another handle on this database)
+        self.database = str(path)
         self._path = Path(path).resolve()
         self._busy_timeout_ms = int(busy_timeout_ms)
         self._write_lock = _process_lock(self._path)

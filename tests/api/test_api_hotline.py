@@ -258,9 +258,9 @@ def test_events_written_by_another_process_reach_the_stream(live: Live) -> None:
     second worker process has) sends a message; the server's stream follows the
     persisted sequence and delivers it without any ring from that writer."""
     from deconflict.service import Services
-    from deconflict.store.sqlite import SqliteStore
+    from deconflict.store import open_store
 
-    other = Services.build(SqliteStore(live.services.store.path), live.services.agreement, live.clock)  # type: ignore[attr-defined]
+    other = Services.build(open_store(live.services.store.database), live.services.agreement, live.clock)
     try:
         assert other.hotline.bell is not live.services.hotline.bell
         north = next(p for p in other.parties.all() if p.id == "north")
