@@ -169,6 +169,17 @@ def test_exactly_on_the_boundary_is_not_a_conflict() -> None:
     assert one(plane([(0, 0, 1000, 0, 0, 0), (1_000, 0, 1000, 10, 0, 0)])) is None
 
 
+def test_adjacent_flight_levels_are_separated_whichever_way_float_rounding_falls() -> None:
+    ft = 0.3048
+    zone = ProtectedZone(9_260.0, 1_000 * ft, 300.0)
+    for low, high in ((36_000, 37_000), (35_000, 36_000), (11_000, 12_000), (300, 1_300)):
+        rows = [(0, 0, low * ft, 0, 0, 0), (100, 0, high * ft, 0, 0, 0)]
+        assert one(plane(rows, zone)) is None, (low, high)
+    # 1 mm inside is a loss of separation
+    inside = [(0, 0, 36_000 * ft, 0, 0, 0), (100, 0, 37_000 * ft - 0.001, 0, 0, 0)]
+    assert one(plane(inside, zone)) is not None
+
+
 def test_loss_of_separation_already_happening() -> None:
     found = one(plane([(0, 0, 1000, 100, 0, 0), (300, 0, 1100, -100, 0, 0)]))
     assert found is not None and found["los"] is True
