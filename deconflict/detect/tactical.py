@@ -45,6 +45,7 @@ __all__ = [
     "detect_plane",
     "plane_velocity",
     "projection_for",
+    "to_plane",
 ]
 
 _F64 = NDArray[np.float64]

@@ -389,12 +389,8 @@ def agreement_tracks(rng: np.random.Generator, n: int, lat0: float, lon0: float,
     )
 
 
-@pytest.mark.parametrize(("lat0", "lon0", "side_m"), [(46.8, 8.2, 60_000.0), (-33.0, 179.9, 300_000.0)])
-def test_geographic_snapshot_matches_the_reference_with_the_agreement_zones(
-    lat0: float, lon0: float, side_m: float
-) -> None:
+def assert_geographic_matches_reference(tracks: Tracks) -> int:
     agreement = agreements.load()
-    tracks = agreement_tracks(np.random.default_rng(8), 500, lat0, lon0, side_m)
     proj = projection_for(tracks.lon_deg, tracks.lat_deg)
     got = detect(tracks, agreement, projection=proj)
     parties = sorted(set(tracks.party))
@@ -410,8 +406,30 @@ def test_geographic_snapshot_matches_the_reference_with_the_agreement_zones(
     outer = set(conflicts(ref_tracks, scale=1 + SLACK))
     pairs = set(zip(got.a.tolist(), got.b.tolist(), strict=True))
     assert inner <= pairs <= outer
-    assert len(pairs) > 20
     assert all(tracks.party[a] != tracks.party[b] for a, b in pairs)
+    return len(pairs)
+
+
+@pytest.mark.parametrize(("lat0", "lon0", "side_m"), [(46.8, 8.2, 60_000.0), (-33.0, 179.9, 300_000.0)])
+def test_geographic_snapshot_matches_the_reference_with_the_agreement_zones(
+    lat0: float, lon0: float, side_m: float
+) -> None:
+    tracks = agreement_tracks(np.random.default_rng(8), 500, lat0, lon0, side_m)
+    assert assert_geographic_matches_reference(tracks) > 20
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.floats(-75, 75),
+    st.floats(-180, 180),
+    st.sampled_from([5_000.0, 50_000.0, 400_000.0]),
+    st.integers(2, 150),
+    st.integers(0, 2**32 - 1),
+)
+def test_random_geographic_traffic_matches_the_reference(
+    lat0: float, lon0: float, side_m: float, n: int, seed: int
+) -> None:
+    assert_geographic_matches_reference(agreement_tracks(np.random.default_rng(seed), n, lat0, lon0, side_m))
 
 
 def test_track_north_across_the_whole_picture_keeps_its_heading() -> None:
