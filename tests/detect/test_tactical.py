@@ -21,6 +21,7 @@ from deconflict.detect.tactical import (
     plane_velocity,
     projection_for,
 )
+from deconflict.geometry import broadphase
 from deconflict.geometry.broadphase import Boxes, overlapping_pairs, overlapping_pairs_between
 from deconflict.geometry.cpa import encounters
 from deconflict.geometry.projection import LocalProjection
@@ -337,6 +338,22 @@ def test_overlapping_pairs_is_the_brute_force_overlap(
     a, b = overlapping_pairs_between(boxes, other, cell, layer)
     got = list(zip(a.tolist(), b.tolist(), strict=True))
     assert len(got) == len(set(got)) and set(got) == brute(boxes, other)
+
+
+def test_grid_stays_coarse_enough_for_boxes_of_very_different_sizes() -> None:
+    """A still drone's box (50 m) beside a jet's look-ahead (18 km, 600 m deep): the grid
+    suggested for the drones alone would put the big box in millions of cells."""
+    rng = np.random.default_rng(9)
+    small = random_boxes(rng, 200, 2_000.0, 50.0)
+    big = Boxes(*(np.array([v]) for v in (0.0, 0.0, 0.0, 18_000.0, 18_000.0, 600.0)))
+    cell, layer = broadphase._suggested([small, big], None, None)
+    both = Boxes(*(np.concatenate([getattr(small, f), getattr(big, f)]) for f in Boxes.__slots__))
+    w, h, d = both.x_hi - both.x_lo, both.y_hi - both.y_lo, both.z_hi - both.z_lo
+    assert np.sum((w / cell + 1) * (h / cell + 1) * (d / layer + 1)) <= broadphase.MAX_CELLS_PER_BOX * len(
+        both
+    )
+    a, b = overlapping_pairs_between(big, small)
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == brute(big, small) and len(a) > 50
 
 
 # --- geographic tracks: projection, velocities, the whole pipeline ---------------------
