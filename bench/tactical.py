@@ -33,8 +33,9 @@
    CPA) of 100,000 drone tracks (50 m, 15 m, 30 s; 100 x 100 km; 0 to 25 m/s; 0 to 150 m
    up, ±3 m/s; 4 parties) and of 10,000 crewed tracks (5 NM, 1,000 ft, 300 s; 1000 x 1000
    km; as in 1.; 4 parties), best and median of `--repeat`; BlueSky's compiled detector on
-   the same 10,000 once. Each scale run is a child process, which reports its own peak
-   resident memory (`ru_maxrss`) and what it was after imports and traffic.
+   the same 10,000 once; and a mixed picture, 100k drones with 200 crewed aircraft over
+   their 100 x 100 km, each kind with its own zone. Each scale run is a child process,
+   which reports its own peak resident memory (VmHWM) and what it was after the traffic.
 
 3. **Broad phase, measured.** On both scale sets: the swept-box grid (deconflict's)
    at several cell sizes, and scipy's `cKDTree.query_pairs` with the reach
@@ -366,8 +367,34 @@ def status_mb(field: str) -> float:
     return math.nan
 
 
+def mixed(seed: int) -> Tracks:
+    """100k drones and 200 crewed aircraft (as in 1.) over the same 100 x 100 km."""
+    d, c = drones(100_000, 100_000.0, seed), crewed(200, 100_000.0, seed + 1)
+    fields = ("lat_deg", "lon_deg", "alt_m", "gs_mps", "trk_deg", "vs_mps")
+    arrays = (np.concatenate([getattr(d, f), getattr(c, f)]) for f in fields)
+    return Tracks(d.track_id + c.track_id, d.party + c.party, d.kind + c.kind, *arrays)
+
+
+def mixed_run(args: argparse.Namespace) -> Result:
+    """Each kind with its own zone: every drone is swept over the crewed look-ahead too."""
+    t = mixed(args.seed)
+    zones = {"uas_flight": DRONES, "crewed_flight": CREWED}
+    found, seconds = timed(lambda: detect_plane(to_plane(t, zones)[0]), args.repeat)
+    return {
+        "tracks": len(t),
+        "conflicts": len(found),
+        "los": int(found.los.sum()),
+        "best_s": min(seconds),
+        "median_s": statistics.median(seconds),
+        "best_cpu_s": min(CPU_SECONDS),
+        "rss_peak_mb": status_mb("VmHWM"),
+    }
+
+
 def child(which: str, args: argparse.Namespace) -> Result:
     """One scale run in this process: timings, broad-phase comparison, memory."""
+    if which == "mixed":
+        return mixed_run(args)
     if which == "drones":
         t, zone = drones(100_000, 100_000.0, args.seed), DRONES
     else:
@@ -503,6 +530,14 @@ def report(results: Result) -> str:
             lines.append(f"    {len(pairs)} {who}; right: {right}; {why}:")
             lines.append(f"      {' '.join(pairs)}")
         lines.append("")
+    m = results.get("mixed")
+    if m:
+        lines.append(
+            f"mixed: 100k drones + 200 crewed aircraft over 100 x 100 km, each kind its zone: full scan "
+            f"{m['best_s'] * 1e3:.0f} ms best, {m['best_cpu_s'] * 1e3:.0f} ms CPU; "
+            f"{m['conflicts']:,} conflicts, {m['los']:,} LoS; peak RSS {m['rss_peak_mb']:,.0f} MB"
+        )
+        lines.append("")
     for which, label, target in (
         ("drones", "100k drone tracks (50 m, 15 m, 30 s; 100 x 100 km)", 0.5),
         ("crewed", "10k crewed tracks (5 NM, 1,000 ft, 300 s; 1000 x 1000 km)", 0.1),
@@ -541,7 +576,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-bluesky", action="store_true", help="no BlueSky (scale runs only)")
     ap.add_argument("--skip-scale", action="store_true", help="no 100k / 10k scale runs")
-    ap.add_argument("--child", choices=["drones", "crewed"], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["drones", "crewed", "mixed"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args)))
@@ -552,6 +587,7 @@ def main() -> None:
     if not args.skip_scale:
         results["drones"] = scale("drones", args)
         results["crewed"] = scale("crewed", args)
+        results["mixed"] = scale("mixed", args)
     results["load_average_at_end"] = os.getloadavg()
     table = report(results)
     print("\n" + table)
