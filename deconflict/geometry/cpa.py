@@ -11,6 +11,11 @@ Boundaries: the protected zone is open. A pair exactly `radius_m` apart (or exac
 the open interval (t_in, t_out): a conflict needs t_in < t_out, t_out > 0 and
 t_in < look-ahead, i.e. some instant of [0, look-ahead] strictly inside.
 
+Altitudes are compared to the micrometre (`LEVEL_TOLERANCE_M`): reported altitudes come
+in steps (25 ft, flight levels of 100 ft) and in feet, so two aircraft at adjacent flight
+levels are exactly the standard 1,000 ft apart only up to float rounding after conversion
+to metres, a hair either side; they are separated, whichever side the rounding falls.
+
 Zero relative velocity (formation flight, an aircraft above another at the same
 speed) is handled, not divided by: a pair whose relative horizontal speed is below
 `STILL_MPS` keeps its distance for ever (inside for all time, or never), and likewise
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["STILL_MPS", "STILL_VS_MPS", "Encounters", "encounters"]
+__all__ = ["LEVEL_TOLERANCE_M", "STILL_MPS", "STILL_VS_MPS", "Encounters", "encounters"]
 
 _F64 = NDArray[np.float64]
 
@@ -32,6 +37,8 @@ _F64 = NDArray[np.float64]
 STILL_MPS = 1e-6
 #: a relative vertical speed below this (m/s) is zero
 STILL_VS_MPS = 1e-9
+#: vertical distances within this of the half-height (m) count as exactly the half-height
+LEVEL_TOLERANCE_M = 1e-6
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -68,7 +75,7 @@ def encounters(
     dx, dy, dz = (np.asarray(v, dtype=np.float64) for v in (dx_m, dy_m, dz_m))
     dvx, dvy, dvz = (np.asarray(v, dtype=np.float64) for v in (dvx_mps, dvy_mps, dvz_mps))
     radius = np.asarray(radius_m, dtype=np.float64)
-    half = np.asarray(half_height_m, dtype=np.float64)
+    half = np.asarray(half_height_m, dtype=np.float64) - LEVEL_TOLERANCE_M
     lookahead = np.asarray(lookahead_s, dtype=np.float64)
 
     # horizontal: |d + v t| < R

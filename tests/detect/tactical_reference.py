@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from deconflict.geometry.cpa import STILL_MPS, STILL_VS_MPS
+from deconflict.geometry.cpa import LEVEL_TOLERANCE_M, STILL_MPS, STILL_VS_MPS
 from deconflict.geometry.projection import WGS84_A_M, WGS84_E2, LocalProjection
 
 INF = math.inf
@@ -62,7 +62,8 @@ def pair(a: Track, b: Track, radius: float, half: float, lookahead: float) -> Fo
         t_cpa = -qb / (2 * qa)
     d_cpa = math.hypot(dx + vx * t_cpa, dy + vy * t_cpa)
 
-    # vertical: |dz + vz t| < H
+    # vertical: |dz + vz t| < H, to the micrometre
+    half -= LEVEL_TOLERANCE_M
     if abs(vz) <= STILL_VS_MPS:
         v = (-INF, INF) if abs(dz) < half else None
     else:

@@ -21,6 +21,7 @@ from deconflict.detect.tactical import (
     plane_velocity,
     projection_for,
 )
+from deconflict.geometry import broadphase
 from deconflict.geometry.broadphase import Boxes, overlapping_pairs, overlapping_pairs_between
 from deconflict.geometry.cpa import encounters
 from deconflict.geometry.projection import LocalProjection
@@ -167,6 +168,17 @@ def test_exactly_on_the_boundary_is_not_a_conflict() -> None:
     assert one(plane([(0, 0, 1000, 0, 0, 0), (10, 0, 1300, 0, 0, 0)])) is None
     # leaving the zone exactly now (t_out = 0) is over
     assert one(plane([(0, 0, 1000, 0, 0, 0), (1_000, 0, 1000, 10, 0, 0)])) is None
+
+
+def test_adjacent_flight_levels_are_separated_whichever_way_float_rounding_falls() -> None:
+    ft = 0.3048
+    zone = ProtectedZone(9_260.0, 1_000 * ft, 300.0)
+    for low, high in ((36_000, 37_000), (35_000, 36_000), (11_000, 12_000), (300, 1_300)):
+        rows = [(0, 0, low * ft, 0, 0, 0), (100, 0, high * ft, 0, 0, 0)]
+        assert one(plane(rows, zone)) is None, (low, high)
+    # 1 mm inside is a loss of separation
+    inside = [(0, 0, 36_000 * ft, 0, 0, 0), (100, 0, 37_000 * ft - 0.001, 0, 0, 0)]
+    assert one(plane(inside, zone)) is not None
 
 
 def test_loss_of_separation_already_happening() -> None:
@@ -328,6 +340,22 @@ def test_overlapping_pairs_is_the_brute_force_overlap(
     assert len(got) == len(set(got)) and set(got) == brute(boxes, other)
 
 
+def test_grid_stays_coarse_enough_for_boxes_of_very_different_sizes() -> None:
+    """A still drone's box (50 m) beside a jet's look-ahead (18 km, 600 m deep): the grid
+    suggested for the drones alone would put the big box in millions of cells."""
+    rng = np.random.default_rng(9)
+    small = random_boxes(rng, 200, 2_000.0, 50.0)
+    big = Boxes(*(np.array([v]) for v in (0.0, 0.0, 0.0, 18_000.0, 18_000.0, 600.0)))
+    cell, layer = broadphase._suggested([small, big], None, None)
+    both = Boxes(*(np.concatenate([getattr(small, f), getattr(big, f)]) for f in Boxes.__slots__))
+    w, h, d = both.x_hi - both.x_lo, both.y_hi - both.y_lo, both.z_hi - both.z_lo
+    assert np.sum((w / cell + 1) * (h / cell + 1) * (d / layer + 1)) <= broadphase.MAX_CELLS_PER_BOX * len(
+        both
+    )
+    a, b = overlapping_pairs_between(big, small)
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == brute(big, small) and len(a) > 50
+
+
 # --- geographic tracks: projection, velocities, the whole pipeline ---------------------
 
 
@@ -378,12 +406,8 @@ def agreement_tracks(rng: np.random.Generator, n: int, lat0: float, lon0: float,
     )
 
 
-@pytest.mark.parametrize(("lat0", "lon0", "side_m"), [(46.8, 8.2, 60_000.0), (-33.0, 179.9, 300_000.0)])
-def test_geographic_snapshot_matches_the_reference_with_the_agreement_zones(
-    lat0: float, lon0: float, side_m: float
-) -> None:
+def assert_geographic_matches_reference(tracks: Tracks) -> int:
     agreement = agreements.load()
-    tracks = agreement_tracks(np.random.default_rng(8), 500, lat0, lon0, side_m)
     proj = projection_for(tracks.lon_deg, tracks.lat_deg)
     got = detect(tracks, agreement, projection=proj)
     parties = sorted(set(tracks.party))
@@ -399,8 +423,30 @@ def test_geographic_snapshot_matches_the_reference_with_the_agreement_zones(
     outer = set(conflicts(ref_tracks, scale=1 + SLACK))
     pairs = set(zip(got.a.tolist(), got.b.tolist(), strict=True))
     assert inner <= pairs <= outer
-    assert len(pairs) > 20
     assert all(tracks.party[a] != tracks.party[b] for a, b in pairs)
+    return len(pairs)
+
+
+@pytest.mark.parametrize(("lat0", "lon0", "side_m"), [(46.8, 8.2, 60_000.0), (-33.0, 179.9, 300_000.0)])
+def test_geographic_snapshot_matches_the_reference_with_the_agreement_zones(
+    lat0: float, lon0: float, side_m: float
+) -> None:
+    tracks = agreement_tracks(np.random.default_rng(8), 500, lat0, lon0, side_m)
+    assert assert_geographic_matches_reference(tracks) > 20
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.floats(-75, 75),
+    st.floats(-180, 180),
+    st.sampled_from([5_000.0, 50_000.0, 400_000.0]),
+    st.integers(2, 150),
+    st.integers(0, 2**32 - 1),
+)
+def test_random_geographic_traffic_matches_the_reference(
+    lat0: float, lon0: float, side_m: float, n: int, seed: int
+) -> None:
+    assert_geographic_matches_reference(agreement_tracks(np.random.default_rng(seed), n, lat0, lon0, side_m))
 
 
 def test_track_north_across_the_whole_picture_keeps_its_heading() -> None:

@@ -1,0 +1,601 @@
+"""Benchmark: tactical conflict detection (issue 4) against BlueSky's detectors, and at scale.
+
+1. **BlueSky, same traffic, same run** (`--n`, default 4,000 aircraft). BlueSky's numpy
+   `StateBased.detect` and its compiled `cstatebased.detect` (PyPI `bluesky-simulator`,
+   the bench extra) and deconflict's `detect` on one snapshot: the conflict pairs of
+   each (unordered; BlueSky lists each pair both ways), every difference explained and
+   judged, and the time ratios. Traffic: crewed aircraft uniform over a 400 x 400 km
+   square around 8°E 47°N, 100 to 250 m/s on uniform tracks; 60 % level at a flight
+   level (a multiple of 1,000 ft up to FL400), the rest anywhere from 0 to 12 km
+   climbing or descending at up to 15 m/s; plus `--formations` pairs flying together
+   (same speed, track and vertical speed, 1 to 8 km apart) and as many "stacked" pairs
+   (one above the other, same horizontal motion, closing vertically): zero relative
+   horizontal velocity. Zone 5 NM, 1,000 ft, 300 s for every aircraft; every pair is
+   checked (BlueSky has no parties), i.e. deconflict with same-party pairs.
+
+   How BlueSky is called: the compiled detector is loaded straight from its extension
+   file (`importlib`, it needs nothing but numpy), without importing the `bluesky`
+   package; the numpy one needs its package (`bluesky.traffic.asas.statebased` pulls in
+   the simulator's traffic and performance models, ~1,400 modules, printing as it loads:
+   that output is swallowed) and is called unbound, `StateBased.detect(None, own, own,
+   rpz, hpz, dtlookahead)`, since it uses no state. Neither needs `bs.init()`. Inputs
+   are a plain namespace with BlueSky's attribute names in its SI units (lat, lon in
+   degrees, trk in degrees, gs and vs in m/s, alt in m).
+
+   Judging a difference: the pair's own exact plane (pyproj's ellipsoidal azimuthal
+   equidistant projection centred between the two, velocities as the image of one
+   second's motion along the geodesic) and the same CPA semantics. BlueSky's geometry
+   is a flat earth at the pair's mean latitude with velocities taken as if grid north
+   were true north; deconflict's is one plane for the whole picture with velocities
+   turned by the convergence of meridians.
+
+2. **Scale.** Full scans (projection of positions and velocities, broad phase, exact
+   CPA) of 100,000 drone tracks (50 m, 15 m, 30 s; 100 x 100 km; 0 to 25 m/s; 0 to 150 m
+   up, ±3 m/s; 4 parties) and of 10,000 crewed tracks (5 NM, 1,000 ft, 300 s; 1000 x 1000
+   km; as in 1.; 4 parties), best and median of `--repeat`; BlueSky's compiled detector on
+   the same 10,000 once; and a mixed picture, 100k drones with 200 crewed aircraft over
+   their 100 x 100 km, each kind with its own zone. Each scale run is a child process,
+   which reports its own peak resident memory (VmHWM) and what it was after the traffic.
+
+3. **Broad phase, measured.** On both scale sets: the swept-box grid (deconflict's)
+   at several cell sizes, and scipy's `cKDTree.query_pairs` with the reach
+   R + 2 v_max T, each followed by the same exact CPA: time and candidate pairs.
+
+    .venv/bin/python bench/tactical.py            # everything, ~1 minute on 2 cores
+    .venv/bin/python bench/tactical.py --n 1000 --skip-scale
+
+Writes the table and the figures to `bench/out/tactical.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.machinery
+import importlib.util
+import io
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from deconflict.detect import tactical
+from deconflict.detect.tactical import PlaneTracks, Tracks, detect_plane, to_plane
+from deconflict.geometry import broadphase
+from deconflict.geometry.cpa import encounters
+from deconflict.geometry.projection import LocalProjection
+from deconflict.model.agreement import ProtectedZone
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+CENTRE = (8.0, 47.0)
+CREWED = ProtectedZone(9_260.0, 304.8, 300.0)
+DRONES = ProtectedZone(50.0, 15.0, 30.0)
+FT = 0.3048
+Result = dict[str, Any]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# -- traffic ------------------------------------------------------------------------------
+
+
+def _square(rng: np.random.Generator, n: int, side_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) uniform over a square of `side_m` around `CENTRE` (placed in the plane)."""
+    lon, lat = LocalProjection.at(*CENTRE).inverse(
+        rng.uniform(-side_m / 2, side_m / 2, n), rng.uniform(-side_m / 2, side_m / 2, n)
+    )
+    return lon, lat
+
+
+def crewed(n: int, side_m: float, seed: int, formations: int = 0) -> Tracks:
+    rng = np.random.default_rng(seed)
+    lon, lat = _square(rng, n, side_m)
+    gs = rng.uniform(100.0, 250.0, n)
+    trk = rng.uniform(0.0, 360.0, n)
+    level = rng.random(n) < 0.6
+    alt = np.where(level, rng.integers(1, 41, n) * 1_000 * FT, rng.uniform(0.0, 12_000.0, n))
+    vs = np.where(level, 0.0, rng.uniform(-15.0, 15.0, n))
+    # formations (partner = leader's motion, 1-8 km abeam) and stacks (partner above, closing)
+    k = min(formations, n // 4)
+    for i in range(k):
+        lead, wing = 4 * i, 4 * i + 1
+        away, dist = float(rng.uniform(0, 360)), float(rng.uniform(1_000, 8_000))
+        lon[wing], lat[wing] = _offset(lon[lead], lat[lead], away, dist)
+        gs[wing], trk[wing], vs[wing], alt[wing] = (
+            gs[lead],
+            trk[lead],
+            vs[lead],
+            alt[lead] + rng.uniform(-200, 200),
+        )
+        low, high = 4 * i + 2, 4 * i + 3
+        lon[high], lat[high] = lon[low], lat[low]
+        gs[high], trk[high] = gs[low], trk[low]
+        alt[low], vs[low] = 3_000.0, 0.0
+        alt[high], vs[high] = 3_000.0 + rng.uniform(500, 2_000), -rng.uniform(5, 15)
+    parties = rng.choice(["north", "south", "drones", "shield"], n)
+    return Tracks(
+        tuple(f"c{i}" for i in range(n)),
+        tuple(parties.tolist()),
+        ("crewed_flight",) * n,
+        lat,
+        lon,
+        alt,
+        gs,
+        trk,
+        vs,
+    )
+
+
+def drones(n: int, side_m: float, seed: int) -> Tracks:
+    rng = np.random.default_rng(seed)
+    lon, lat = _square(rng, n, side_m)
+    parties = rng.choice(["north", "south", "drones", "shield"], n)
+    return Tracks(
+        tuple(f"d{i}" for i in range(n)),
+        tuple(parties.tolist()),
+        ("uas_flight",) * n,
+        lat,
+        lon,
+        rng.uniform(0.0, 150.0, n),
+        rng.uniform(0.0, 25.0, n),
+        rng.uniform(0.0, 360.0, n),
+        rng.uniform(-3.0, 3.0, n),
+    )
+
+
+def _offset(lon: float, lat: float, bearing_deg: float, dist_m: float) -> tuple[float, float]:
+    proj = LocalProjection.at(lon, lat)
+    x, y = proj.inverse(
+        dist_m * math.sin(math.radians(bearing_deg)), dist_m * math.cos(math.radians(bearing_deg))
+    )
+    return float(x), float(y)
+
+
+# -- BlueSky ------------------------------------------------------------------------------
+
+
+def bluesky_compiled() -> ModuleType:
+    """`cstatebased` loaded from its extension file, without importing the bluesky package."""
+    spec = importlib.util.find_spec("bluesky")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("bluesky-simulator is not installed: pip install -e '.[test,bench]'")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    so = next((root / "traffic" / "asas").glob("cstatebased*.so"))
+    loader = importlib.machinery.ExtensionFileLoader("cstatebased", str(so))
+    module = importlib.util.module_from_spec(
+        importlib.util.spec_from_file_location("cstatebased", so, loader=loader)
+    )  # type: ignore[arg-type]
+    loader.exec_module(module)
+    return module
+
+
+def bluesky_numpy() -> Callable[..., Any]:
+    """`StateBased.detect`, imported the ordinary way (its package prints as it loads)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        from bluesky.traffic.asas.statebased import StateBased
+    return StateBased.detect  # type: ignore[no-any-return]
+
+
+def as_bluesky(t: Tracks) -> SimpleNamespace:
+    return SimpleNamespace(
+        ntraf=len(t),
+        id=list(t.track_id),
+        lat=np.ascontiguousarray(t.lat_deg),
+        lon=np.ascontiguousarray(t.lon_deg),
+        trk=np.ascontiguousarray(t.trk_deg),
+        gs=np.ascontiguousarray(t.gs_mps),
+        alt=np.ascontiguousarray(t.alt_m),
+        vs=np.ascontiguousarray(t.vs_mps),
+    )
+
+
+def bluesky_pairs(confpairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    return {(a, b) if a < b else (b, a) for a, b in confpairs}
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, list[float]]:
+    """`fn()` `repeat` times: its result and the wall-clock seconds of each run (the CPU
+    seconds of each go to `CPU_SECONDS`, for a machine shared with other work)."""
+    seconds = []
+    CPU_SECONDS.clear()
+    out = None
+    for _ in range(repeat):
+        c0, t0 = time.process_time(), time.perf_counter()
+        out = fn()
+        seconds.append(time.perf_counter() - t0)
+        CPU_SECONDS.append(time.process_time() - c0)
+    return out, seconds
+
+
+CPU_SECONDS: list[float] = []
+
+
+def ours(
+    t: Tracks, zone: ProtectedZone, *, same_party: bool, cell_m: float | None = None
+) -> tactical.Conflicts:
+    zones = {k: zone for k in set(t.kind)}
+    return detect_plane(to_plane(t, zones)[0], same_party=same_party, cell_m=cell_m)
+
+
+# -- judging differences --------------------------------------------------------------------
+
+
+def truth(t: Tracks, i: int, j: int, zone: ProtectedZone) -> Result:
+    """The pair in its own exact plane (pyproj AEQD on WGS84 centred between them)."""
+    from pyproj import Geod, Proj
+
+    geod = Geod(ellps="WGS84")
+    az, _, dist = geod.inv(t.lon_deg[i], t.lat_deg[i], t.lon_deg[j], t.lat_deg[j])
+    mid_lon, mid_lat, _ = geod.fwd(t.lon_deg[i], t.lat_deg[i], az, dist / 2)
+    proj = Proj(proj="aeqd", lat_0=mid_lat, lon_0=mid_lon, ellps="WGS84")
+    state = []
+    for k in (i, j):
+        x, y = proj(t.lon_deg[k], t.lat_deg[k])
+        lon1, lat1, _ = geod.fwd(t.lon_deg[k], t.lat_deg[k], t.trk_deg[k], t.gs_mps[k])
+        x1, y1 = proj(lon1, lat1)
+        state.append((x, y, t.alt_m[k], x1 - x, y1 - y, t.vs_mps[k]))
+    a, b = state
+    e = encounters(
+        *(np.array([b[m] - a[m]]) for m in range(6)), zone.radius_m, zone.half_height_m, zone.lookahead_s
+    )
+    rel_speed = math.hypot(
+        t.gs_mps[i] * math.sin(math.radians(t.trk_deg[i]))
+        - t.gs_mps[j] * math.sin(math.radians(t.trk_deg[j])),
+        t.gs_mps[i] * math.cos(math.radians(t.trk_deg[i]))
+        - t.gs_mps[j] * math.cos(math.radians(t.trk_deg[j])),
+    )
+    return {
+        "conflict": bool(e.conflict[0]),
+        "los": bool(e.los[0]),
+        "d_cpa_m": float(e.d_cpa_m[0]),
+        "t_in_s": float(e.t_in_s[0]),
+        "t_out_s": float(e.t_out_s[0]),
+        "distance_m": float(dist),
+        "bluesky_rel_speed_mps": rel_speed,
+    }
+
+
+def explain(who: str, pair: tuple[str, str], t: Tracks, zone: ProtectedZone) -> Result:
+    """Why the two sides differ on `pair`, and the truth."""
+    idx = {tid: k for k, tid in enumerate(t.track_id)}
+    i, j = idx[pair[0]], idx[pair[1]]
+    tr = truth(t, i, j, zone)
+    dz = abs(float(t.alt_m[i] - t.alt_m[j]))
+    level = t.vs_mps[i] == t.vs_mps[j]
+    if tr["bluesky_rel_speed_mps"] == 0.0 and who == "missed by compiled":
+        why = "zero relative velocity: cstatebased computes tcpa = 0/0 (NaN) and drops the pair"
+    elif level and abs(dz - zone.half_height_m) < 1e-6:
+        why = (
+            "level at adjacent flight levels, 1,000 ft apart up to ft-to-m float rounding (1e-12 m): BlueSky "
+            "counts those whose rounding falls inside (and StateBased, clamping a vertical rate of 0 to "
+            "1e-6 m/s, those a hair outside too); deconflict compares altitudes to the micrometre: separated"
+        )
+    elif abs(tr["t_in_s"] - tr["t_out_s"]) < 2.0:
+        gap = tr["t_in_s"] - tr["t_out_s"]
+        why = f"horizontal and vertical intervals {'miss' if gap >= 0 else 'overlap'} by {abs(gap):.3f} s"
+    elif abs(tr["d_cpa_m"] - zone.radius_m) < 0.03 * zone.radius_m:
+        why = f"miss distance within 3% of the radius (true d_cpa {tr['d_cpa_m']:.1f} m)"
+    elif abs(tr["t_in_s"] - zone.lookahead_s) < 2.0 or abs(tr["t_out_s"]) < 2.0:
+        why = f"at the look-ahead's edge (true t_in {tr['t_in_s']:.1f} s, t_out {tr['t_out_s']:.1f} s)"
+    else:
+        why = "geometry (flat earth, unturned velocities) beyond the edge cases above"
+    return {"pair": list(pair), "who": who, "true_conflict": tr["conflict"], "why": why, **tr}
+
+
+def compare(
+    t: Tracks, zone: ProtectedZone, *, numpy_pairs: set[Any], compiled_pairs: set[Any], our_pairs: set[Any]
+) -> Result:
+    diffs = []
+    for pair in sorted(numpy_pairs - our_pairs):
+        diffs.append(explain("numpy only", pair, t, zone))
+    for pair in sorted(our_pairs - numpy_pairs):
+        diffs.append(explain("deconflict only (vs numpy)", pair, t, zone))
+    for pair in sorted(our_pairs - compiled_pairs):
+        diffs.append(explain("missed by compiled", pair, t, zone))
+    for pair in sorted(compiled_pairs - our_pairs):
+        diffs.append(explain("compiled only", pair, t, zone))
+    for d in diffs:
+        ours_says = tuple(d["pair"]) in our_pairs
+        d["right"] = "deconflict" if ours_says == d["true_conflict"] else "BlueSky"
+    return {"differences": diffs}
+
+
+def vs_bluesky(args: argparse.Namespace) -> Result:
+    t = crewed(args.n, 400_000.0, args.seed, args.formations)
+    n = len(t)
+    own = as_bluesky(t)
+    rpz, hpz, look = (
+        np.full(n, CREWED.radius_m),
+        np.full(n, CREWED.half_height_m),
+        np.full(n, CREWED.lookahead_s),
+    )
+    c_detect = bluesky_compiled().detect
+    np_detect = bluesky_numpy()
+    log(f"BlueSky numpy StateBased on {n:,} aircraft ...")
+    np_out, np_s = timed(lambda: np_detect(None, own, own, rpz, hpz, look), args.repeat_bluesky)
+    np_cpu = min(CPU_SECONDS)
+    log(f"  {min(np_s):.2f} s; compiled cstatebased ...")
+    c_out, c_s = timed(lambda: c_detect(own, own, rpz, hpz, look), args.repeat_bluesky)
+    c_cpu = min(CPU_SECONDS)
+    log(f"  {min(c_s):.2f} s; deconflict ...")
+    our, our_s = timed(lambda: ours(t, CREWED, same_party=True), args.repeat)
+    our_cpu = min(CPU_SECONDS)
+    our_pairs = {(t.track_id[a], t.track_id[b]) for a, b in zip(our.a, our.b, strict=True)}
+    our_pairs = {(a, b) if a < b else (b, a) for a, b in our_pairs}
+    numpy_pairs, compiled_pairs = bluesky_pairs(np_out[0]), bluesky_pairs(c_out[0])
+    our_los = {(t.track_id[a], t.track_id[b]) for a, b, los in zip(our.a, our.b, our.los, strict=True) if los}
+    result = {
+        "n": n,
+        "pairs": {"numpy": len(numpy_pairs), "compiled": len(compiled_pairs), "deconflict": len(our_pairs)},
+        "los_pairs": {
+            "numpy": len(bluesky_pairs(np_out[1])),
+            "compiled": len(bluesky_pairs(c_out[1])),
+            "deconflict": len(our_los),
+        },
+        "seconds": {
+            "numpy": min(np_s),
+            "compiled": min(c_s),
+            "deconflict": min(our_s),
+            "deconflict_median": statistics.median(our_s),
+        },
+        "cpu_seconds": {"numpy": np_cpu, "compiled": c_cpu, "deconflict": our_cpu},
+        **compare(t, CREWED, numpy_pairs=numpy_pairs, compiled_pairs=compiled_pairs, our_pairs=our_pairs),
+    }
+    return result
+
+
+# -- scale (child processes) ----------------------------------------------------------------
+
+
+def status_mb(field: str) -> float:
+    """A size from /proc/self/status: VmRSS (now) or VmHWM (peak). Not `ru_maxrss`, which a
+    child process inherits from its parent across exec (here, BlueSky's 4,000² matrices)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def mixed(seed: int) -> Tracks:
+    """100k drones and 200 crewed aircraft (as in 1.) over the same 100 x 100 km."""
+    d, c = drones(100_000, 100_000.0, seed), crewed(200, 100_000.0, seed + 1)
+    fields = ("lat_deg", "lon_deg", "alt_m", "gs_mps", "trk_deg", "vs_mps")
+    arrays = (np.concatenate([getattr(d, f), getattr(c, f)]) for f in fields)
+    return Tracks(d.track_id + c.track_id, d.party + c.party, d.kind + c.kind, *arrays)
+
+
+def mixed_run(args: argparse.Namespace) -> Result:
+    """Each kind with its own zone: every drone is swept over the crewed look-ahead too."""
+    t = mixed(args.seed)
+    zones = {"uas_flight": DRONES, "crewed_flight": CREWED}
+    found, seconds = timed(lambda: detect_plane(to_plane(t, zones)[0]), args.repeat)
+    return {
+        "tracks": len(t),
+        "conflicts": len(found),
+        "los": int(found.los.sum()),
+        "best_s": min(seconds),
+        "median_s": statistics.median(seconds),
+        "best_cpu_s": min(CPU_SECONDS),
+        "rss_peak_mb": status_mb("VmHWM"),
+    }
+
+
+def child(which: str, args: argparse.Namespace) -> Result:
+    """One scale run in this process: timings, broad-phase comparison, memory."""
+    if which == "mixed":
+        return mixed_run(args)
+    if which == "drones":
+        t, zone = drones(100_000, 100_000.0, args.seed), DRONES
+    else:
+        t, zone = crewed(10_000, 1_000_000.0, args.seed), CREWED
+    after_traffic = status_mb("VmRSS")
+    found, seconds = timed(lambda: ours(t, zone, same_party=False), args.repeat)
+    out: Result = {
+        "tracks": len(t),
+        "conflicts": len(found),
+        "los": int(found.los.sum()),
+        "best_s": min(seconds),
+        "median_s": statistics.median(seconds),
+        "best_cpu_s": min(CPU_SECONDS),
+        "rss_after_traffic_mb": after_traffic,
+    }
+    # the phases, once
+    zones = {k: zone for k in set(t.kind)}
+    t0 = time.perf_counter()
+    plane, _ = to_plane(t, zones)
+    t1 = time.perf_counter()
+    detect_plane(plane)
+    t2 = time.perf_counter()
+    out["projection_s"], out["detect_plane_s"] = t1 - t0, t2 - t1
+    out["rss_peak_mb"] = status_mb("VmHWM")  # before the comparisons below, which hold millions of pairs
+    out["broad_phase"] = broad_phase(plane, zone)
+    if which == "crewed" and not args.skip_bluesky:
+        c_detect = bluesky_compiled().detect
+        n = len(t)
+        _, c_s = timed(
+            lambda: c_detect(
+                as_bluesky(t),
+                as_bluesky(t),
+                np.full(n, zone.radius_m),
+                np.full(n, zone.half_height_m),
+                np.full(n, zone.lookahead_s),
+            ),
+            1,
+        )
+        out["bluesky_compiled_s"] = c_s[0]
+    return out
+
+
+def broad_phase(p: PlaneTracks, zone: ProtectedZone) -> Result:
+    """Grid (several cells) vs cKDTree reach, each with the same exact CPA after it."""
+    from scipy.spatial import cKDTree
+
+    rows: Result = {}
+    pad_r = p.radius_m - p.radius_m.min() / 2
+    pad_h = p.half_height_m - p.half_height_m.min() / 2
+    boxes = tactical._swept(p, np.arange(len(p)), 0.0, zone.lookahead_s, pad_r, pad_h)
+    base = broadphase.suggested_cell_m(boxes) / broadphase.CELL_PER_EXTENT
+    for factor in (0.5, 0.8, 1.0, 1.5, 2.0):
+        (i, _), s = timed(lambda f=factor: broadphase.overlapping_pairs(boxes, base * f), 3)  # type: ignore[misc]
+        rows[f"grid cell {factor:g} x mean box extent"] = {"s": min(s), "candidates": len(i)}
+    for crowded, label in ((math.inf, "no time slices"), (0.0, f"{tactical.SLICES} time slices")):
+        saved, tactical.CROWDED = tactical.CROWDED, crowded
+        full, s = timed(lambda: detect_plane(p, same_party=True), 3)
+        tactical.CROWDED = saved
+        rows[f"grid, {label} + exact CPA"] = {"s": min(s), "conflicts": len(full)}
+    full, s = timed(lambda: detect_plane(p, same_party=True), 3)
+    rows["grid, default + exact CPA"] = {"s": min(s), "conflicts": len(full)}
+    vmax = float(np.hypot(p.vx_mps, p.vy_mps).max())
+    reach = zone.radius_m + 2 * vmax * zone.lookahead_s
+
+    def kdtree() -> int:
+        xy = np.stack([p.x_m, p.y_m], axis=1)
+        pairs = cKDTree(xy).query_pairs(reach, output_type="ndarray")
+        a, b = pairs[:, 0], pairs[:, 1]
+        e = encounters(
+            p.x_m[b] - p.x_m[a],
+            p.y_m[b] - p.y_m[a],
+            p.z_m[b] - p.z_m[a],
+            p.vx_mps[b] - p.vx_mps[a],
+            p.vy_mps[b] - p.vy_mps[a],
+            p.vz_mps[b] - p.vz_mps[a],
+            zone.radius_m,
+            zone.half_height_m,
+            zone.lookahead_s,
+        )
+        rows["kdtree candidates"] = len(a)
+        return int(e.conflict.sum())
+
+    found, s = timed(kdtree, 1 if len(p) > 50_000 else 3)
+    rows[f"cKDTree reach {reach:,.0f} m + exact CPA"] = {"s": min(s), "conflicts": found}
+    return rows
+
+
+def scale(which: str, args: argparse.Namespace) -> Result:
+    cmd = [sys.executable, __file__, "--child", which, "--repeat", str(args.repeat), "--seed", str(args.seed)]
+    if args.skip_bluesky:
+        cmd.append("--skip-bluesky")
+    log(f"scale run: {which} (child process)")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def report(results: Result) -> str:
+    start, end = results["load_average_at_start"], results["load_average_at_end"]
+    lines = [
+        f"load average (1, 5, 15 min) at start {start[0]:.1f} {start[1]:.1f} {start[2]:.1f}, "
+        f"at end {end[0]:.1f} {end[1]:.1f} {end[2]:.1f} (2 cores)",
+        "",
+    ]
+    b = results.get("bluesky")
+    if b:
+        s, cpu, pairs, los = b["seconds"], b["cpu_seconds"], b["pairs"], b["los_pairs"]
+        columns = (("numpy", 18), ("compiled", 14), ("deconflict", 12))
+        lines += [
+            f"same traffic, {b['n']:,} aircraft (5 NM, 1,000 ft, 300 s), every pair:",
+            f"  {'':<28}{'numpy StateBased':>18}{'cstatebased':>14}{'deconflict':>12}",
+            f"  {'conflict pairs':<28}" + "".join(f"{pairs[k]:>{w},}" for k, w in columns),
+            f"  {'loss-of-separation pairs':<28}" + "".join(f"{los[k]:>{w},}" for k, w in columns),
+            f"  {'seconds (best)':<28}" + "".join(f"{s[k]:>{w}.4f}" for k, w in columns),
+            f"  {'CPU seconds (best)':<28}" + "".join(f"{cpu[k]:>{w}.4f}" for k, w in columns),
+            f"  {'deconflict is faster by':<28}{s['numpy'] / s['deconflict']:>17.0f}x"
+            f"{s['compiled'] / s['deconflict']:>13.1f}x",
+            f"  {'... in CPU seconds':<28}{cpu['numpy'] / cpu['deconflict']:>17.0f}x"
+            f"{cpu['compiled'] / cpu['deconflict']:>13.1f}x",
+            f"  differences ({len(b['differences'])}):",
+        ]
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for d in b["differences"]:
+            key = (
+                d["who"],
+                d["right"],
+                d["why"].split(" (true")[0].split(" by ")[0] + (" by < 2 s" if " by " in d["why"] else ""),
+            )
+            groups.setdefault(key, []).append("-".join(d["pair"]))
+        for (who, right, why), pairs in groups.items():
+            lines.append(f"    {len(pairs)} {who}; right: {right}; {why}:")
+            lines.append(f"      {' '.join(pairs)}")
+        lines.append("")
+    m = results.get("mixed")
+    if m:
+        lines.append(
+            f"mixed: 100k drones + 200 crewed aircraft over 100 x 100 km, each kind its zone: full scan "
+            f"{m['best_s'] * 1e3:.0f} ms best, {m['best_cpu_s'] * 1e3:.0f} ms CPU; "
+            f"{m['conflicts']:,} conflicts, {m['los']:,} LoS; peak RSS {m['rss_peak_mb']:,.0f} MB"
+        )
+        lines.append("")
+    for which, label, target in (
+        ("drones", "100k drone tracks (50 m, 15 m, 30 s; 100 x 100 km)", 0.5),
+        ("crewed", "10k crewed tracks (5 NM, 1,000 ft, 300 s; 1000 x 1000 km)", 0.1),
+    ):
+        r = results.get(which)
+        if not r:
+            continue
+        lines.append(
+            f"{label}: full scan {r['best_s'] * 1e3:.0f} ms best, {r['median_s'] * 1e3:.0f} ms median, "
+            f"{r['best_cpu_s'] * 1e3:.0f} ms CPU "
+            f"(target <= {target * 1e3:.0f} ms); projection {r['projection_s'] * 1e3:.0f} ms, detection "
+            f"{r['detect_plane_s'] * 1e3:.0f} ms; {r['conflicts']:,} conflicts, {r['los']:,} LoS; "
+            f"peak RSS {r['rss_peak_mb']:,.0f} MB (after traffic {r['rss_after_traffic_mb']:,.0f} MB)"
+        )
+        if "bluesky_compiled_s" in r:
+            lines.append(
+                f"  BlueSky cstatebased on the same: {r['bluesky_compiled_s']:.2f} s "
+                f"({r['bluesky_compiled_s'] / r['best_s']:.0f}x slower)"
+            )
+        for name, v in r["broad_phase"].items():
+            if isinstance(v, dict):
+                extra = ", ".join(f"{k} {x:,}" for k, x in v.items() if k != "s")
+                lines.append(f"  {name:<48} {v['s'] * 1e3:8.1f} ms  {extra}")
+            else:
+                lines.append(f"  {name:<48} {v:>11,}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--n", type=int, default=4_000, help="aircraft in the BlueSky comparison (default 4,000)")
+    ap.add_argument("--formations", type=int, default=25, help="formation and stacked pairs among them")
+    ap.add_argument("--repeat", type=int, default=7, help="timed runs of deconflict per measurement")
+    ap.add_argument("--repeat-bluesky", type=int, default=2, help="timed runs of each BlueSky detector")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--skip-bluesky", action="store_true", help="no BlueSky (scale runs only)")
+    ap.add_argument("--skip-scale", action="store_true", help="no 100k / 10k scale runs")
+    ap.add_argument("--child", choices=["drones", "crewed", "mixed"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args)))
+        return
+    results: Result = {"seed": args.seed, "load_average_at_start": os.getloadavg()}
+    if not args.skip_bluesky:
+        results["bluesky"] = vs_bluesky(args)
+    if not args.skip_scale:
+        results["drones"] = scale("drones", args)
+        results["crewed"] = scale("crewed", args)
+        results["mixed"] = scale("mixed", args)
+    results["load_average_at_end"] = os.getloadavg()
+    table = report(results)
+    print("\n" + table)
+    OUT_DIR.mkdir(exist_ok=True)
+    out = OUT_DIR / "tactical.json"
+    out.write_text(json.dumps({**results, "table": table.splitlines()}, indent=2, default=str))
+    log(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
