@@ -22,8 +22,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from deconflict.api.signatures import signed_request_dependency
 from deconflict.errors import DeconflictError, InvalidInput, NotFound, Unauthorized
 from deconflict.model import Delivery, Event, Message, Party, PartyStatus
+from deconflict.model.signature import SignedRequest
 from deconflict.service import Services
 from deconflict.service.bell import POLL_S
 from deconflict.service.hotline import Hotline, delivery_json, message_json
@@ -116,12 +118,13 @@ def _after(value: str | None, name: str) -> int:
 def hotline_routes(services: Services, caller: Callable[..., Party]) -> APIRouter:
     router = APIRouter(prefix="/v1/hotline", tags=["hotline"])
     Caller = Annotated[Party, Depends(caller)]
+    Signed = Annotated[SignedRequest | None, Depends(signed_request_dependency(services, caller))]
     hotline = services.hotline
 
     @router.post("/messages", status_code=status.HTTP_201_CREATED)
-    def send(body: MessageSend, who: Caller) -> dict[str, Any]:
+    def send(body: MessageSend, who: Caller, signed: Signed) -> dict[str, Any]:
         """Send a coded message; it is on each recipient's stream before this answers."""
-        sent = hotline.send(who, body.code, body.to, body.fields)
+        sent = hotline.send(who, body.code, body.to, body.fields, evidence=signed)
         view = message_view(hotline, sent.message, list(sent.deliveries), who)
         return {"message": view, "receipt": _receipt(sent.receipt)}
 
@@ -140,18 +143,18 @@ def hotline_routes(services: Services, caller: Callable[..., Party]) -> APIRoute
         return message_view(hotline, m, ds, who)
 
     @router.post("/messages/{message_id}/delivered")
-    def delivered(message_id: MessageId, who: Caller) -> dict[str, Any]:
+    def delivered(message_id: MessageId, who: Caller, signed: Signed) -> dict[str, Any]:
         """Your client has the message (the first layer of acknowledgement)."""
-        d, receipt = hotline.delivered(who, message_id)
+        d, receipt = hotline.delivered(who, message_id, evidence=signed)
         return {
             "delivery": delivery_json(d, hotline.contacts(d.recipient)),
             "receipt": _receipt(receipt) if receipt else None,
         }
 
     @router.post("/messages/{message_id}/reply")
-    def reply(message_id: MessageId, body: ReplyBody, who: Caller) -> dict[str, Any]:
+    def reply(message_id: MessageId, body: ReplyBody, who: Caller, signed: Signed) -> dict[str, Any]:
         """The operator's answer, from the code's allowed replies (the second layer)."""
-        d, receipt = hotline.reply(who, message_id, body.reply)
+        d, receipt = hotline.reply(who, message_id, body.reply, evidence=signed)
         return {"delivery": delivery_json(d, hotline.contacts(d.recipient)), "receipt": _receipt(receipt)}
 
     @router.post("/heartbeat")

@@ -414,7 +414,9 @@ class _PartyKeys:
             return ""  # not this check's business: the leaf hash is what the tree vouches for
         if not isinstance(body, dict):
             return ""
-        signer = body.get("owner", body.get("party"))
+        # who wrote it: a filing's owner, a key's party, a message's sender, a reply's author,
+        # a delivery's recipient
+        signer = next((body[k] for k in ("owner", "party", "sender", "by", "recipient") if k in body), None)
         signed = body.get("signed")
         if signed is not None:
             problem = self._signature(signed, signer)

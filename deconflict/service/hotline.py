@@ -45,9 +45,11 @@ from deconflict.model import (
 )
 from deconflict.model.geojson import format_time
 from deconflict.model.message import STANDBY
+from deconflict.model.signature import SignedRequest
 from deconflict.service.bell import Bell
 from deconflict.service.ledger import Ledger, Receipt
-from deconflict.store.base import Reader, Store, Writer
+from deconflict.service.signatures import admit, signed_member
+from deconflict.store.base import Reader, Store, Writer, retrying
 
 __all__ = ["Batch", "Hotline", "Sent", "TickReport", "delivery_json", "message_json"]
 
@@ -202,6 +204,7 @@ class Hotline:
         *,
         refers_to: str | None = None,
         mismatches: Sequence[rules.Mismatch] = (),
+        evidence: SignedRequest | None = None,
     ) -> tuple[Message, list[Delivery]]:
         """Store a message to `recipients` and queue its entry and events in `batch`."""
         limits = rules.deadlines(code, self.agreement.hotline.deadlines)
@@ -240,7 +243,8 @@ class Hotline:
             data = {"message": message.id, "refers_to": refers_to, "mismatches": list(message.mismatches)}
             for party in message.parties:
                 batch.event(party, now, "read_back_mismatch", data)
-        batch.entries.append(self.ledger.entry(Kind.MESSAGE_SENT, message_json(message), now))
+        body = {**message_json(message), **signed_member(evidence)}
+        batch.entries.append(self.ledger.entry(Kind.MESSAGE_SENT, body, now))
         return message, deliveries
 
     def _audience(self, w: Reader, exclude: str) -> list[str]:
@@ -364,17 +368,23 @@ class Hotline:
         if errors:
             raise InvalidInput(errors)
 
-    def send(self, caller: Party, code_name: Any, to: Any, fields: Any) -> Sent:
+    def send(
+        self, caller: Party, code_name: Any, to: Any, fields: Any, *, evidence: SignedRequest | None = None
+    ) -> Sent:
         """Send a coded message. READ_BACK goes to the original's sender (`to` may be
-        None) and is compared with the original: every mismatch is flagged to both."""
+        None) and is compared with the original: every mismatch is flagged to both.
+        `evidence` is the party's signature of the request, recorded with the message."""
         if caller.role is Role.ADMIN:
             raise Forbidden("an admin sends no hotline messages")
         code = self.code(code_name)
         values = typed.check(code, fields)
         now = self.clock.now()
-        batch = Batch()
-        with self.store.write() as w:
+
+        def write(w: Writer) -> tuple[Sent, Batch]:
+            batch = Batch()
+            admit(w, caller, evidence, now)
             self._check_references(w, caller, code, values)
+            dest = to
             refers_to: str | None = None
             mismatches: list[rules.Mismatch] = []
             if code.name == "READ_BACK":
@@ -386,20 +396,32 @@ class Hotline:
                     raise InvalidInput.one(
                         "fields.message", "an automatic message is not read back (reply to it instead)"
                     )
-                if to is not None and to != [original.sender]:
+                if dest is not None and dest != [original.sender]:
                     raise InvalidInput.one(
                         "to", f"a read-back goes to the original's sender, [{original.sender!r}]"
                     )
-                to = [original.sender]
+                dest = [original.sender]
                 refers_to = original.id
                 mismatches = rules.compare_read_back(original.fields, values)
-            recipients = self._recipients(w, caller, to)
+            recipients = self._recipients(w, caller, dest)
             message, deliveries = self.post(
-                w, batch, code, caller.id, recipients, values, now, refers_to=refers_to, mismatches=mismatches
+                w,
+                batch,
+                code,
+                caller.id,
+                recipients,
+                values,
+                now,
+                refers_to=refers_to,
+                mismatches=mismatches,
+                evidence=evidence,
             )
             (receipt,) = batch.flush(w, self.ledger)
+            return Sent(message, tuple(deliveries), receipt), batch
+
+        sent, batch = retrying(self.store, write)
         self._commit(batch)
-        return Sent(message, tuple(deliveries), receipt)
+        return sent
 
     def _mine(self, r: Reader, caller: Party, message_id: str) -> Message:
         message = r.get_message(message_id)
@@ -432,9 +454,21 @@ class Hotline:
             raise Forbidden(f"{caller.id!r} is not a recipient of message {message_id!r}")
         return message, mine[0]
 
-    def _deliver(self, batch: Batch, message: Message, d: Delivery, now: datetime) -> Delivery:
+    def _deliver(
+        self,
+        batch: Batch,
+        message: Message,
+        d: Delivery,
+        now: datetime,
+        evidence: SignedRequest | None = None,
+    ) -> Delivery:
         d = self._scheduled(replace(d, delivered_at=now))
-        body: dict[str, JSONValue] = {"id": message.id, "recipient": d.recipient, "attempts": d.attempts}
+        body: dict[str, JSONValue] = {
+            "id": message.id,
+            "recipient": d.recipient,
+            "attempts": d.attempts,
+            **signed_member(evidence),
+        }
         batch.entries.append(self.ledger.entry(Kind.MESSAGE_DELIVERED, body, now))
         data = {
             "message": message.id,
@@ -447,28 +481,38 @@ class Hotline:
                 batch.event(party, now, "delivered", data)
         return d
 
-    def delivered(self, caller: Party, message_id: str) -> tuple[Delivery, Receipt | None]:
+    def delivered(
+        self, caller: Party, message_id: str, *, evidence: SignedRequest | None = None
+    ) -> tuple[Delivery, Receipt | None]:
         """The recipient's client has the message (idempotent: the first time counts)."""
         now = self.clock.now()
-        batch = Batch()
-        with self.store.write() as w:
+
+        def write(w: Writer) -> tuple[Delivery, Receipt | None, Batch]:
+            batch = Batch()
             message, d = self._delivery_of(w, caller, message_id)
             if d.delivered_at is not None:
-                return d, None
-            d = self._deliver(batch, message, d, now)
+                return d, None, batch
+            admit(w, caller, evidence, now)
+            d = self._deliver(batch, message, d, now, evidence)
             w.put_delivery(d)
             (receipt,) = batch.flush(w, self.ledger)
+            return d, receipt, batch
+
+        d, receipt, batch = retrying(self.store, write)
         self._commit(batch)
         return d, receipt
 
-    def reply(self, caller: Party, message_id: str, reply: Any) -> tuple[Delivery, Receipt]:
+    def reply(
+        self, caller: Party, message_id: str, reply: Any, *, evidence: SignedRequest | None = None
+    ) -> tuple[Delivery, Receipt]:
         """The operator's answer, from the code's allowed set. STANDBY asks for time: the
         reply deadline starts again and a final answer is still due."""
         if not isinstance(reply, str):
             raise InvalidInput.one("reply", "must be a reply code such as ROGER")
         now = self.clock.now()
-        batch = Batch()
-        with self.store.write() as w:
+
+        def write(w: Writer) -> tuple[Delivery, Receipt, Batch]:
+            batch = Batch()
             message, d = self._delivery_of(w, caller, message_id)
             code = self.code(message.code)
             rules.check_reply(code, reply)
@@ -481,8 +525,9 @@ class Hotline:
             limits = rules.deadlines(code, self.agreement.hotline.deadlines)
             reply_due = rules.due(now, limits.reply_s) if reply == STANDBY else d.reply_due
             d = self._scheduled(replace(d, reply=reply, replied_at=now, reply_due=reply_due))
+            admit(w, caller, evidence, now)
             w.put_delivery(d)
-            body = {"id": message.id, "by": caller.id, "reply": reply}
+            body = {"id": message.id, "by": caller.id, "reply": reply, **signed_member(evidence)}
             batch.entries.append(self.ledger.entry(Kind.MESSAGE_REPLIED, body, now))
             languages: dict[str, str] = {}
             for party in message.parties:
@@ -502,8 +547,11 @@ class Hotline:
                         },
                     )
             receipts = batch.flush(w, self.ledger)
+            return d, receipts[-1], batch
+
+        d, receipt, batch = retrying(self.store, write)
         self._commit(batch)
-        return d, receipts[-1]
+        return d, receipt
 
     # -- streams ----------------------------------------------------------------------
 

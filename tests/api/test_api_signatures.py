@@ -292,3 +292,35 @@ def test_the_offline_verifier_checks_party_signatures(live: Live, tmp_path: Path
 def _has_signed(line: bytes) -> bool:
     obj = json.loads(line)
     return "entry" in obj and '"signed"' in base64.b64decode(obj["entry"]).decode()
+
+
+def test_hotline_messages_and_replies_are_signed_and_recorded(live: Live, tmp_path: Path) -> None:
+    s, t = Signer(), Signer()
+    assert register(live, "north", s, required=True).status_code == 201
+    assert register(live, "south", t).status_code == 201
+    check = {"code": "CHANNEL_CHECK", "to": ["south"], "fields": {}}
+    unsigned = live.client("north").post("/v1/hotline/messages", json=check)
+    assert unsigned.status_code == 401 and unsigned.json()["field"] == "Signature", unsigned.text
+    sent = send(live, "north", "POST", "/v1/hotline/messages", check, signer=s)
+    assert sent.status_code == 201, sent.text
+    message_id = sent.json()["message"]["id"]
+    entry = log_entry(live, sent.json()["receipt"]["leaf_index"])
+    assert entry.kind is Kind.MESSAGE_SENT and entry.body["signed"]["key_id"] == s.key_id
+    assert json.loads(entry.body["signed"]["content"]) == check
+    # the receiver acknowledges and answers, signed with its own key
+    path = f"/v1/hotline/messages/{message_id}"
+    got = send(live, "south", "POST", f"{path}/delivered", signer=t)
+    assert got.status_code == 200, got.text
+    answer = send(live, "south", "POST", f"{path}/reply", {"reply": "ROGER"}, signer=t, created=T0)
+    assert answer.status_code == 200, answer.text
+    replied = log_entry(live, answer.json()["receipt"]["leaf_index"])
+    assert replied.kind is Kind.MESSAGE_REPLIED and replied.body["signed"]["key_id"] == t.key_id
+    # a reply signed with the sender's key is not south's
+    again = send(live, "south", "POST", f"{path}/reply", {"reply": "ROGER"}, signer=s)
+    assert again.status_code == 401, again.text
+    live.services.ledger.sign_head()
+    out = tmp_path / "log.jsonl"
+    with out.open("wb") as f:
+        live.services.ledger.export(f)
+    report = verify_export(out)
+    assert report.ok and report.party_signatures_valid == 3, report.summary()
