@@ -568,8 +568,9 @@ class Hotline:
     def heartbeat(self, caller: Party) -> PartyStatus:
         """The caller's client is alive; a party that was DOWN is UP again for everyone."""
         now = self.clock.now()
-        batch = Batch()
-        with self.store.write() as w:
+
+        def write(w: Writer) -> tuple[PartyStatus, Batch]:
+            batch = Batch()
             old = next((s for s in w.party_statuses() if s.party == caller.id), None)
             status = PartyStatus(caller.id, now, None)
             w.put_party_status(status)
@@ -579,6 +580,9 @@ class Hotline:
                     batch.event(p.id, now, "party_up", data)
                 batch.entries.append(self.ledger.entry(Kind.PARTY_UP, data, now))
             batch.flush(w, self.ledger)
+            return status, batch
+
+        status, batch = retrying(self.store, write)
         self._commit(batch)
         return status
 
@@ -594,9 +598,6 @@ class Hotline:
         level by level), parties silent past the agreed period declared DOWN."""
         now = now if now is not None else self.clock.now()
         rules_ = self.agreement.hotline
-        batch = Batch()
-        retried = escalated = 0
-        down: list[str] = []
         with self.store.read() as r:
             pending = bool(r.due_deliveries(now)) or any(
                 s.up and s.last_heartbeat + timedelta(seconds=rules_.down_after_s) <= now
@@ -604,7 +605,11 @@ class Hotline:
             )
         if not pending:
             return TickReport()
-        with self.store.write() as w:
+
+        def write(w: Writer) -> tuple[TickReport, Batch]:
+            batch = Batch()
+            retried = escalated = 0
+            down: list[str] = []
             messages: dict[str, Message] = {}
             languages: dict[str, str] = {}
             for d in w.due_deliveries(now):
@@ -682,8 +687,11 @@ class Hotline:
                     batch.entries.append(self.ledger.entry(Kind.PARTY_DOWN, data, now))
                     down.append(s.party)
             batch.flush(w, self.ledger)
+            return TickReport(retried, escalated, tuple(down)), batch
+
+        report, batch = retrying(self.store, write)
         self._commit(batch)
-        return TickReport(retried, escalated, tuple(down))
+        return report
 
 
 def _outline_json(outline: Any) -> dict[str, Any]:

@@ -20,12 +20,14 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 import orjson
 
 from deconflict.errors import Forbidden, InvalidInput
 from deconflict.model import Event, Party, Role, Webhook
 from deconflict.service.hotline import Hotline
+from deconflict.store.base import Writer, retrying
 
 __all__ = ["MAX_BACKOFF_S", "Post", "Webhooks", "sign", "urllib_post"]
 
@@ -73,14 +75,16 @@ class Webhooks:
         if not isinstance(url, str) or len(url) > 2000 or not _URL.match(url):
             raise InvalidInput.one("url", "must be an http:// or https:// URL")
         secret = secrets.token_urlsafe(32)
-        with self.store.write() as w:
+
+        def write(w: Writer) -> Webhook:
             hook = Webhook(caller.id, url, secret, w.last_event_seq(caller.id))
             w.put_webhook(hook)
-        return hook, secret
+            return hook
+
+        return retrying(self.store, write), secret
 
     def remove(self, caller: Party) -> bool:
-        with self.store.write() as w:
-            return w.delete_webhook(caller.id)
+        return retrying(self.store, lambda w: w.delete_webhook(caller.id))
 
     def get(self, caller: Party) -> Webhook | None:
         with self.store.read() as r:
@@ -113,16 +117,24 @@ class Webhooks:
                 continue
             failures = hook.failures + 1 if failed else 0
             wait = min(2.0 ** (failures - 1), MAX_BACKOFF_S) if failed else 0.0
-            with self.store.write() as w:
-                current = next((h for h in w.webhooks() if h.party == hook.party), None)
-                if current is None or current.secret != hook.secret:
-                    continue  # removed or replaced meanwhile
-                w.put_webhook(
-                    replace(
-                        current,
-                        delivered_seq=max(done, current.delivered_seq),
-                        failures=failures,
-                        next_attempt=now + timedelta(seconds=wait) if failed else None,
-                    )
-                )
+            next_attempt = now + timedelta(seconds=wait) if failed else None
+            retrying(
+                self.store,
+                partial(_record_progress, hook=hook, done=done, failures=failures, at=next_attempt),
+            )
         return accepted
+
+
+def _record_progress(w: Writer, *, hook: Webhook, done: int, failures: int, at: datetime | None) -> None:
+    """Keep how far `hook` got, unless it was removed or replaced meanwhile."""
+    current = next((h for h in w.webhooks() if h.party == hook.party), None)
+    if current is None or current.secret != hook.secret:
+        return
+    w.put_webhook(
+        replace(
+            current,
+            delivered_seq=max(done, current.delivered_seq),
+            failures=failures,
+            next_attempt=at,
+        )
+    )
