@@ -24,7 +24,8 @@ def version_text(version: int) -> str:
 
 def availability_body(a: PartyAvailability, by: Party, previous: Availability) -> dict[str, JSONValue]:
     return {
-        "id": a.party_id,
+        "party": a.party_id,
+        "source": "availability_arbitration",
         "availability": a.availability.value,
         "previous": previous.value,
         "version": a.version,

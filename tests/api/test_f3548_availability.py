@@ -61,11 +61,14 @@ def test_get_and_set(dss: Dss) -> None:
     assert up.json()["version"] == "2"
     # both changes are in the shared record
     kinds = [
-        (e.kind.value, e.body["id"], e.body["availability"])
+        (e.kind.value, e.body["party"], e.body["availability"])
         for _, e in decoded(log_rows(dss.live.services.store))
         if e.kind.value.startswith("party_") and e.kind.value != "party_added"
     ]
     assert kinds == [("party_down", "north", "Down"), ("party_up", "north", "Normal")]
+    # and replay from the log alone reads them like the hotline's DOWN and UP
+    snapshot = dss.live.services.ledger.replay(dss.live.clock.now()).as_dict()
+    assert snapshot["hotline"]["parties_down"] == {}
 
 
 def test_a_down_party_and_its_intents(dss: Dss) -> None:
