@@ -714,6 +714,7 @@ def _bbox_json(outlines: Sequence[Any]) -> dict[str, JSONValue]:
         else:
             lons += [p[0] for p in o.ring]
             lats += [p[1] for p in o.ring]
-    w, e = max(min(lons), -180.0), min(max(lons), 180.0)
-    s, n = max(min(lats), -90.0), min(max(lats), 90.0)
+    # widened outwards to whole micro-degrees (at most 0.11 m): a box people read and read back
+    w, e = max(math.floor(min(lons) * 1e6) / 1e6, -180.0), min(math.ceil(max(lons) * 1e6) / 1e6, 180.0)
+    s, n = max(math.floor(min(lats) * 1e6) / 1e6, -90.0), min(math.ceil(max(lats) * 1e6) / 1e6, 90.0)
     return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
