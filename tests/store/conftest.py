@@ -1,8 +1,9 @@
 """The `store` fixture, parameterised by backend.
 
-Every backend runs the conformance suite (`conformance.py`). A backend is a way to
-open the same database again (to test durability across reopen). A module pins one
-backend with ``pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)``
+Every backend runs the conformance suite (`conformance.py`, `conformance_dss.py`; collected
+once in test_conformance.py, over every entry of BACKENDS). A backend is a way to open the
+same database again (to test durability across reopen). A module of one engine's own tests
+pins it with ``pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)``
 (see test_sqlite.py and test_postgres.py). PostgreSQL databases come from the
 `pg_database` fixture of tests/conftest.py.
 """

@@ -7,22 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conformance import (  # noqa: F401 - imported test classes run here
-    TestConflicts,
-    TestFilings,
-    TestFind,
-    TestHotline,
-    TestLog,
-    TestParties,
-    TestPartyKeys,
-    TestTransactions,
-    bump,
-    cells_of,
-    filing,
-    put,
-    with_parties,
-)
-from conformance_dss import TestAvailability, TestReferences, TestSubscriptions  # noqa: F401
+from conformance import bump, cells_of, filing, put, with_parties
 
 from deconflict.errors import StoreUnavailable
 from deconflict.ledger.rfc9162 import NodeId, leaf_hash, range_nodes, root_from_leaf_hashes, root_from_nodes

@@ -7,23 +7,7 @@ import sqlite3
 from typing import Any
 
 import pytest
-from conformance import (  # noqa: F401 - imported test classes run here
-    TestConflicts,
-    TestFilings,
-    TestFind,
-    TestHotline,
-    TestLog,
-    TestParties,
-    TestPartyKeys,
-    TestTransactions,
-    bump,
-    cells_of,
-    filing,
-    put,
-    query,
-    with_parties,
-)
-from conformance_dss import TestAvailability, TestReferences, TestSubscriptions  # noqa: F401
+from conformance import bump, cells_of, filing, put, query, with_parties
 
 from deconflict.store.sqlite import SqliteStore, StoreError
 
