@@ -260,7 +260,7 @@ def test_a_bad_token_is_refused(console: Console, seeded: Seeded) -> None:
     assert console.js("() => sessionStorage.getItem('deconflict.token')") is None
 
 
-def test_tracks_and_hotline_take_data_through_the_entry_point(console: Console, seeded: Seeded) -> None:
+def test_tracks_take_data_through_the_entry_point(console: Console, seeded: Seeded) -> None:
     console.sign_in("south")
     tracks = [
         {"id": "t1", "callsign": "NRT21", "party": "north", "lon": 35.9, "lat": 35.0, "heading_deg": 90},
@@ -287,29 +287,6 @@ def test_tracks_and_hotline_take_data_through_the_entry_point(console: Console, 
     console.js("(t) => window.deconflict.setTracks(t)", tracks[:2])  # t3 gone
     console.idle()
     assert sorted(console.js("() => window.deconflict.rendered()")["tracks"]) == ["t1", "t2"]
-
-    # the hotline panel: a message with its deadline counting down; WILCO goes to onReply
-    due = (datetime.now(UTC) + timedelta(seconds=90)).isoformat().replace("+00:00", "Z")
-    console.js(
-        """(due) => {
-            window.__replies = [];
-            window.deconflict.onReply = async (m, r) => { window.__replies.push([m.id, r]); };
-            window.deconflict.setChannels([
-                {party: 'north', status: 'up'}, {party: 'drones', status: 'down'}]);
-            window.deconflict.setMessages([{id: 'm1', from: 'north', to: 'south', code: 'NOTICE',
-                text: 'Activity at FL100-FL200 from 12:00Z', reply_due: due}]);
-        }""",
-        due,
-    )
-    console.page.wait_for_function(
-        "() => /reply due in 1:[23]\\d/.test(document.querySelector('[data-due]').textContent)"
-    )
-    assert console.page.get_attribute("#channels li[data-party=drones]", "data-status") == "down"
-    console.shot("hotline")
-    console.page.click("[data-message=m1] [data-reply-button=WILCO]")
-    console.page.wait_for_selector("[data-message=m1] [data-reply=WILCO]")
-    assert console.js("() => window.__replies") == [["m1", "WILCO"]]
-    console.shot("hotline-replied")
 
 
 def test_console_files_are_served_with_a_same_origin_policy(seeded: Seeded) -> None:
@@ -371,3 +348,101 @@ def test_browser_inclusion_check_agrees_with_the_python_reference(console: Conso
     )
     assert got == expected
     assert console.js("(e) => window.deconflict.leafHash(e)", entries[3].hex()) == hashes[3].hex()
+
+
+def _message(seeded: Seeded, sender: str, to: str, text: str) -> dict[str, Any]:
+    body = {"code": "FREE_TEXT", "to": [to], "fields": {"text": text}}
+    r = seeded.client(sender).post("/v1/hotline/messages", json=body)
+    assert r.status_code == 201, r.text
+    message: dict[str, Any] = r.json()["message"]
+    return message
+
+
+def _delivery(seeded: Seeded, reader: str, message_id: str, recipient: str) -> dict[str, Any]:
+    r = seeded.client(reader).get(f"/v1/hotline/messages/{message_id}")
+    r.raise_for_status()
+    return next(d for d in r.json()["deliveries"] if d["recipient"] == recipient)
+
+
+def _until(check: Any, timeout_s: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = check()
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def test_hotline_panel_on_the_real_api(console: Console, seeded: Seeded) -> None:
+    """A message sent through the API appears in the recipient's language, is marked
+    delivered once shown, and clicking WILCO records that reply on the server; the console
+    heartbeats for its party and shows every party's line as the status endpoint does."""
+    console.sign_in("north")  # north reads Russian
+    console.wait("() => window.deconflict.stream().mode === 'live'")
+    sent = _message(seeded, "south", "north", "Tanker moving to track B at 12:40Z")
+
+    selector = f"[data-message='{sent['id']}']"
+    console.page.wait_for_selector(selector, timeout=5_000)
+    view = seeded.client("north").get(f"/v1/hotline/messages/{sent['id']}").json()
+    assert view["language"] == "ru" and view["text"].startswith("НЕКОДИРОВАННЫЙ ТЕКСТ")
+    assert console.page.text_content(f"{selector} .text") == view["text"]
+    assert console.page.get_attribute(f"{selector} .text", "lang") == "ru"
+    buttons = console.page.query_selector_all(f"{selector} [data-reply-button]")
+    assert [b.get_attribute("data-reply-button") for b in buttons] == view["replies"]
+    due = f'document.querySelector("{selector} [data-due]").textContent'
+    console.page.wait_for_function(f"() => /reply due in (9|10):\\d\\d/.test({due})")
+    # shown, hence delivered: the sender sees it on the server
+    assert _until(lambda: _delivery(seeded, "south", sent["id"], "north")["delivered_at"])
+    assert _delivery(seeded, "south", sent["id"], "north")["reply"] is None
+    console.shot("hotline-message")
+
+    console.page.click(f"{selector} [data-reply-button=WILCO]")
+    console.page.wait_for_selector(f"{selector} [data-reply=WILCO]")
+    got = _delivery(seeded, "south", sent["id"], "north")
+    assert got["reply"] == "WILCO" and got["replied_at"] is not None
+    assert console.page.query_selector(f"{selector} [data-reply-button]") is None
+    console.shot("hotline-wilco")
+
+    # the console heartbeats for north: the status endpoint has north UP, and the panel
+    # shows every party's line as that endpoint reports it (up, down or unknown)
+    assert console.js("() => window.deconflict.heartbeats()") >= 1
+    lines = {s["party"]: s["state"] for s in seeded.client("south").get("/v1/hotline/status").json()}
+    assert lines["north"] == "up" and lines["drones"] == "unknown"
+    console.page.wait_for_selector("#channels li[data-party=north][data-status=up]")
+    shown = console.js(
+        "() => Object.fromEntries([...document.querySelectorAll('#channels li')]"
+        ".map((li) => [li.dataset.party, li.dataset.status]))"
+    )
+    assert shown == lines
+    assert console.offsite() == []
+
+
+def test_hotline_stream_reconnects_and_falls_back_to_polling(console: Console, seeded: Seeded) -> None:
+    console.sign_in("drones")
+    console.wait("() => window.deconflict.stream().mode === 'live'")
+    first = _message(seeded, "north", "drones", "first")
+    console.page.wait_for_selector(f"[data-message='{first['id']}']", timeout=5_000)
+
+    # the connection drops: the console reconnects with Last-Event-ID and misses nothing,
+    # and shows nothing twice
+    console.js("() => window.deconflict.dropStream()")
+    second = _message(seeded, "south", "drones", "sent while the stream was down")
+    console.page.wait_for_selector(f"[data-message='{second['id']}']", timeout=5_000)
+    console.wait("() => window.deconflict.stream().connections >= 2")
+    stream_requests = [u for u in console.requests if "/v1/hotline/stream" in u]
+    assert len(stream_requests) >= 2
+    inbox = seeded.client("drones").get("/v1/hotline/messages", params={"box": "all"}).json()
+    shown = console.js(
+        "() => [...document.querySelectorAll('#messages [data-message]')].map((e) => e.dataset.message)"
+    )
+    assert sorted(shown) == sorted(m["id"] for m in inbox)
+
+    # no stream at all (a proxy refusing it): the console polls the events instead
+    console.page.route("**/v1/hotline/stream*", lambda route: route.abort())
+    console.js("() => window.deconflict.dropStream()")
+    console.wait("() => window.deconflict.stream().mode === 'polling'", timeout_ms=10_000)
+    third = _message(seeded, "north", "drones", "sent while polling")
+    console.page.wait_for_selector(f"[data-message='{third['id']}']", timeout=5_000)
+    assert any("/v1/hotline/events?after=" in u for u in console.requests)
+    console.shot("hotline-polling")
+    console.page.unroute("**/v1/hotline/stream*")
