@@ -155,7 +155,8 @@ export class HotlineClient {
   }
 
   async start() {
-    await Promise.all([this.loadInbox(), this.loadStatus(), this.heartbeat()]);
+    await this.heartbeat(); // first, so that the lines shown include this party's own
+    await Promise.all([this.loadInbox(), this.loadStatus()]);
     this.timers.push(setInterval(() => this.loadStatus().catch(() => {}), STATUS_MS));
   }
 

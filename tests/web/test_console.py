@@ -446,3 +446,92 @@ def test_hotline_stream_reconnects_and_falls_back_to_polling(console: Console, s
     assert any("/v1/hotline/events?after=" in u for u in console.requests)
     console.shot("hotline-polling")
     console.page.unroute("**/v1/hotline/stream*")
+
+
+@pytest.mark.parametrize("party", ["north", "shield"])
+def test_conflict_arrives_through_the_stream_when_polling_is_slow(
+    console: Console, seeded: Seeded, party: str
+) -> None:
+    """Polling once a minute: a conflict caused through the API still appears within 5 s,
+    because the stream's event (a conflict warning to north; a notice of north's new filing
+    to shield, who is party to neither side) makes the console refresh at once."""
+    console.sign_in(party)
+    console.wait("() => window.deconflict.stream().mode === 'live'")
+    console.js("() => window.deconflict.setPollInterval(60000)")
+    time.sleep(1.5)  # let the stream's replay of past events settle; no poll is due for a minute
+    refreshes = console.js("() => window.deconflict.counts().refreshes")
+    before = seeded.ids("/v1/conflicts")
+
+    survey = next(f for f in seeded.client("north").get("/v1/intents").json() if f["owner"] == "drones")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    body = {
+        "kind": "crewed_flight",
+        "volumes": [_box(36.05, 35.1, 0.05, start, start + timedelta(hours=1))],
+        "key": [survey["ovn"]],
+    }
+    r = seeded.client("north").post("/v1/intents", json=body)
+    assert r.status_code == 201, r.text
+    caused = time.monotonic()
+    new = {c["id"] for c in r.json()["conflicts"]}
+    assert len(new) == 1 and not new & before
+
+    console.wait(
+        f"() => {{ const r = window.deconflict.rendered().conflicts; return {json.dumps(sorted(new))}"
+        ".every((id) => r.includes(id)); }",
+        timeout_ms=5_000,
+    )
+    assert time.monotonic() - caused < 5
+    assert console.js("() => window.deconflict.counts().refreshes") > refreshes
+    assert console.page.text_content("#count-conflicts") == str(len(before | new))
+    console.shot("conflict-from-stream")
+
+
+def test_timeline_shows_the_shared_record_at_a_past_moment(console: Console, seeded: Seeded) -> None:
+    console.sign_in("shield")
+    assert console.page.get_attribute("[data-testid=timeline-mode]", "data-mode") == "live"
+    assert console.page.text_content("[data-testid=timeline-mode]") == "LIVE"
+    time.sleep(1.1)
+    before_filing = datetime.now(UTC) - timedelta(seconds=0.5)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    body = {"kind": "crewed_flight", "volumes": [_box(34.2, 33.2, 0.05, start, start + timedelta(hours=1))]}
+    r = seeded.client("south").post("/v1/intents", json=body)
+    assert r.status_code == 201, r.text
+    new = r.json()["filing"]["id"]
+    console.wait(f"() => window.deconflict.sources().filings.includes({json.dumps(new)})")
+    console.idle()
+    live_ids = seeded.ids("/v1/intents")
+    assert new in live_ids and console.page.text_content("#count-filings") == str(len(live_ids))
+
+    # the slider moved to a second before the filing was made: the map is the shared record then
+    seconds = int(before_filing.timestamp())
+    console.js(
+        "(s) => { const r = document.querySelector('#timeline-range'); r.value = String(s);"
+        " r.dispatchEvent(new Event('input', {bubbles: true})); }",
+        seconds,
+    )
+    console.wait("() => document.querySelector('#timeline-mode').dataset.mode === 'past'")
+    console.wait(f"() => !window.deconflict.sources().filings.includes({json.dumps(new)})")
+    console.idle()
+    at = datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    replay = seeded.client("shield").get("/v1/log/replay", params={"at": at}).json()
+    then = {f["id"] for f in replay["filings"] if f["type"] == "intent"}
+    assert new not in then and then == live_ids - {new}
+    assert set(console.js("() => window.deconflict.sources()")["filings"]) == then
+    assert set(console.js("() => window.deconflict.rendered()")["filings"]) == then
+    assert console.page.text_content("#count-filings") == str(len(then))
+    indicator = console.page.text_content("[data-testid=timeline-mode]") or ""
+    assert indicator == "AT " + at.replace("T", " ")
+    console.shot("timeline-past")
+
+    # the time typed in: the same; then back to live: the filing is there again
+    console.page.fill("#timeline-at", at)
+    console.page.press("#timeline-at", "Enter")
+    assert console.js("() => window.deconflict.at") == seconds * 1000
+    console.page.click("[data-testid=timeline-live]")
+    console.wait(f"() => window.deconflict.sources().filings.includes({json.dumps(new)})")
+    assert console.page.text_content("[data-testid=timeline-mode]") == "LIVE"
+    assert console.js("() => window.deconflict.at") is None
+    console.idle()
+    assert set(console.js("() => window.deconflict.rendered()")["filings"]) == live_ids
+    console.shot("timeline-live")
+    assert any("/v1/log/replay?at=" in u for u in console.requests)
