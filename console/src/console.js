@@ -8,8 +8,9 @@ import {Api, ApiError} from './api.js';
 import {Hotline, HotlineClient} from './hotline.js';
 import {hex, leafHash, LogIndex, verifyInclusion} from './ledger.js';
 import {
-  callsignField, conflictFeatures, createMap, filingFeatures, PALETTE, popup, renderedIds, sourceIds,
+  conflictFeatures, createMap, filingFeatures, PALETTE, popup, renderedIds, sourceIds,
 } from './map.js';
+import {TrackOverlay} from './overlay.js';
 import {EventStream} from './stream.js';
 import {Timeline} from './timeline.js';
 import {Tracks} from './tracks.js';
@@ -33,7 +34,7 @@ function colorOf(party) {
 
 const state = {
   api: null, me: null, map: null, log: null, counts: {filings: 0, reservations: 0, conflicts: 0, tracks: 0},
-  refreshes: 0, fitted: false, labelZoom: 0, signature: '', centres: new Map(), extra: new Map(), timer: null,
+  refreshes: 0, fitted: false, overlay: null, signature: '', centres: new Map(), extra: new Map(), timer: null,
   pollMs: POLL_MS, running: null, again: false, soon: null, stream: null, hotline: null, timeline: null,
   at: null, drawnAt: null, // null: live; else the time (ms) the map shows, from the shared record
   streamMode: 'stopped', streamEvents: 0,
@@ -265,13 +266,17 @@ function hoverContent(layer, p) {
 
 function installInteractions(map) {
   const tip = popup();
-  for (const layer of ['filings-fill', 'reservations-fill', 'conflict-marks', 'tracks']) {
-    map.on('mousemove', layer, (e) => {
-      map.getCanvas().style.cursor = 'pointer';
-      tip.setLngLat(e.lngLat).setDOMContent(hoverContent(layer, e.features[0].properties)).addTo(map);
-    });
-    map.on('mouseleave', layer, () => { map.getCanvas().style.cursor = ''; tip.remove(); });
-  }
+  const layers = ['conflict-marks', 'filings-fill', 'reservations-fill'];
+  // a track (drawn over the map) first, then the topmost feature under the pointer
+  map.on('mousemove', (e) => {
+    const track = state.overlay?.hit(e.point);
+    const hit = track ? null : map.queryRenderedFeatures(e.point, {layers})[0];
+    if (!track && !hit) { map.getCanvas().style.cursor = ''; tip.remove(); return; }
+    map.getCanvas().style.cursor = 'pointer';
+    const content = track ? hoverContent('tracks', track.track) : hoverContent(hit.layer.id, hit.properties);
+    tip.setLngLat(track ? [track.track.lon, track.track.lat] : e.lngLat).setDOMContent(content).addTo(map);
+  });
+  map.getCanvas().addEventListener('mouseleave', () => { map.getCanvas().style.cursor = ''; tip.remove(); });
   map.on('click', (e) => {
     const hit = map.queryRenderedFeatures(e.point, {layers: ['filings-fill', 'reservations-fill']})[0];
     if (hit) showFiling(hit.properties.type, hit.properties.fid);
@@ -339,6 +344,7 @@ async function start() {
   state.map = map;
   mapLoaded = loaded;
   await loaded;
+  state.overlay = new TrackOverlay(map, tracks, {labelAllUpTo: LABEL_ALL_UP_TO, labelZoom: LABEL_ZOOM});
   installInteractions(map);
   flushTracks();
   state.timeline = new Timeline($('#timeline'), state.api, (at) => { state.at = at; refreshReporting(); });
@@ -362,18 +368,13 @@ async function start() {
 window.addEventListener('deconflict:unauthorized', () => signedOut('the token is no longer accepted'));
 
 function flushTracks() {
-  if (!state.map || !state.map.getSource('tracks')) return;
-  const labelZoom = tracks.points.features.length > LABEL_ALL_UP_TO ? LABEL_ZOOM : 0;
-  if (labelZoom !== state.labelZoom) {
-    state.map.setLayoutProperty('tracks', 'text-field', callsignField(labelZoom));
-    state.labelZoom = labelZoom;
-  }
-  state.map.getSource('tracks').setData({type: 'FeatureCollection', features: tracks.points.features.concat(tracks.lines.features)});
+  if (!state.overlay) return;
+  state.overlay.schedule();
   if (tracks.tacticalDirty) {
     state.map.getSource('tactical').setData(tracks.tactical);
     tracks.tacticalDirty = false;
   }
-  setCount('tracks', tracks.points.features.length);
+  setCount('tracks', tracks.list.length);
 }
 
 /** The console's entry point for tests, the bench, and the parts still to come. */
@@ -413,7 +414,7 @@ const api = {
       filings: [...renderedIds(m, ['filings-fill'], 'fid')],
       reservations: [...renderedIds(m, ['reservations-fill'], 'fid')],
       conflicts: [...renderedIds(m, ['conflict-marks'], 'cid')],
-      tracks: [...renderedIds(m, ['tracks'], 'tid')],
+      tracks: [...new Set(state.overlay.drawn.map((d) => d.track.id))],
     };
   },
   /** Distinct ids MapLibre holds per source (querySourceFeatures). */
@@ -423,11 +424,23 @@ const api = {
       filings: [...sourceIds(m, 'filings', 'fid')],
       reservations: [...sourceIds(m, 'reservations', 'fid')],
       conflicts: [...sourceIds(m, 'conflicts', 'cid', ['==', ['geometry-type'], 'Point'])],
-      tracks: [...sourceIds(m, 'tracks', 'tid', ['==', ['geometry-type'], 'Point'])],
+      tracks: tracks.list.map((t) => t.id),
     };
   },
-  /** Resolves when the map has drawn everything it was given. */
-  idle() { return mapLoaded.then(() => new Promise((r) => { state.map.once('idle', () => r()); state.map.triggerRepaint(); })); },
+  /** Resolves when the map has drawn everything it was given (the tracks' overlay included). */
+  idle() {
+    return mapLoaded.then(() => new Promise((r) => { state.map.once('idle', () => r()); state.map.triggerRepaint(); }))
+      .then(() => new Promise((r) => requestAnimationFrame(() => r())));
+  },
+  /** The tracks drawn at the overlay's last redraw: [{id, x, y, trail: [[x, y], ...], label}] (CSS px in the map). */
+  drawnTracks() {
+    return state.overlay.drawn.map((d) => ({id: d.track.id, x: d.x, y: d.y, trail: d.trail, label: d.label}));
+  },
+  /** [r, g, b, a] of the tracks' overlay at CSS px (x, y) of the map (0 alpha: nothing drawn there). */
+  overlayPixel(x, y) {
+    const c = state.overlay.canvas, dpr = c.width / c.clientWidth;
+    return [...c.getContext('2d').getImageData(Math.round(x * dpr), Math.round(y * dpr), 1, 1).data];
+  },
   /** Page coordinates (CSS pixels) of a lon/lat on the map, for pointer tests. */
   screenPoint(lon, lat) {
     const p = state.map.project([lon, lat]);

@@ -276,13 +276,37 @@ def test_tracks_take_data_through_the_entry_point(console: Console, seeded: Seed
     assert console.js("(c) => window.deconflict.setTacticalConflicts(c)", tactical) == 1
     console.idle()
     assert sorted(console.js("() => window.deconflict.rendered()")["tracks"]) == ["t1", "t2", "t3"]
-    trails = console.js(
-        "() => window.deconflict.map.querySourceFeatures("
-        "'tracks', {filter: ['==', ['geometry-type'], 'LineString']}).map(f => f.properties.tid)"
-    )
-    assert sorted(set(trails)) == ["t1", "t2", "t3"]
     assert console.page.text_content("#count-tracks") == "3"
-    console.shot("tracks")
+    # drawn over the map where MapLibre itself projects them (unrotated, then rotated), each
+    # with its trail of 4 points (first position and three moves) and its callsign
+    for bearing in (0, 30):
+        console.js("(b) => window.deconflict.map.setBearing(b)", bearing)
+        console.idle()
+        drawn = {d["id"]: d for d in console.js("() => window.deconflict.drawnTracks()")}
+        assert sorted(drawn) == ["t1", "t2", "t3"]
+        for t in tracks[:3]:
+            d = drawn[t["id"]]
+            lon = t["lon"] + 0.06
+            ref = console.js("([x, y]) => window.deconflict.map.project([x, y])", [lon, t["lat"]])
+            assert abs(d["x"] - ref["x"]) < 0.5 and abs(d["y"] - ref["y"]) < 0.5, (bearing, d, ref)
+            first = console.js("([x, y]) => window.deconflict.map.project([x, y])", [t["lon"], t["lat"]])
+            assert len(d["trail"]) == 4 and abs(d["trail"][0][0] - first["x"]) < 0.5
+            assert d["label"] is True
+            # the arrow is on the overlay's pixels there; nothing just above it
+            assert console.js("([x, y]) => window.deconflict.overlayPixel(x, y)", [d["x"], d["y"]])[3] == 255
+            assert (
+                console.js("([x, y]) => window.deconflict.overlayPixel(x, y)", [d["x"], d["y"] - 15])[3] == 0
+            )
+        console.shot(f"tracks-bearing-{bearing}")
+    console.js("() => window.deconflict.map.setBearing(0)")
+    console.idle()
+
+    # hover a track: its callsign, party and heading
+    point = console.js("([x, y]) => window.deconflict.screenPoint(x, y)", [35.96, 35.0])
+    console.page.mouse.move(point["x"], point["y"])
+    console.page.wait_for_selector("[data-testid=hover]")
+    hover = console.page.text_content("[data-testid=hover]") or ""
+    assert hover.startswith("NRT21") and "north" in hover and "heading 90°" in hover
 
     console.js("(t) => window.deconflict.setTracks(t)", tracks[:2])  # t3 gone
     console.idle()
