@@ -156,6 +156,13 @@ def open_console(page: Any, url: str, token: str, tracks: int, warmup: float) ->
     time.sleep(warmup)
 
 
+def _answer(body: bytes, kind: str) -> Any:
+    def answer(route: Any) -> None:
+        route.fulfill(status=200, body=body, content_type=kind)
+
+    return answer
+
+
 def serve_bundle_of(page: Any, url: str, rev: str) -> None:
     """Answer the page's requests for the console bundle with git revision `rev`'s."""
     for name, kind in (("console.js", "text/javascript"), ("console.css", "text/css")):
@@ -163,10 +170,7 @@ def serve_bundle_of(page: Any, url: str, rev: str) -> None:
             ["git", "show", f"{rev}:deconflict/web/{name}"], cwd=ROOT, check=True, capture_output=True
         ).stdout
 
-        def answer(route: Any, body: bytes = body, kind: str = kind) -> None:
-            route.fulfill(status=200, body=body, content_type=kind)
-
-        page.route(f"{url}/console/{name}", answer)
+        page.route(f"{url}/console/{name}", _answer(body, kind))
 
 
 def measure(page: Any, seconds: float, repaint: bool) -> dict[str, Any]:
