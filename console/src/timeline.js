@@ -37,7 +37,10 @@ export class Timeline {
       clearTimeout(this.settle);
       const s = Number(this.range.value);
       this.field.value = isoSeconds(s * 1000);
-      this.settle = setTimeout(() => this.set(s >= Number(this.range.max) ? null : s * 1000), SETTLE_MS);
+      this.settle = setTimeout(() => {
+        this.settle = null;
+        this.set(s >= Number(this.range.max) ? null : s * 1000);
+      }, SETTLE_MS);
     });
     root.querySelector('#timeline-form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -70,7 +73,7 @@ export class Timeline {
     if (this.range.min === '' || Number(this.range.min) > Math.floor(this.first / 1000)) {
       this.range.min = String(Math.floor(this.first / 1000));
     }
-    if (this.at === null) {
+    if (this.at === null && this.settle === null) { // not while the thumb is being moved
       this.range.value = this.range.max;
       if (document.activeElement !== this.field) this.field.value = isoSeconds(now);
     }
