@@ -18,6 +18,11 @@ repaint every frame (``map.repaint = true``: the worst case, every frame a full 
 
     .venv/bin/python bench/console.py                   # 2,000 tracks, 12 s per mode
     .venv/bin/python bench/console.py --tracks 5000 --seconds 20
+    .venv/bin/python bench/console.py --peer b6b2c38    # and the bundle of that commit
+
+``--peer REV`` adds the same two tracks modes with the console bundle (``deconflict/web/
+console.js`` and ``console.css``) of git revision REV served in place of this one (the
+browser's requests for them are answered from ``git show``), in the same run: before/after.
 
 Prints a table, writes JSON to bench/out/console-<tracks>.json and a screenshot of the
 console with the tracks to bench/out/console-<tracks>.png.
@@ -151,6 +156,23 @@ def open_console(page: Any, url: str, token: str, tracks: int, warmup: float) ->
     time.sleep(warmup)
 
 
+def _answer(body: bytes, kind: str) -> Any:
+    def answer(route: Any) -> None:
+        route.fulfill(status=200, body=body, content_type=kind)
+
+    return answer
+
+
+def serve_bundle_of(page: Any, url: str, rev: str) -> None:
+    """Answer the page's requests for the console bundle with git revision `rev`'s."""
+    for name, kind in (("console.js", "text/javascript"), ("console.css", "text/css")):
+        body = subprocess.run(
+            ["git", "show", f"{rev}:deconflict/web/{name}"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+
+        page.route(f"{url}/console/{name}", _answer(body, kind))
+
+
 def measure(page: Any, seconds: float, repaint: bool) -> dict[str, Any]:
     return dict(page.evaluate(MEASURE, [seconds, repaint]))
 
@@ -160,6 +182,7 @@ def main() -> None:
     ap.add_argument("--tracks", type=int, default=2000)
     ap.add_argument("--seconds", type=float, default=12.0, help="measurement per mode (>= 10)")
     ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--peer", metavar="REV", help="also measure the console bundle of this git revision")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -190,6 +213,14 @@ def main() -> None:
                 page.screenshot(path=str(shot))
                 rendered = len(page.evaluate("() => window.deconflict.rendered().tracks"))
                 rows.append((f"{n} tracks, repaint every frame", measure(page, args.seconds, True)))
+                if args.peer:
+                    page.close()
+                    page = context.new_page()
+                    serve_bundle_of(page, url, args.peer)
+                    open_console(page, url, token, n, args.warmup)
+                    rows.append((f"{n} tracks, 1 update/s, {args.peer}", measure(page, args.seconds, False)))
+                    label = f"{n} tracks, repaint every frame, {args.peer}"
+                    rows.append((label, measure(page, args.seconds, True)))
                 load_after = os.getloadavg()[0]
                 context.close()
         finally:
@@ -198,16 +229,22 @@ def main() -> None:
 
     print(f"Chromium headless, software WebGL ({webgl}), viewport 1280x800, {os.cpu_count()} cores")
     print(f"load average (1 min) before / after: {load_before:.1f} / {load_after:.1f}")
-    print(f"{'mode':<36}{'fps':>7}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}{'repaints/s':>11}{'updates':>8}")
+    width = max(36, *(len(label) + 2 for label, _ in rows))
+    print(
+        f"{'mode':<{width}}{'fps':>7}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}{'repaints/s':>11}{'updates':>8}"
+    )
     for label, r in rows:
         print(
-            f"{label:<36}{r['fps']:7.1f}{r['p50_ms']:8.1f}{r['p95_ms']:8.1f}{r['max_ms']:8.1f}"
+            f"{label:<{width}}{r['fps']:7.1f}{r['p50_ms']:8.1f}{r['p95_ms']:8.1f}{r['max_ms']:8.1f}"
             f"{r['renders_per_s']:11.1f}{r['track_updates']:8d}"
         )
     by = dict(rows)
     ratio = by[f"{n} tracks, 1 update/s"]["fps"] / by["no tracks (peer)"]["fps"]
     ratio_r = by[f"{n} tracks, repaint every frame"]["fps"] / by["no tracks, repaint every frame"]["fps"]
     print(f"fps with {n} tracks / without: {ratio:.2f} (1 update/s), {ratio_r:.2f} (repaint every frame)")
+    if args.peer:
+        gain = by[f"{n} tracks, 1 update/s"]["fps"] / by[f"{n} tracks, 1 update/s, {args.peer}"]["fps"]
+        print(f"fps with {n} tracks, this bundle / {args.peer}'s: {gain:.2f}")
     print(f"tracks drawn on screen at the end: {rendered}; screenshot: {shot.relative_to(ROOT)}")
     out = OUT / f"console-{n}.json"
     report = {"webgl": webgl, "load": [load_before, load_after], "rows": dict(rows), "rendered": rendered}

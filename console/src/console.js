@@ -1,17 +1,24 @@
 // The operations console: sign in as a party, then a live map of the filings,
-// reservations and conflicts the API reports (polled every second: the service has no
-// stream yet), a filing's versions and receipt on click, tracks and the hotline panel
-// fed through window.deconflict.
+// reservations and conflicts the API reports (polled, and refreshed at once on every event
+// of the party's hotline stream: a conflict warning, a notice of activity), a timeline to
+// look at any past moment from the shared record (GET /v1/log/replay), a filing's versions
+// and receipt on click, tracks fed through window.deconflict, and the hotline panel on the
+// hotline API.
 import {Api, ApiError} from './api.js';
-import {Hotline} from './hotline.js';
+import {Hotline, HotlineClient} from './hotline.js';
 import {hex, leafHash, LogIndex, verifyInclusion} from './ledger.js';
 import {
-  callsignField, conflictFeatures, createMap, filingFeatures, PALETTE, popup, renderedIds, sourceIds,
+  conflictFeatures, createMap, filingFeatures, PALETTE, popup, renderedIds, sourceIds,
 } from './map.js';
+import {TrackOverlay} from './overlay.js';
+import {EventStream} from './stream.js';
+import {Timeline} from './timeline.js';
 import {Tracks} from './tracks.js';
 
 const TOKEN_KEY = 'deconflict.token';
 const POLL_MS = 1000;
+/** A stream event asks for a refresh this soon (events come in bursts: one refresh each burst). */
+const EVENT_REFRESH_MS = 100;
 // Past this many tracks, callsigns are drawn from zoom LABEL_ZOOM up (hover shows them at
 // any zoom): thousands of labels clutter the picture and their placement costs frames.
 const LABEL_ALL_UP_TO = 500;
@@ -27,7 +34,10 @@ function colorOf(party) {
 
 const state = {
   api: null, me: null, map: null, log: null, counts: {filings: 0, reservations: 0, conflicts: 0, tracks: 0},
-  refreshes: 0, fitted: false, labelZoom: 0, signature: '', centres: new Map(), extra: new Map(), timer: null,
+  refreshes: 0, fitted: false, overlay: null, signature: '', centres: new Map(), extra: new Map(), timer: null,
+  pollMs: POLL_MS, running: null, again: false, soon: null, stream: null, hotline: null, timeline: null,
+  at: null, drawnAt: null, // null: live; else the time (ms) the map shows, from the shared record
+  streamMode: 'stopped', streamEvents: 0,
 };
 let readyResolve;
 const ready = new Promise((r) => { readyResolve = r; });
@@ -94,13 +104,48 @@ async function sideCentre(ref) {
   return state.extra.get(key);
 }
 
-async function refresh() {
-  const api = state.api;
+async function livePicture(api) {
   const [intents, constraints, conflicts] = await Promise.all([
     api.get('/v1/intents'), api.get('/v1/constraints'), api.get('/v1/conflicts'),
   ]);
+  return {intents, constraints, conflicts};
+}
+
+/** The filings and open conflicts at `at` (ms), rebuilt by the server from the shared record. */
+async function pastPicture(api, at) {
+  const snap = await api.get(`/v1/log/replay?at=${encodeURIComponent(new Date(at).toISOString())}`);
+  return {
+    intents: snap.filings.filter((f) => f.type === 'intent'),
+    constraints: snap.filings.filter((f) => f.type === 'constraint'),
+    conflicts: snap.conflicts,
+    entries: snap.entries,
+  };
+}
+
+/** Redraw now, or as soon as the redraw under way has finished (never two at once). */
+function refresh() {
+  if (state.running) { state.again = true; return state.running; }
+  state.running = (async () => {
+    try {
+      do {
+        state.again = false;
+        await draw();
+      } while (state.again);
+    } finally {
+      state.running = null;
+    }
+  })();
+  return state.running;
+}
+
+async function draw() {
+  const api = state.api;
+  const at = state.at;
+  if (at !== null && at === state.drawnAt) { state.refreshes += 1; return; } // the past does not change
+  const {intents, constraints, conflicts} = at === null ? await livePicture(api) : await pastPicture(api, at);
+  if (at !== state.at) { state.again = true; return; } // the timeline moved meanwhile
   if (state.refreshes % 30 === 0) renderParties(await api.get('/v1/parties'));
-  const signature = JSON.stringify([intents.map((f) => f.ovn), constraints.map((f) => f.ovn), conflicts.map((c) => c.id)]);
+  const signature = JSON.stringify([at, intents.map((f) => f.ovn), constraints.map((f) => f.ovn), conflicts.map((c) => c.id)]);
   if (signature !== state.signature) {
     const conflicted = new Set(conflicts.flatMap((c) => [c.a.id, c.b.id]));
     const fi = filingFeatures(intents, colorOf, conflicted);
@@ -132,24 +177,51 @@ async function refresh() {
       state.fitted = true;
     }
   }
+  state.drawnAt = at;
   state.refreshes += 1;
-  $('#updated').textContent = `updated ${new Date().toISOString().slice(11, 19)}Z · polled every ${POLL_MS / 1000} s`;
+  if (at === null) state.timeline?.extend(Date.now());
+  const how = {live: 'stream live', polling: 'stream unavailable: polling events', connecting: 'stream connecting',
+    stopped: 'no stream'}[state.streamMode];
+  $('#updated').textContent = `updated ${new Date().toISOString().slice(11, 19)}Z · ${how} · polled every ${state.pollMs / 1000} s`;
+}
+
+function signedOut(message) {
+  clearTimeout(state.timer);
+  state.stream?.stop();
+  state.hotline?.stop();
+  sessionStorage.removeItem(TOKEN_KEY);
+  showSignIn(`Signed out: ${message}`);
+}
+
+async function refreshReporting() {
+  try {
+    await refresh();
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) { signedOut(err.message); return false; }
+    $('#updated').textContent = `connection lost (${err.message || err}); retrying`;
+    return true;
+  }
 }
 
 function schedule() {
+  clearTimeout(state.timer);
   state.timer = setTimeout(async () => {
-    try {
-      await refresh();
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) {
-        sessionStorage.removeItem(TOKEN_KEY);
-        showSignIn(`Signed out: ${err.message}`);
-        return;
-      }
-      $('#updated').textContent = `connection lost (${err.message || err}); retrying`;
-    }
-    schedule();
-  }, POLL_MS);
+    if (await refreshReporting()) schedule();
+  }, state.pollMs);
+}
+
+/** A stream event: the picture may have changed (a conflict warning, a notice of activity). */
+function refreshSoon() {
+  if (state.soon) return;
+  state.soon = setTimeout(() => { state.soon = null; refreshReporting(); }, EVENT_REFRESH_MS);
+}
+
+function onStreamEvent(e) {
+  state.streamEvents += 1;
+  state.hotline?.onEvent(e);
+  if (state.at === null) refreshSoon();
+  window.dispatchEvent(new CustomEvent('deconflict:event', {detail: e}));
 }
 
 function renderParties(parties) {
@@ -178,9 +250,11 @@ function hoverContent(layer, p) {
   }
   if (layer === 'conflict-marks') {
     box.append(el('b', {}, 'Conflict'), el('div', {}, `${p.a} × ${p.b}`),
-      el('div', {}, `window ${when(p)}`),
-      el('div', {}, `separation ${Math.round(p.h)} m / ${Math.round(p.v)} m / ${Math.round(p.t)} s ` +
+      el('div', {}, `window ${when(p)}`));
+    if (p.h !== undefined && p.h !== null) { // the shared record's replay keeps the sides and window only
+      box.append(el('div', {}, `separation ${Math.round(p.h)} m / ${Math.round(p.v)} m / ${Math.round(p.t)} s ` +
         `(agreed ${Math.round(p.hb)} m / ${Math.round(p.vb)} m / ${Math.round(p.tb)} s)`));
+    }
     return box;
   }
   box.append(el('b', {}, `${p.owner} · ${p.kind}`),
@@ -192,13 +266,17 @@ function hoverContent(layer, p) {
 
 function installInteractions(map) {
   const tip = popup();
-  for (const layer of ['filings-fill', 'reservations-fill', 'conflict-marks', 'tracks']) {
-    map.on('mousemove', layer, (e) => {
-      map.getCanvas().style.cursor = 'pointer';
-      tip.setLngLat(e.lngLat).setDOMContent(hoverContent(layer, e.features[0].properties)).addTo(map);
-    });
-    map.on('mouseleave', layer, () => { map.getCanvas().style.cursor = ''; tip.remove(); });
-  }
+  const layers = ['conflict-marks', 'filings-fill', 'reservations-fill'];
+  // a track (drawn over the map) first, then the topmost feature under the pointer
+  map.on('mousemove', (e) => {
+    const track = state.overlay?.hit(e.point);
+    const hit = track ? null : map.queryRenderedFeatures(e.point, {layers})[0];
+    if (!track && !hit) { map.getCanvas().style.cursor = ''; tip.remove(); return; }
+    map.getCanvas().style.cursor = 'pointer';
+    const content = track ? hoverContent('tracks', track.track) : hoverContent(hit.layer.id, hit.properties);
+    tip.setLngLat(track ? [track.track.lon, track.track.lat] : e.lngLat).setDOMContent(content).addTo(map);
+  });
+  map.getCanvas().addEventListener('mouseleave', () => { map.getCanvas().style.cursor = ''; tip.remove(); });
   map.on('click', (e) => {
     const hit = map.queryRenderedFeatures(e.point, {layers: ['filings-fill', 'reservations-fill']})[0];
     if (hit) showFiling(hit.properties.type, hit.properties.fid);
@@ -266,26 +344,37 @@ async function start() {
   state.map = map;
   mapLoaded = loaded;
   await loaded;
+  state.overlay = new TrackOverlay(map, tracks, {labelAllUpTo: LABEL_ALL_UP_TO, labelZoom: LABEL_ZOOM});
   installInteractions(map);
   flushTracks();
+  state.timeline = new Timeline($('#timeline'), state.api, (at) => { state.at = at; refreshReporting(); });
+  state.timeline.start().catch(() => {});
   await refresh();
+  // the hotline panel, then the stream that keeps it (and the map) live
+  state.hotline = new HotlineClient(state.api, state.me, hotline);
+  if (!api.onReply) api.onReply = (m, r) => state.hotline.reply(m, r);
+  try { await state.hotline.start(); } catch (err) {
+    $('#hotline-empty').textContent = `hotline unavailable: ${err.message || err}`;
+  }
+  state.stream = new EventStream(state.api, onStreamEvent, (mode) => {
+    state.streamMode = mode;
+    $('#hotline').dataset.stream = mode;
+    $('#stream-mode').textContent = mode;
+  });
+  state.stream.start(0);
   readyResolve();
   schedule();
 }
+window.addEventListener('deconflict:unauthorized', () => signedOut('the token is no longer accepted'));
 
 function flushTracks() {
-  if (!state.map || !state.map.getSource('tracks')) return;
-  const labelZoom = tracks.points.features.length > LABEL_ALL_UP_TO ? LABEL_ZOOM : 0;
-  if (labelZoom !== state.labelZoom) {
-    state.map.setLayoutProperty('tracks', 'text-field', callsignField(labelZoom));
-    state.labelZoom = labelZoom;
-  }
-  state.map.getSource('tracks').setData({type: 'FeatureCollection', features: tracks.points.features.concat(tracks.lines.features)});
+  if (!state.overlay) return;
+  state.overlay.schedule();
   if (tracks.tacticalDirty) {
     state.map.getSource('tactical').setData(tracks.tactical);
     tracks.tacticalDirty = false;
   }
-  setCount('tracks', tracks.points.features.length);
+  setCount('tracks', tracks.list.length);
 }
 
 /** The console's entry point for tests, the bench, and the parts still to come. */
@@ -299,10 +388,25 @@ const api = {
   /** Hotline messages and every party's channel health (see hotline.js for the fields). */
   setMessages(list) { hotline.setMessages(list); },
   setChannels(list) { hotline.setChannels(list); },
-  /** async (message, reply) => void: sends a hotline reply (set by the hotline client). */
+  /** async (message, reply) => void: sends a hotline reply (the hotline client's unless replaced). */
   onReply: null,
   /** What the console put on the map (distinct filings, reservations, conflicts, tracks). */
   counts() { return {...state.counts, refreshes: state.refreshes}; },
+  /** The event stream: mode ('connecting'|'live'|'polling'|'stopped'), last event number, connections made. */
+  stream() {
+    const s = state.stream;
+    return {mode: state.streamMode, last: s?.last ?? 0, connections: s?.connections ?? 0, events: state.streamEvents};
+  },
+  /** Drop the stream's connection: it reconnects with Last-Event-ID. */
+  dropStream() { state.stream?.reconnect(); },
+  /** Poll the API every `ms` (the stream refreshes at once regardless). */
+  setPollInterval(ms) { state.pollMs = Math.max(100, Number(ms) || POLL_MS); schedule(); },
+  /** The hotline client's heartbeats sent so far. */
+  heartbeats() { return state.hotline?.heartbeats ?? 0; },
+  /** Show the map at a past time (ms since the epoch or RFC 3339), or live (null). */
+  setTime(at) { return state.timeline.set(at === null ? null : (typeof at === 'number' ? at : Date.parse(at))); },
+  /** null when live, else the time (ms) shown. */
+  get at() { return state.at; },
   /** Distinct ids drawn on screen now, per layer group (MapLibre queryRenderedFeatures). */
   rendered() {
     const m = state.map;
@@ -310,7 +414,7 @@ const api = {
       filings: [...renderedIds(m, ['filings-fill'], 'fid')],
       reservations: [...renderedIds(m, ['reservations-fill'], 'fid')],
       conflicts: [...renderedIds(m, ['conflict-marks'], 'cid')],
-      tracks: [...renderedIds(m, ['tracks'], 'tid')],
+      tracks: [...new Set(state.overlay.drawn.map((d) => d.track.id))],
     };
   },
   /** Distinct ids MapLibre holds per source (querySourceFeatures). */
@@ -320,11 +424,23 @@ const api = {
       filings: [...sourceIds(m, 'filings', 'fid')],
       reservations: [...sourceIds(m, 'reservations', 'fid')],
       conflicts: [...sourceIds(m, 'conflicts', 'cid', ['==', ['geometry-type'], 'Point'])],
-      tracks: [...sourceIds(m, 'tracks', 'tid', ['==', ['geometry-type'], 'Point'])],
+      tracks: tracks.list.map((t) => t.id),
     };
   },
-  /** Resolves when the map has drawn everything it was given. */
-  idle() { return mapLoaded.then(() => new Promise((r) => { state.map.once('idle', () => r()); state.map.triggerRepaint(); })); },
+  /** Resolves when the map has drawn everything it was given (the tracks' overlay included). */
+  idle() {
+    return mapLoaded.then(() => new Promise((r) => { state.map.once('idle', () => r()); state.map.triggerRepaint(); }))
+      .then(() => new Promise((r) => requestAnimationFrame(() => r())));
+  },
+  /** The tracks drawn at the overlay's last redraw: [{id, x, y, trail: [[x, y], ...], label}] (CSS px in the map). */
+  drawnTracks() {
+    return state.overlay.drawn.map((d) => ({id: d.track.id, x: d.x, y: d.y, trail: d.trail, label: d.label}));
+  },
+  /** [r, g, b, a] of the tracks' overlay at CSS px (x, y) of the map (0 alpha: nothing drawn there). */
+  overlayPixel(x, y) {
+    const c = state.overlay.canvas, dpr = c.width / c.clientWidth;
+    return [...c.getContext('2d').getImageData(Math.round(x * dpr), Math.round(y * dpr), 1, 1).data];
+  },
   /** Page coordinates (CSS pixels) of a lon/lat on the map, for pointer tests. */
   screenPoint(lon, lat) {
     const p = state.map.project([lon, lat]);

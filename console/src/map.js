@@ -1,6 +1,6 @@
 // The map: an offline style (Natural Earth land and borders served by the service itself,
 // no tiles, no glyph server: labels are drawn from the browser's own fonts), and the layers
-// of filings, reservations, conflicts and tracks.
+// of filings, reservations, conflicts and tactical links (tracks: overlay.js).
 import * as maplibregl from 'maplibre-gl';
 
 import {extend, ringCentre, volumeGeometry} from './geo.js';
@@ -28,24 +28,6 @@ function style(base) {
   };
 }
 
-function arrowImage(size = 24) {
-  const c = document.createElement('canvas');
-  c.width = c.height = size;
-  const g = c.getContext('2d');
-  g.fillStyle = '#ffffff';
-  g.strokeStyle = '#0b1117';
-  g.lineWidth = 1.5;
-  g.beginPath();
-  g.moveTo(size / 2, 1);
-  g.lineTo(size - 4, size - 3);
-  g.lineTo(size / 2, size - 8);
-  g.lineTo(4, size - 3);
-  g.closePath();
-  g.fill();
-  g.stroke();
-  return g.getImageData(0, 0, size, size);
-}
-
 function hatchImage(size = 8) {
   const c = document.createElement('canvas');
   c.width = c.height = size;
@@ -62,21 +44,12 @@ function hatchImage(size = 8) {
 
 const fillOpacity = ['match', ['get', 'state'], 'activated', 0.4, 'nonconforming', 0.4, 'contingent', 0.25, 0.18];
 
-/** Callsign labels from zoom `minZoom` up (0: always). */
-export function callsignField(minZoom) {
-  return minZoom > 0 ? ['step', ['zoom'], '', minZoom, ['get', 'callsign']] : ['get', 'callsign'];
-}
-
 function addLayers(map) {
-  map.addImage('arrow', arrowImage(), {sdf: true});
   map.addImage('hatch', hatchImage());
-  // tracks: positions and trails in one source, so an update re-tiles one source, not two
+  // tracks are drawn over the map by overlay.js, not as a source: see there
   for (const id of ['filings', 'reservations', 'conflicts', 'tactical']) {
     map.addSource(id, {type: 'geojson', data: EMPTY});
   }
-  // tracks re-tile every second: z6 tiles (about 70 m steps, under a pixel up to zoom 10)
-  // mean fewer tiles, so fewer repaints per update, than the default z18
-  map.addSource('tracks', {type: 'geojson', data: EMPTY, maxzoom: 6});
   map.addLayer({id: 'reservations-fill', type: 'fill', source: 'reservations',
     paint: {'fill-pattern': 'hatch', 'fill-opacity': 0.9}});
   map.addLayer({id: 'reservations-line', type: 'line', source: 'reservations',
@@ -98,21 +71,11 @@ function addLayers(map) {
     paint: {'line-color': CONFLICT, 'line-width': 2, 'line-dasharray': [1, 1]}});
   map.addLayer({id: 'conflict-marks', type: 'circle', source: 'conflicts', filter: ['==', ['geometry-type'], 'Point'],
     paint: {'circle-radius': 7, 'circle-color': CONFLICT, 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 2}});
-  map.addLayer({id: 'track-trails', type: 'line', source: 'tracks', filter: ['==', ['geometry-type'], 'LineString'],
-    paint: {'line-color': ['get', 'color'], 'line-width': 1.5, 'line-opacity': 0.7}});
   map.addLayer({id: 'tactical-links', type: 'line', source: 'tactical',
     paint: {'line-color': '#ff4d4f', 'line-width': 2}});
   map.addLayer({id: 'tactical-labels', type: 'symbol', source: 'tactical',
     layout: {'symbol-placement': 'line-center', 'text-field': ['get', 'label'], 'text-font': FONT, 'text-size': 11},
     paint: {'text-color': '#ffccc7', 'text-halo-color': '#0b1117', 'text-halo-width': 1.5}});
-  map.addLayer({id: 'tracks', type: 'symbol', source: 'tracks', filter: ['==', ['geometry-type'], 'Point'],
-    layout: {
-      'icon-image': 'arrow', 'icon-size': 0.6, 'icon-rotate': ['get', 'heading_deg'],
-      'icon-rotation-alignment': 'map', 'icon-allow-overlap': true, 'icon-ignore-placement': true,
-      'text-field': callsignField(0), 'text-font': FONT, 'text-size': 11,
-      'text-offset': [0, 1.2], 'text-anchor': 'top', 'text-optional': true,
-    },
-    paint: {'icon-color': ['get', 'color'], 'text-color': '#e6edf3', 'text-halo-color': '#0b1117', 'text-halo-width': 1.2}});
 }
 
 export function createMap(container, base) {

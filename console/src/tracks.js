@@ -1,6 +1,8 @@
 // Live tracks (callsign, heading, a short trail) and predicted tactical conflicts between
 // them. Fed through window.deconflict.setTracks / setTacticalConflicts: by tests and the
-// bench today, by the tactical API when it lands.
+// bench today, by the tactical API when it lands. Drawn by overlay.js (the tracks) and the
+// map's "tactical" source (the links).
+import {mercator} from './overlay.js';
 
 const num = (v) => typeof v === 'number' && Number.isFinite(v);
 
@@ -8,10 +10,10 @@ export class Tracks {
   constructor(colorOf, trailLength = 8) {
     this.colorOf = colorOf;
     this.trailLength = trailLength;
-    this.trails = new Map(); // id -> [[lon, lat], ...]
+    this.trails = new Map(); // id -> [[mx, my], ...] (Web Mercator in [0, 1])
     this.positions = new Map(); // id -> [lon, lat]
-    this.points = {type: 'FeatureCollection', features: []};
-    this.lines = {type: 'FeatureCollection', features: []};
+    /** [{id, callsign, party, color, lon, lat, mx, my, heading_deg, altitude_m, speed_mps, trail}] */
+    this.list = [];
     this.tactical = {type: 'FeatureCollection', features: []};
     this.tacticalList = [];
     this.tacticalDirty = false; // redraw the tactical links only when they changed
@@ -22,7 +24,7 @@ export class Tracks {
    * finite lon/lat are skipped). */
   set(list) {
     const seen = new Set();
-    const points = [], lines = [];
+    const out = [];
     for (const t of list) {
       if (!t || t.id === undefined || !num(t.lon) || !num(t.lat)) continue;
       const id = String(t.id);
@@ -30,29 +32,26 @@ export class Tracks {
       seen.add(id);
       let trail = this.trails.get(id);
       if (!trail) { trail = []; this.trails.set(id, trail); }
+      const [mx, my] = mercator(t.lon, t.lat);
       const last = trail[trail.length - 1];
-      if (!last || last[0] !== t.lon || last[1] !== t.lat) {
-        trail.push([t.lon, t.lat]);
+      if (!last || last[0] !== mx || last[1] !== my) {
+        trail.push([mx, my]);
         if (trail.length > this.trailLength) trail.shift();
       }
       this.positions.set(id, [t.lon, t.lat]);
-      const color = this.colorOf(t.party);
-      points.push({type: 'Feature', geometry: {type: 'Point', coordinates: [t.lon, t.lat]}, properties: {
-        tid: id, callsign: String(t.callsign ?? id), party: t.party ?? null, color,
-        heading_deg: num(t.heading_deg) ? t.heading_deg : 0,
+      out.push({
+        id, callsign: String(t.callsign ?? id), party: t.party ?? null, color: this.colorOf(t.party),
+        lon: t.lon, lat: t.lat, mx, my, heading_deg: num(t.heading_deg) ? t.heading_deg : 0,
         altitude_m: num(t.altitude_m) ? t.altitude_m : null, speed_mps: num(t.speed_mps) ? t.speed_mps : null,
-      }});
-      if (trail.length >= 2) {
-        lines.push({type: 'Feature', geometry: {type: 'LineString', coordinates: trail.slice()}, properties: {tid: id, color}});
-      }
+        trail,
+      });
     }
     for (const id of [...this.trails.keys()]) {
       if (!seen.has(id)) { this.trails.delete(id); this.positions.delete(id); }
     }
-    this.points = {type: 'FeatureCollection', features: points};
-    this.lines = {type: 'FeatureCollection', features: lines};
+    this.list = out;
     if (this.tacticalList.length) this.setTactical(this.tacticalList); // links follow the tracks
-    return points.length;
+    return out.length;
   }
 
   /** Predicted conflicts between tracks: [{a, b, time_to_cpa_s, distance_m?}] (track ids). */

@@ -260,7 +260,7 @@ def test_a_bad_token_is_refused(console: Console, seeded: Seeded) -> None:
     assert console.js("() => sessionStorage.getItem('deconflict.token')") is None
 
 
-def test_tracks_and_hotline_take_data_through_the_entry_point(console: Console, seeded: Seeded) -> None:
+def test_tracks_take_data_through_the_entry_point(console: Console, seeded: Seeded) -> None:
     console.sign_in("south")
     tracks = [
         {"id": "t1", "callsign": "NRT21", "party": "north", "lon": 35.9, "lat": 35.0, "heading_deg": 90},
@@ -276,40 +276,41 @@ def test_tracks_and_hotline_take_data_through_the_entry_point(console: Console, 
     assert console.js("(c) => window.deconflict.setTacticalConflicts(c)", tactical) == 1
     console.idle()
     assert sorted(console.js("() => window.deconflict.rendered()")["tracks"]) == ["t1", "t2", "t3"]
-    trails = console.js(
-        "() => window.deconflict.map.querySourceFeatures("
-        "'tracks', {filter: ['==', ['geometry-type'], 'LineString']}).map(f => f.properties.tid)"
-    )
-    assert sorted(set(trails)) == ["t1", "t2", "t3"]
     assert console.page.text_content("#count-tracks") == "3"
-    console.shot("tracks")
+    # drawn over the map where MapLibre itself projects them (unrotated, then rotated), each
+    # with its trail of 4 points (first position and three moves) and its callsign
+    for bearing in (0, 30):
+        console.js("(b) => window.deconflict.map.setBearing(b)", bearing)
+        console.idle()
+        drawn = {d["id"]: d for d in console.js("() => window.deconflict.drawnTracks()")}
+        assert sorted(drawn) == ["t1", "t2", "t3"]
+        for t in tracks[:3]:
+            d = drawn[t["id"]]
+            lon = t["lon"] + 0.06
+            ref = console.js("([x, y]) => window.deconflict.map.project([x, y])", [lon, t["lat"]])
+            assert abs(d["x"] - ref["x"]) < 0.5 and abs(d["y"] - ref["y"]) < 0.5, (bearing, d, ref)
+            first = console.js("([x, y]) => window.deconflict.map.project([x, y])", [t["lon"], t["lat"]])
+            assert len(d["trail"]) == 4 and abs(d["trail"][0][0] - first["x"]) < 0.5
+            assert d["label"] is True
+            # the arrow is on the overlay's pixels there; nothing just above it
+            assert console.js("([x, y]) => window.deconflict.overlayPixel(x, y)", [d["x"], d["y"]])[3] == 255
+            assert (
+                console.js("([x, y]) => window.deconflict.overlayPixel(x, y)", [d["x"], d["y"] - 15])[3] == 0
+            )
+        console.shot(f"tracks-bearing-{bearing}")
+    console.js("() => window.deconflict.map.setBearing(0)")
+    console.idle()
+
+    # hover a track: its callsign, party and heading
+    point = console.js("([x, y]) => window.deconflict.screenPoint(x, y)", [35.96, 35.0])
+    console.page.mouse.move(point["x"], point["y"])
+    console.page.wait_for_selector("[data-testid=hover]")
+    hover = console.page.text_content("[data-testid=hover]") or ""
+    assert hover.startswith("NRT21") and "north" in hover and "heading 90°" in hover
 
     console.js("(t) => window.deconflict.setTracks(t)", tracks[:2])  # t3 gone
     console.idle()
     assert sorted(console.js("() => window.deconflict.rendered()")["tracks"]) == ["t1", "t2"]
-
-    # the hotline panel: a message with its deadline counting down; WILCO goes to onReply
-    due = (datetime.now(UTC) + timedelta(seconds=90)).isoformat().replace("+00:00", "Z")
-    console.js(
-        """(due) => {
-            window.__replies = [];
-            window.deconflict.onReply = async (m, r) => { window.__replies.push([m.id, r]); };
-            window.deconflict.setChannels([
-                {party: 'north', status: 'up'}, {party: 'drones', status: 'down'}]);
-            window.deconflict.setMessages([{id: 'm1', from: 'north', to: 'south', code: 'NOTICE',
-                text: 'Activity at FL100-FL200 from 12:00Z', reply_due: due}]);
-        }""",
-        due,
-    )
-    console.page.wait_for_function(
-        "() => /reply due in 1:[23]\\d/.test(document.querySelector('[data-due]').textContent)"
-    )
-    assert console.page.get_attribute("#channels li[data-party=drones]", "data-status") == "down"
-    console.shot("hotline")
-    console.page.click("[data-message=m1] [data-reply-button=WILCO]")
-    console.page.wait_for_selector("[data-message=m1] [data-reply=WILCO]")
-    assert console.js("() => window.__replies") == [["m1", "WILCO"]]
-    console.shot("hotline-replied")
 
 
 def test_console_files_are_served_with_a_same_origin_policy(seeded: Seeded) -> None:
@@ -371,3 +372,190 @@ def test_browser_inclusion_check_agrees_with_the_python_reference(console: Conso
     )
     assert got == expected
     assert console.js("(e) => window.deconflict.leafHash(e)", entries[3].hex()) == hashes[3].hex()
+
+
+def _message(seeded: Seeded, sender: str, to: str, text: str) -> dict[str, Any]:
+    body = {"code": "FREE_TEXT", "to": [to], "fields": {"text": text}}
+    r = seeded.client(sender).post("/v1/hotline/messages", json=body)
+    assert r.status_code == 201, r.text
+    message: dict[str, Any] = r.json()["message"]
+    return message
+
+
+def _delivery(seeded: Seeded, reader: str, message_id: str, recipient: str) -> dict[str, Any]:
+    r = seeded.client(reader).get(f"/v1/hotline/messages/{message_id}")
+    r.raise_for_status()
+    return next(d for d in r.json()["deliveries"] if d["recipient"] == recipient)
+
+
+def _until(check: Any, timeout_s: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = check()
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def test_hotline_panel_on_the_real_api(console: Console, seeded: Seeded) -> None:
+    """A message sent through the API appears in the recipient's language, is marked
+    delivered once shown, and clicking WILCO records that reply on the server; the console
+    heartbeats for its party and shows every party's line as the status endpoint does."""
+    console.sign_in("north")  # north reads Russian
+    console.wait("() => window.deconflict.stream().mode === 'live'")
+    sent = _message(seeded, "south", "north", "Tanker moving to track B at 12:40Z")
+
+    selector = f"[data-message='{sent['id']}']"
+    console.page.wait_for_selector(selector, timeout=5_000)
+    view = seeded.client("north").get(f"/v1/hotline/messages/{sent['id']}").json()
+    assert view["language"] == "ru" and view["text"].startswith("НЕКОДИРОВАННЫЙ ТЕКСТ")
+    assert console.page.text_content(f"{selector} .text") == view["text"]
+    assert console.page.get_attribute(f"{selector} .text", "lang") == "ru"
+    buttons = console.page.query_selector_all(f"{selector} [data-reply-button]")
+    assert [b.get_attribute("data-reply-button") for b in buttons] == view["replies"]
+    due = f'document.querySelector("{selector} [data-due]").textContent'
+    console.page.wait_for_function(f"() => /reply due in (9|10):\\d\\d/.test({due})")
+    # shown, hence delivered: the sender sees it on the server
+    assert _until(lambda: _delivery(seeded, "south", sent["id"], "north")["delivered_at"])
+    assert _delivery(seeded, "south", sent["id"], "north")["reply"] is None
+    console.shot("hotline-message")
+
+    console.page.click(f"{selector} [data-reply-button=WILCO]")
+    console.page.wait_for_selector(f"{selector} [data-reply=WILCO]")
+    got = _delivery(seeded, "south", sent["id"], "north")
+    assert got["reply"] == "WILCO" and got["replied_at"] is not None
+    assert console.page.query_selector(f"{selector} [data-reply-button]") is None
+    console.shot("hotline-wilco")
+
+    # the console heartbeats for north: the status endpoint has north UP, and the panel
+    # shows every party's line as that endpoint reports it (up, down or unknown)
+    assert console.js("() => window.deconflict.heartbeats()") >= 1
+    lines = {s["party"]: s["state"] for s in seeded.client("south").get("/v1/hotline/status").json()}
+    assert lines["north"] == "up" and lines["drones"] == "unknown"
+    console.page.wait_for_selector("#channels li[data-party=north][data-status=up]")
+    shown = console.js(
+        "() => Object.fromEntries([...document.querySelectorAll('#channels li')]"
+        ".map((li) => [li.dataset.party, li.dataset.status]))"
+    )
+    assert shown == lines
+    assert console.offsite() == []
+
+
+def test_hotline_stream_reconnects_and_falls_back_to_polling(console: Console, seeded: Seeded) -> None:
+    console.sign_in("drones")
+    console.wait("() => window.deconflict.stream().mode === 'live'")
+    first = _message(seeded, "north", "drones", "first")
+    console.page.wait_for_selector(f"[data-message='{first['id']}']", timeout=5_000)
+
+    # the connection drops: the console reconnects with Last-Event-ID and misses nothing,
+    # and shows nothing twice
+    console.js("() => window.deconflict.dropStream()")
+    second = _message(seeded, "south", "drones", "sent while the stream was down")
+    console.page.wait_for_selector(f"[data-message='{second['id']}']", timeout=5_000)
+    console.wait("() => window.deconflict.stream().connections >= 2")
+    stream_requests = [u for u in console.requests if "/v1/hotline/stream" in u]
+    assert len(stream_requests) >= 2
+    inbox = seeded.client("drones").get("/v1/hotline/messages", params={"box": "all"}).json()
+    shown = console.js(
+        "() => [...document.querySelectorAll('#messages [data-message]')].map((e) => e.dataset.message)"
+    )
+    assert sorted(shown) == sorted(m["id"] for m in inbox)
+
+    # no stream at all (a proxy refusing it): the console polls the events instead
+    console.page.route("**/v1/hotline/stream*", lambda route: route.abort())
+    console.js("() => window.deconflict.dropStream()")
+    console.wait("() => window.deconflict.stream().mode === 'polling'", timeout_ms=10_000)
+    third = _message(seeded, "north", "drones", "sent while polling")
+    console.page.wait_for_selector(f"[data-message='{third['id']}']", timeout=5_000)
+    assert any("/v1/hotline/events?after=" in u for u in console.requests)
+    console.shot("hotline-polling")
+    console.page.unroute("**/v1/hotline/stream*")
+
+
+@pytest.mark.parametrize("party", ["north", "shield"])
+def test_conflict_arrives_through_the_stream_when_polling_is_slow(
+    console: Console, seeded: Seeded, party: str
+) -> None:
+    """Polling once a minute: a conflict caused through the API still appears within 5 s,
+    because the stream's event (a conflict warning to north; a notice of north's new filing
+    to shield, who is party to neither side) makes the console refresh at once."""
+    console.sign_in(party)
+    console.wait("() => window.deconflict.stream().mode === 'live'")
+    console.js("() => window.deconflict.setPollInterval(60000)")
+    time.sleep(1.5)  # let the stream's replay of past events settle; no poll is due for a minute
+    refreshes = console.js("() => window.deconflict.counts().refreshes")
+    before = seeded.ids("/v1/conflicts")
+
+    survey = next(f for f in seeded.client("north").get("/v1/intents").json() if f["owner"] == "drones")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    body = {
+        "kind": "crewed_flight",
+        "volumes": [_box(36.05, 35.1, 0.05, start, start + timedelta(hours=1))],
+        "key": [survey["ovn"]],
+    }
+    r = seeded.client("north").post("/v1/intents", json=body)
+    assert r.status_code == 201, r.text
+    caused = time.monotonic()
+    new = {c["id"] for c in r.json()["conflicts"]}
+    assert len(new) == 1 and not new & before
+
+    console.wait(
+        f"() => {{ const r = window.deconflict.rendered().conflicts; return {json.dumps(sorted(new))}"
+        ".every((id) => r.includes(id)); }",
+        timeout_ms=5_000,
+    )
+    assert time.monotonic() - caused < 5
+    assert console.js("() => window.deconflict.counts().refreshes") > refreshes
+    assert console.page.text_content("#count-conflicts") == str(len(before | new))
+    console.shot("conflict-from-stream")
+
+
+def test_timeline_shows_the_shared_record_at_a_past_moment(console: Console, seeded: Seeded) -> None:
+    console.sign_in("shield")
+    assert console.page.get_attribute("[data-testid=timeline-mode]", "data-mode") == "live"
+    assert console.page.text_content("[data-testid=timeline-mode]") == "LIVE"
+    time.sleep(1.1)
+    before_filing = datetime.now(UTC) - timedelta(seconds=0.5)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    body = {"kind": "crewed_flight", "volumes": [_box(34.2, 33.2, 0.05, start, start + timedelta(hours=1))]}
+    r = seeded.client("south").post("/v1/intents", json=body)
+    assert r.status_code == 201, r.text
+    new = r.json()["filing"]["id"]
+    console.wait(f"() => window.deconflict.sources().filings.includes({json.dumps(new)})")
+    console.idle()
+    live_ids = seeded.ids("/v1/intents")
+    assert new in live_ids and console.page.text_content("#count-filings") == str(len(live_ids))
+
+    # the slider moved to a second before the filing was made: the map is the shared record then
+    seconds = int(before_filing.timestamp())
+    console.js(
+        "(s) => { const r = document.querySelector('#timeline-range'); r.value = String(s);"
+        " r.dispatchEvent(new Event('input', {bubbles: true})); }",
+        seconds,
+    )
+    console.wait("() => document.querySelector('#timeline-mode').dataset.mode === 'past'")
+    console.wait(f"() => !window.deconflict.sources().filings.includes({json.dumps(new)})")
+    console.idle()
+    at = datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    replay = seeded.client("shield").get("/v1/log/replay", params={"at": at}).json()
+    then = {f["id"] for f in replay["filings"] if f["type"] == "intent"}
+    assert new not in then and then == live_ids - {new}
+    assert set(console.js("() => window.deconflict.sources()")["filings"]) == then
+    assert set(console.js("() => window.deconflict.rendered()")["filings"]) == then
+    assert console.page.text_content("#count-filings") == str(len(then))
+    indicator = console.page.text_content("[data-testid=timeline-mode]") or ""
+    assert indicator == "AT " + at.replace("T", " ")
+    console.shot("timeline-past")
+
+    # the time typed in: the same; then back to live: the filing is there again
+    console.page.fill("#timeline-at", at)
+    console.page.press("#timeline-at", "Enter")
+    assert console.js("() => window.deconflict.at") == seconds * 1000
+    console.page.click("[data-testid=timeline-live]")
+    console.wait(f"() => window.deconflict.sources().filings.includes({json.dumps(new)})")
+    assert console.page.text_content("[data-testid=timeline-mode]") == "LIVE"
+    assert console.js("() => window.deconflict.at") is None
+    console.idle()
+    assert set(console.js("() => window.deconflict.rendered()")["filings"]) == live_ids
+    console.shot("timeline-live")
+    assert any("/v1/log/replay?at=" in u for u in console.requests)
