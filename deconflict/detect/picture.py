@@ -91,6 +91,14 @@ class LivePicture:
         self._party[at] = np.asarray(codes, dtype=np.int64)[take]
         return ignored
 
+    def times(self, ids: list[str]) -> _F64:
+        """The report time held for each of `ids` (-inf for a track not held)."""
+        rows = np.fromiter((self.row.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        out = np.full(len(ids), -np.inf)
+        known = rows >= 0
+        out[known] = self._cols["t"][rows[known]]
+        return out
+
     def drop_older_than(self, time_s: float) -> list[str]:
         """Forget tracks last heard before `time_s`; returns their ids."""
         n = len(self.ids)
