@@ -9,15 +9,16 @@ No `from __future__ import annotations`: FastAPI reads these routes' annotations
 """
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from deconflict.errors import InvalidInput
 from deconflict.model import Party
 from deconflict.service import Services
+from deconflict.service.alerts import alert_json
 from deconflict.service.reports import ARROW_MEDIA_TYPE, Reports, from_arrow, from_json
 from deconflict.service.tactical import TrackInfo
 
@@ -87,5 +88,15 @@ def track_routes(services: Services, caller: Callable[..., Party]) -> APIRouter:
         """The current picture: every track's last report (time in seconds since the epoch)."""
         tracks = tactical.snapshot()
         return {"count": len(tracks), "tracks": [track_view(t) for t in tracks]}
+
+    @router.get("/v1/tactical/alerts")
+    def alerts(
+        who: Caller,
+        state: Annotated[Literal["open", "all"], Query()] = "open",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Alerts of the live picture, newest opened first: conflicts between two tracks
+        (CPA figures of the latest scan) and unannounced tracks inside a reservation."""
+        return [alert_json(a) for a in tactical.alerts.list(open_only=state == "open", limit=limit)]
 
     return router

@@ -19,18 +19,22 @@ parties' ids never collide. A track's kind (for its protected zone) is the repor
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from deconflict.clock import Clock
 from deconflict.detect.picture import LivePicture
-from deconflict.detect.tactical import Tracks, projection_for
+from deconflict.detect.tactical import Tracks, detect_plane, projection_for
 from deconflict.errors import FieldError, Forbidden, InvalidInput
 from deconflict.model import Agreement, FilingType, Party, Role
 from deconflict.model.agreement import ProtectedZone
+from deconflict.model.alert import AlertKind
+from deconflict.service.alerts import Alerts, Found
+from deconflict.service.hotline import Hotline
+from deconflict.service.ledger import Ledger
 from deconflict.service.reports import Reports, validate
 from deconflict.store.base import Store
 
@@ -78,8 +82,11 @@ def _widest(zones: list[ProtectedZone]) -> ProtectedZone:
 class Tactical:
     """Ingestion and the live picture, behind one lock (routes run in a thread pool)."""
 
-    def __init__(self, store: Store, agreement: Agreement, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, agreement: Agreement, clock: Clock, ledger: Ledger, hotline: Hotline
+    ) -> None:
         self.store = store
+        self.alerts = Alerts(store, ledger, hotline)
         self.agreement = agreement
         self.clock = clock
         zones = {name: k.protected_zone for name, k in agreement.kinds.items()}
@@ -88,8 +95,6 @@ class Tactical:
         self.picture: LivePicture | None = None
         self.info: dict[str, TrackInfo] = {}
         self.lock = threading.Lock()
-        #: called under the lock after each applied batch, with the batch's track keys
-        self.after_batch: list[Callable[[list[str]], list[dict[str, Any]]]] = []
 
     def _intent_kinds(self, caller: Party, intents: set[str]) -> dict[str, str]:
         """The kind of each intent named in a batch; refuses ids that are not the caller's."""
@@ -145,10 +150,31 @@ class Tactical:
                     float(reports.gs_mps[i]), float(reports.trk_deg[i]), float(reports.vs_mps[i]),
                     reports.callsign[i], reports.icao24[i], reports.intent[i],
                 )  # fmt: skip
-            alerts: list[dict[str, Any]] = []
-            for hook in self.after_batch:
-                alerts += hook(list(last))
+            alerts = self._scan(list(last), now_s)
             return Ingested(n - ignored, ignored, len(picture), alerts)
+
+    def _scan(self, keys: list[str], now_s: float) -> list[dict[str, Any]]:
+        """Conflicts involving the tracks of a batch (`keys`), dead-reckoned to now;
+        the alerts opened, updated and closed (call under the lock)."""
+        assert self.picture is not None
+        gone = set(self.forget_stale(now_s))
+        picture = self.picture
+        rows = [picture.row[k] for k in keys if k in picture.row]
+        found: list[Found] = []
+        if rows:
+            plane = picture.at(now_s)
+            hits = detect_plane(plane, same_party=self.agreement.tactical_same_party, only=rows)
+            for row in hits.rows(picture.ids):
+                a, b = sorted((row["a"], row["b"]))
+                ia, ib = self.info[a], self.info[b]
+                zone = self.zones[ia.kind].widest(self.zones[ib.kind])
+                figures = {k: row[k] for k in ("t_cpa_s", "d_cpa_m", "t_in_s", "t_out_s", "los")}
+                found.append(
+                    Found((a, b), AlertKind.CONFLICT, a, ia.party, b, ib.party, None, figures,
+                          (zone.radius_m, zone.half_height_m))
+                )  # fmt: skip
+        now = datetime.fromtimestamp(now_s, UTC)
+        return self.alerts.apply(found, set(keys), now, gone=gone)
 
     def forget_stale(self, now_s: float) -> list[str]:
         """Drop tracks not heard from for `TRACK_TIMEOUT_S` (call under the lock)."""

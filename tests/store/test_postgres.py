@@ -22,7 +22,7 @@ from conformance import (  # noqa: F401 - imported test classes run here
     put,
     with_parties,
 )
-from conformance_dss import TestAvailability, TestReferences, TestSubscriptions  # noqa: F401
+from conformance_dss import TestAvailability, TestReferences, TestSubscriptions, TestTacticalAlerts  # noqa: F401
 
 from deconflict.errors import StoreUnavailable
 from deconflict.ledger.rfc9162 import NodeId, leaf_hash, range_nodes, root_from_leaf_hashes, root_from_nodes
