@@ -79,6 +79,7 @@ def track_routes(services: Services, caller: Callable[..., Party]) -> APIRouter:
                 "ignored_stale": done.ignored_stale,
                 "tracks": done.tracks,
                 "alerts": done.alerts,
+                "transitions": done.transitions,
             }
 
         return await run_in_threadpool(run)

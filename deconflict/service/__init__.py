@@ -81,5 +81,5 @@ class Services:
             availabilities,
             Dss(filings, subscriptions, availabilities),
             Webhooks(hotline),
-            Tactical(store, agreement, clock, ledger, hotline),
+            Tactical(store, agreement, clock, ledger, hotline, filings),
         )

@@ -29,10 +29,13 @@ from deconflict.clock import Clock
 from deconflict.detect.picture import LivePicture
 from deconflict.detect.tactical import Tracks, detect_plane, projection_for
 from deconflict.errors import FieldError, Forbidden, InvalidInput
+from deconflict.geometry.inside import within
 from deconflict.model import Agreement, FilingType, Party, Role
 from deconflict.model.agreement import ProtectedZone
 from deconflict.model.alert import AlertKind
 from deconflict.service.alerts import Alerts, Found
+from deconflict.service.conformance import Conformance, Flown
+from deconflict.service.filings import Filings
 from deconflict.service.hotline import Hotline
 from deconflict.service.ledger import Ledger
 from deconflict.service.reports import Reports, validate
@@ -51,6 +54,7 @@ class Ingested:
     ignored_stale: int
     tracks: int
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -83,10 +87,17 @@ class Tactical:
     """Ingestion and the live picture, behind one lock (routes run in a thread pool)."""
 
     def __init__(
-        self, store: Store, agreement: Agreement, clock: Clock, ledger: Ledger, hotline: Hotline
+        self,
+        store: Store,
+        agreement: Agreement,
+        clock: Clock,
+        ledger: Ledger,
+        hotline: Hotline,
+        filings: Filings,
     ) -> None:
         self.store = store
         self.alerts = Alerts(store, ledger, hotline)
+        self.conformance = Conformance(store, agreement, filings)
         self.agreement = agreement
         self.clock = clock
         zones = {name: k.protected_zone for name, k in agreement.kinds.items()}
@@ -151,7 +162,15 @@ class Tactical:
                     reports.callsign[i], reports.icao24[i], reports.intent[i],
                 )  # fmt: skip
             alerts = self._scan(list(last), now_s)
-            return Ingested(n - ignored, ignored, len(picture), alerts)
+            flown = [
+                Flown(
+                    key, info.intent, info.lon, info.lat, info.alt_m, datetime.fromtimestamp(info.time_s, UTC)
+                )
+                for key in last
+                if (info := self.info[key]).intent is not None
+            ]
+            transitions = self.conformance.check(flown) if flown else []
+            return Ingested(n - ignored, ignored, len(picture), alerts, transitions)
 
     def _scan(self, keys: list[str], now_s: float) -> list[dict[str, Any]]:
         """Conflicts involving the tracks of a batch (`keys`), dead-reckoned to now;
@@ -174,7 +193,28 @@ class Tactical:
                           (zone.radius_m, zone.half_height_m))
                 )  # fmt: skip
         now = datetime.fromtimestamp(now_s, UTC)
+        found += self._unannounced([k for k in keys if self.info[k].intent is None], now)
+        if gone:
+            self.conformance.forget(gone)
         return self.alerts.apply(found, set(keys), now, gone=gone)
+
+    def _unannounced(self, keys: list[str], now: datetime) -> list[Found]:
+        """Tracks flying no intent inside another party's reservation (a live constraint
+        whose volumes hold the track's last position, at `now`)."""
+        if not keys:
+            return []
+        with self.store.read() as r:
+            reservations = [f for f in r.list_filings(live_only=True) if f.type is FilingType.CONSTRAINT]
+        found: list[Found] = []
+        for c in reservations:
+            for key in keys:
+                t = self.info[key]
+                if t.party != c.owner and within(c.volumes, t.lon, t.lat, t.alt_m, now):
+                    figures = {"lat": t.lat, "lon": t.lon, "alt_m": t.alt_m}
+                    found.append(
+                        Found((key, c.id), AlertKind.UNANNOUNCED, key, t.party, None, None, c.id, figures)
+                    )
+        return found
 
     def forget_stale(self, now_s: float) -> list[str]:
         """Drop tracks not heard from for `TRACK_TIMEOUT_S` (call under the lock)."""

@@ -74,7 +74,7 @@ def test_older_reports_are_ignored_and_counted(live: Live) -> None:
     live.clock.advance(30)
     assert post(live, "north", [report("N1", 20.0, lat=33.05)]).json()["accepted"] == 1
     r = post(live, "north", [report("N1", 10.0, lat=33.9), report("N2", 10.0)])
-    assert r.json() == {"accepted": 1, "ignored_stale": 1, "tracks": 2, "alerts": []}
+    assert r.json() == {"accepted": 1, "ignored_stale": 1, "tracks": 2, "alerts": [], "transitions": []}
     # within one batch, the newest report of a track wins whatever the order
     r = post(live, "north", [report("N3", 25.0, lat=33.3), report("N3", 21.0, lat=33.4)])
     assert r.json()["accepted"] == 2 and r.json()["ignored_stale"] == 0
