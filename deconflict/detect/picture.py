@@ -81,8 +81,14 @@ class LivePicture:
         ignored = int(np.count_nonzero(~fresh))
         self.ignored_stale += ignored
         at = rows[take]
-        zone = np.array([[self.zones[k].radius_m, self.zones[k].half_height_m, self.zones[k].lookahead_s]
-                         for k in tracks.kind]).reshape(-1, 3)  # fmt: skip
+        kinds = list(dict.fromkeys(tracks.kind))
+        table = np.array([[self.zones[k].radius_m, self.zones[k].half_height_m, self.zones[k].lookahead_s]
+                          for k in kinds]).reshape(-1, 3)  # fmt: skip
+        if len(kinds) == 1:
+            zone = np.broadcast_to(table[0], (len(tracks), 3))
+        else:
+            index = {k: i for i, k in enumerate(kinds)}
+            zone = table[np.fromiter(map(index.__getitem__, tracks.kind), np.int64, count=len(tracks))]
         given = {"t": time_s, "x": x, "y": y, "z": tracks.alt_m, "vx": vx, "vy": vy, "vz": tracks.vs_mps,
                  "r": zone[:, 0], "h": zone[:, 1], "look": zone[:, 2]}  # fmt: skip
         for name, values in given.items():

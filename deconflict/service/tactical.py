@@ -18,6 +18,7 @@ parties' ids never collide. A track's kind (for its protected zone) is the repor
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -106,6 +107,11 @@ class Tactical:
         self.picture: LivePicture | None = None
         self.info: dict[str, TrackInfo] = {}
         self.lock = threading.Lock()
+        #: scan at most this often (seconds of the service's clock); 0: after every batch.
+        #: A batch that comes sooner waits for the next scan, which covers its tracks too.
+        self.scan_interval_s = 0.0
+        self._pending: set[str] = set()
+        self._last_scan_s = -math.inf
 
     def _intent_kinds(self, caller: Party, intents: set[str]) -> dict[str, str]:
         """The kind of each intent named in a batch; refuses ids that are not the caller's."""
@@ -161,7 +167,12 @@ class Tactical:
                     float(reports.gs_mps[i]), float(reports.trk_deg[i]), float(reports.vs_mps[i]),
                     reports.callsign[i], reports.icao24[i], reports.intent[i],
                 )  # fmt: skip
-            alerts = self._scan(list(last), now_s)
+            self._pending.update(last)
+            alerts: list[dict[str, Any]] = []
+            if now_s - self._last_scan_s >= self.scan_interval_s:
+                alerts = self._scan(list(self._pending), now_s)
+                self._pending.clear()
+                self._last_scan_s = now_s
             flown = [
                 Flown(
                     key, info.intent, info.lon, info.lat, info.alt_m, datetime.fromtimestamp(info.time_s, UTC)
@@ -177,6 +188,7 @@ class Tactical:
         the alerts opened, updated and closed (call under the lock)."""
         assert self.picture is not None
         gone = set(self.forget_stale(now_s))
+        keys = [k for k in keys if k in self.info]
         picture = self.picture
         rows = [picture.row[k] for k in keys if k in picture.row]
         found: list[Found] = []

@@ -108,3 +108,17 @@ def test_loss_of_separation_and_a_track_that_leaves_the_picture(live: Live) -> N
     assert r["tracks"] == 1
     kinds = [b for k, b in log_kinds(live) if k == "tactical_alert_closed"]
     assert kinds[0]["reason"] == "gone"
+
+
+def test_with_a_scan_interval_a_batch_waits_for_the_next_scan(live: Live) -> None:
+    live.services.tactical.scan_interval_s = 2.0
+    live.client("north").post("/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90)]})
+    # the same instant: no scan yet, so no alert yet
+    r = live.client("south").post("/v1/tracks", json={"reports": [uas("S1", 1000, 0, 0, 270)]}).json()
+    assert r["alerts"] == [] and live.client("north").get("/v1/tactical/alerts").json() == []
+    # 2 s on, another party's far-away report triggers the scan, which covers S1's batch too
+    live.clock.advance(2)
+    r = live.client("drones").post("/v1/tracks", json={"reports": [uas("D9", 90_000, 0, 2, 0)]}).json()
+    ((change, alert),) = [(c["change"], c["alert"]) for c in r["alerts"]]
+    assert change == "opened" and (alert["track_a"], alert["track_b"]) == ("north/N1", "south/S1")
+    assert abs(alert["figures"]["t_cpa_s"] - 23.0) < 0.1  # dead-reckoned to the scan, 2 s later
