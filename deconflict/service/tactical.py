@@ -239,6 +239,7 @@ class Tactical:
 
     def snapshot(self) -> list[TrackInfo]:
         """The current picture: each track's last report."""
-        with self.lock:
-            self.forget_stale(self.clock.now().timestamp())
-            return sorted(self.info.values(), key=lambda t: (t.party, t.track))
+        since = self.clock.now().timestamp() - TRACK_TIMEOUT_S
+        with self.lock:  # silent tracks are left out here, dropped (alerts closed) by the next scan
+            held = [t for t in self.info.values() if t.time_s >= since]
+        return sorted(held, key=lambda t: (t.party, t.track))

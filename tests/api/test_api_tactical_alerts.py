@@ -103,6 +103,8 @@ def test_loss_of_separation_and_a_track_that_leaves_the_picture(live: Live) -> N
     assert opened["alert"]["figures"]["los"] is True
     # nobody reports for more than a minute: the tracks leave the picture, the alert closes
     live.clock.advance(61)
+    assert live.client("north").get("/v1/tracks").json()["count"] == 0  # shown no more, alert still open
+    assert len(live.client("north").get("/v1/tactical/alerts").json()) == 1
     r = live.client("south").post("/v1/tracks", json={"reports": [uas("S9", 50_000, 0, 61, 0)]}).json()
     assert [c["change"] for c in r["alerts"]] == ["closed"]
     assert r["tracks"] == 1
