@@ -41,6 +41,21 @@
    at several cell sizes, and scipy's `cKDTree.query_pairs` with the reach
    R + 2 v_max T, each followed by the same exact CPA: time and candidate pairs.
 
+4. **Ingestion** (`--skip-ingest` leaves it out; `--ingest-only` runs only this). First
+   the choice of compact format, in this process: parse + validate of the same 100,000
+   reports as JSON (orjson, one object per report), NDJSON (orjson per line, the same
+   row validation) and Arrow IPC (pyarrow, column-wise); MessagePack is row-wise like
+   NDJSON and would add a dependency, so it is not measured. Then through the real HTTP
+   endpoint: a server in a child process (uvicorn, SQLite, the default agreement), one
+   operators (north and south, batch by batch in turn) posting 100,000 drone tracks (as in 2.)
+   in batches of `--batch` reports,
+   twice (the first round creates the tracks, the second reports them again 1 s later), as JSON and as
+   Arrow IPC; each batch is validated, applied to the picture and scanned for conflicts
+   involving its tracks (with alerts written) before the answer, as in service; then the
+   same with scans at most once a second (`Tactical.scan_interval_s = 1`). Bodies
+   are encoded before the clock starts. Reports/s per format, and the server's resident
+   memory (VmRSS) holding 100k tracks.
+
     .venv/bin/python bench/tactical.py            # everything, ~1 minute on 2 cores
     .venv/bin/python bench/tactical.py --n 1000 --skip-scale
 
@@ -567,6 +582,194 @@ def report(results: Result) -> str:
     return "\n".join(lines)
 
 
+# -- ingestion -----------------------------------------------------------------------------
+
+
+def _report_rows(t: Tracks, when: float) -> list[dict[str, Any]]:
+    from datetime import UTC, datetime
+
+    stamp = datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")
+    return [
+        {"track": tid, "time": stamp, "lat": la, "lon": lo, "alt_m": al, "gs_mps": gs, "trk_deg": tr,
+         "vs_mps": vs, "kind": "uas_flight"}
+        for tid, la, lo, al, gs, tr, vs in zip(
+            t.track_id, t.lat_deg.tolist(), t.lon_deg.tolist(), t.alt_m.tolist(), t.gs_mps.tolist(),
+            (t.trk_deg % 360.0).tolist(), t.vs_mps.tolist(), strict=True,
+        )
+    ]  # fmt: skip
+
+
+def _arrow_body(t: Tracks, when: float) -> bytes:
+    import pyarrow as pa
+
+    n = len(t)
+    table = pa.table({
+        "track": pa.array(t.track_id, pa.string()),
+        "time": pa.array(np.full(n, int(when * 1e6)), pa.int64()).cast(pa.timestamp("us", "UTC")),
+        "lat": t.lat_deg, "lon": t.lon_deg, "alt_m": t.alt_m, "gs_mps": t.gs_mps,
+        "trk_deg": t.trk_deg % 360.0, "vs_mps": t.vs_mps, "kind": pa.array(["uas_flight"] * n, pa.string()),
+    })  # fmt: skip
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue()
+
+
+def parse_formats(t: Tracks, repeat: int) -> Result:
+    """Parse + validate of the same reports in each candidate format, in this process."""
+    import orjson
+
+    from deconflict.service import reports as rp
+
+    when = time.time()
+    rows = _report_rows(t, when)
+    bodies = {
+        "json": orjson.dumps({"reports": rows}),
+        "ndjson": b"\n".join(orjson.dumps(r) for r in rows),
+        "arrow_ipc": _arrow_body(t, when),
+    }
+    parse: dict[str, Callable[[bytes], Any]] = {
+        "json": lambda b: rp.from_json(orjson.loads(b)),
+        "ndjson": lambda b: rp.from_json({"reports": [orjson.loads(x) for x in b.split(b"\n")]}),
+        "arrow_ipc": rp.from_arrow,
+    }
+    out: Result = {}
+    for name, body in bodies.items():
+
+        def run(name: str = name, body: bytes = body) -> None:
+            rp.validate(parse[name](body), now_s=when + 1, kinds=["uas_flight"])
+
+        _, seconds = timed(run, repeat)
+        out[name] = {"bytes": len(body), "best_s": min(seconds), "reports_per_s": len(t) / min(seconds)}
+    return out
+
+
+def serve_child(directory: str, scan_interval_s: float) -> None:
+    """A real server for the ingestion bench: prints its port and a token, then serves."""
+    import uvicorn
+
+    from deconflict import agreements
+    from deconflict.api.app import create_app
+    from deconflict.model import Role
+    from deconflict.service import Services
+    from deconflict.store.sqlite import SqliteStore
+
+    store = SqliteStore(Path(directory) / "bench.sqlite3")
+    services = Services.build(store, agreements.load())
+    services.tactical.scan_interval_s = scan_interval_s
+    _, token = services.parties.add("north", role=Role.OPERATOR)
+    _, token_south = services.parties.add("south", role=Role.OPERATOR)
+    with __import__("socket").socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    print(json.dumps({"port": port, "tokens": [token, token_south]}), flush=True)
+    app = create_app(services, sth_interval_s=None, tick_interval_s=None)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def ingest(args: argparse.Namespace) -> Result:
+    import tempfile
+
+    import httpx
+    import orjson
+
+    from deconflict.service.reports import ARROW_MEDIA_TYPE
+
+    n, batch = args.ingest_tracks, args.batch
+    t = drones(n, 100_000.0, args.seed)
+    log(f"ingestion: parse + validate of {n:,} reports per format")
+    results: Result = {"tracks": n, "batch": batch, "parse": parse_formats(t, 3)}
+    for fmt, interval in (("json", 0.0), ("arrow_ipc", 0.0), ("json", 1.0), ("arrow_ipc", 1.0)):
+        with tempfile.TemporaryDirectory() as d:
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "--serve-child", d, "--scan-interval-s", str(interval)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                assert proc.stdout is not None
+                hello = json.loads(proc.stdout.readline())
+                url = f"http://127.0.0.1:{hello['port']}"
+                clients = [
+                    httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+                    for token in hello["tokens"]
+                ]
+                client = clients[0]
+                for _ in range(100):
+                    try:
+                        client.get("/healthz")
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.1)
+                rates = []
+                for rnd in range(2):
+                    when = time.time()
+                    bodies = []
+                    for start in range(0, n, batch):
+                        part = t.rows(start, min(start + batch, n))
+                        if fmt == "json":
+                            bodies.append(
+                                (orjson.dumps({"reports": _report_rows(part, when)}), "application/json")
+                            )
+                        else:
+                            bodies.append((_arrow_body(part, when), ARROW_MEDIA_TYPE))
+                    log(f"ingestion: {fmt}, round {rnd + 1}: {len(bodies)} batches of {batch:,}")
+                    t0 = time.perf_counter()
+                    alerts = 0
+                    for k, (body, media) in enumerate(bodies):  # north and south in turn
+                        r = clients[k % 2].post("/v1/tracks", content=body, headers={"content-type": media})
+                        r.raise_for_status()
+                        alerts += len(r.json()["alerts"])
+                    elapsed = time.perf_counter() - t0
+                    rates.append({"reports_per_s": n / elapsed, "seconds": elapsed, "alert_changes": alerts,
+                                  "body_mb": sum(len(b) for b, _ in bodies) / 2**20})  # fmt: skip
+                    time.sleep(1.1)  # the next round's reports are newer
+                results[f"{fmt}@{interval:g}"] = {
+                    "format": fmt, "scan_interval_s": interval, "rounds": rates,
+                    "server_rss_mb": _rss_mb(proc.pid),
+                    "tracks_held": client.get("/v1/tracks").json()["count"],
+                }  # fmt: skip
+                for c in clients:
+                    c.close()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    return results
+
+
+def ingest_report(r: Result) -> str:
+    lines = [f"ingestion, {r['tracks']:,} drone reports (parse + validate in process, best of 3):"]
+    for name, v in r["parse"].items():
+        lines.append(f"  {name:<10} {v['reports_per_s']:>12,.0f} reports/s  ({v['bytes'] / 2**20:.1f} MiB)")
+    j, a = r["parse"]["json"]["reports_per_s"], r["parse"]["arrow_ipc"]["reports_per_s"]
+    lines.append(f"  Arrow IPC parses + validates {a / j:.1f}x faster than JSON")
+    lines.append(f"through POST /v1/tracks, batches of {r['batch']:,} (validate, apply, scan, answer):")
+    for v in r.values():
+        if not isinstance(v, dict) or "rounds" not in v:
+            continue
+        fmt = v["format"]
+        target = 50_000 if fmt == "json" else 200_000
+        when = (
+            "after every batch" if not v["scan_interval_s"] else f"at most every {v['scan_interval_s']:g} s"
+        )
+        lines.append(f"  {fmt}, scan {when}:")
+        rounds = ", ".join(
+            f"round {i + 1} {x['reports_per_s']:,.0f}/s ({x['body_mb']:.1f} MiB, "
+            f"{x['alert_changes']} alert changes)"
+            for i, x in enumerate(v["rounds"])
+        )
+        lines.append(f"    {rounds} (target >= {target:,}/s)")
+        lines.append(f"    server RSS holding {v['tracks_held']:,} tracks: {v['server_rss_mb']:,.0f} MB")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--n", type=int, default=4_000, help="aircraft in the BlueSky comparison (default 4,000)")
@@ -576,23 +779,38 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-bluesky", action="store_true", help="no BlueSky (scale runs only)")
     ap.add_argument("--skip-scale", action="store_true", help="no 100k / 10k scale runs")
+    ap.add_argument("--skip-ingest", action="store_true", help="no ingestion through the HTTP endpoint")
+    ap.add_argument("--ingest-only", action="store_true", help="only the ingestion measurements")
+    ap.add_argument("--ingest-tracks", type=int, default=100_000, help="tracks posted (default 100,000)")
+    ap.add_argument("--batch", type=int, default=10_000, help="reports per HTTP batch (default 10,000)")
     ap.add_argument("--child", choices=["drones", "crewed", "mixed"], help=argparse.SUPPRESS)
+    ap.add_argument("--serve-child", help=argparse.SUPPRESS)
+    ap.add_argument("--scan-interval-s", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args)))
         return
+    if args.serve_child:
+        serve_child(args.serve_child, args.scan_interval_s)
+        return
     results: Result = {"seed": args.seed, "load_average_at_start": os.getloadavg()}
+    if args.ingest_only:
+        args.skip_bluesky = args.skip_scale = True
     if not args.skip_bluesky:
         results["bluesky"] = vs_bluesky(args)
+    if not args.skip_ingest:
+        results["ingest"] = ingest(args)
     if not args.skip_scale:
         results["drones"] = scale("drones", args)
         results["crewed"] = scale("crewed", args)
         results["mixed"] = scale("mixed", args)
     results["load_average_at_end"] = os.getloadavg()
     table = report(results)
+    if "ingest" in results:
+        table += "\n" + ingest_report(results["ingest"])
     print("\n" + table)
     OUT_DIR.mkdir(exist_ok=True)
-    out = OUT_DIR / "tactical.json"
+    out = OUT_DIR / ("tactical_ingest.json" if args.ingest_only else "tactical.json")
     out.write_text(json.dumps({**results, "table": table.splitlines()}, indent=2, default=str))
     log(f"wrote {out}")
 

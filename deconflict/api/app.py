@@ -22,6 +22,7 @@ from deconflict.api import console, f3548, problems, wire
 from deconflict.api.hotline import hotline_routes, tick_every
 from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from deconflict.api.signatures import signed_request_dependency
+from deconflict.api.tracks import MAX_TRACK_BODY_BYTES, track_routes
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.ledger.sth import MAX_UINT
 from deconflict.model import ConflictState, FilingType, Party, Role, State
@@ -108,7 +109,9 @@ def create_app(
     )
     app.state.services = services
     problems.install(app)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=max_body_bytes, paths={"/v1/tracks": max(max_body_bytes, MAX_TRACK_BODY_BYTES)}
+    )
 
     def caller(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -227,6 +230,7 @@ def create_app(
 
     app.include_router(_log_routes(services, caller))
     app.include_router(hotline_routes(services, caller))
+    app.include_router(track_routes(services, caller))
     app.include_router(
         _filing_routes(services, FilingType.INTENT, wire.IntentCreate, wire.IntentUpdate, caller, signed_dep)
     )

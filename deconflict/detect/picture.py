@@ -81,8 +81,14 @@ class LivePicture:
         ignored = int(np.count_nonzero(~fresh))
         self.ignored_stale += ignored
         at = rows[take]
-        zone = np.array([[self.zones[k].radius_m, self.zones[k].half_height_m, self.zones[k].lookahead_s]
-                         for k in tracks.kind]).reshape(-1, 3)  # fmt: skip
+        kinds = list(dict.fromkeys(tracks.kind))
+        table = np.array([[self.zones[k].radius_m, self.zones[k].half_height_m, self.zones[k].lookahead_s]
+                          for k in kinds]).reshape(-1, 3)  # fmt: skip
+        if len(kinds) == 1:
+            zone = np.broadcast_to(table[0], (len(tracks), 3))
+        else:
+            index = {k: i for i, k in enumerate(kinds)}
+            zone = table[np.fromiter(map(index.__getitem__, tracks.kind), np.int64, count=len(tracks))]
         given = {"t": time_s, "x": x, "y": y, "z": tracks.alt_m, "vx": vx, "vy": vy, "vz": tracks.vs_mps,
                  "r": zone[:, 0], "h": zone[:, 1], "look": zone[:, 2]}  # fmt: skip
         for name, values in given.items():
@@ -90,6 +96,14 @@ class LivePicture:
         codes = [self._party_code.setdefault(p, len(self._party_code)) for p in tracks.party]
         self._party[at] = np.asarray(codes, dtype=np.int64)[take]
         return ignored
+
+    def times(self, ids: list[str]) -> _F64:
+        """The report time held for each of `ids` (-inf for a track not held)."""
+        rows = np.fromiter((self.row.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        out = np.full(len(ids), -np.inf)
+        known = rows >= 0
+        out[known] = self._cols["t"][rows[known]]
+        return out
 
     def drop_older_than(self, time_s: float) -> list[str]:
         """Forget tracks last heard before `time_s`; returns their ids."""

@@ -46,6 +46,8 @@ class Kind(StrEnum):
     PARTY_KEY_REVOKED = "party_key_revoked"
     PARTY_TOKEN_ROTATED = "party_token_rotated"
     AGREEMENT_CHANGED = "agreement_changed"
+    TACTICAL_ALERT_OPENED = "tactical_alert_opened"
+    TACTICAL_ALERT_CLOSED = "tactical_alert_closed"
 
 
 KINDS = frozenset(k.value for k in Kind)

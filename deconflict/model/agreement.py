@@ -126,6 +126,10 @@ class Agreement:
     max_volumes_per_filing: int
     #: whether a party's own live tracks are checked against each other
     tactical_same_party: bool = False
+    #: how far (metres, horizontally and vertically; seconds, in time) a track may fly
+    #: outside its intent's volumes before the intent is made nonconforming
+    conformance_tolerance_m: float = 0.0
+    conformance_tolerance_s: float = 0.0
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """The agreement as its file gave it (what the shared record keeps of it)."""
     hotline: HotlineRules = field(default_factory=HotlineRules)
@@ -195,6 +199,8 @@ class Agreement:
                 "max_volume_duration_s",
                 "max_volumes_per_filing",
                 "tactical_same_party",
+                "conformance_tolerance_m",
+                "conformance_tolerance_s",
             },
         )
         name = _str(head, "agreement.name")
@@ -209,6 +215,12 @@ class Agreement:
         same_party = head.get("tactical_same_party", False)
         if not isinstance(same_party, bool):
             raise AgreementError("agreement.tactical_same_party", "must be true or false")
+        tolerance: dict[str, float] = {}
+        for key in ("conformance_tolerance_m", "conformance_tolerance_s"):
+            value = head.get(key, 0.0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e6:
+                raise AgreementError(f"agreement.{key}", "must be a number within [0, 1000000)")
+            tolerance[key] = float(value)
 
         raw_parties = doc.get("parties")
         if not isinstance(raw_parties, list) or not raw_parties:
@@ -278,6 +290,8 @@ class Agreement:
             max_duration_s,
             int(max_volumes),
             tactical_same_party=same_party,
+            conformance_tolerance_m=tolerance["conformance_tolerance_m"],
+            conformance_tolerance_s=tolerance["conformance_tolerance_s"],
             document=MappingProxyType(dict(doc)),
             hotline=_hotline(doc.get("hotline", {})),
         )

@@ -16,6 +16,7 @@ from deconflict.service.ledger import Ledger, Receipt
 from deconflict.service.parties import Parties, PartyCreated
 from deconflict.service.signatures import Signatures
 from deconflict.service.subscriptions import Subscriptions
+from deconflict.service.tactical import Tactical
 from deconflict.service.webhooks import Webhooks
 from deconflict.store.base import Store
 
@@ -33,6 +34,7 @@ __all__ = [
     "Services",
     "Signatures",
     "Subscriptions",
+    "Tactical",
     "Webhooks",
 ]
 
@@ -51,6 +53,7 @@ class Services:
     availabilities: Availabilities
     dss: Dss
     webhooks: Webhooks
+    tactical: Tactical
 
     @classmethod
     def build(
@@ -78,4 +81,5 @@ class Services:
             availabilities,
             Dss(filings, subscriptions, availabilities),
             Webhooks(hotline),
+            Tactical(store, agreement, clock, ledger, hotline, filings),
         )

@@ -282,8 +282,9 @@ class Hotline:
         now: datetime,
     ) -> None:
         """The automatic messages of an accepted filing version, in its transaction:
-        NOTICE_OF_ACTIVITY when filed or its volumes or kind changed, ACTIVITY_ACTIVATED
-        and ACTIVITY_ENDED on those states, CONFLICT_WARNING to both owners of each conflict."""
+        NOTICE_OF_ACTIVITY when filed or its volumes or kind changed, ACTIVITY_ACTIVATED,
+        ACTIVITY_NONCONFORMING and ACTIVITY_ENDED on those states, CONFLICT_WARNING to both
+        owners of each conflict."""
         audience = self._audience(w, filing.owner)
         changed = previous is None or previous.volumes != filing.volumes or previous.kind != filing.kind
         ref = {"filing": filing.id, "kind": filing.kind}
@@ -293,6 +294,9 @@ class Hotline:
         was = previous.state if previous else None
         if audience and filing.state is State.ACTIVATED and was is not State.ACTIVATED:
             self.post(w, batch, self.catalogue.codes["ACTIVITY_ACTIVATED"], filing.owner, audience, ref, now)
+        if audience and filing.state is State.NONCONFORMING and was is not State.NONCONFORMING:
+            code = self.catalogue.codes["ACTIVITY_NONCONFORMING"]
+            self.post(w, batch, code, filing.owner, audience, ref, now)
         if audience and filing.state is State.ENDED and was is not State.ENDED:
             self.post(w, batch, self.catalogue.codes["ACTIVITY_ENDED"], filing.owner, audience, ref, now)
         warning = self.catalogue.codes["CONFLICT_WARNING"]

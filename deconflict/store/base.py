@@ -39,6 +39,7 @@ from deconflict.model import (
     PartyStatus,
     Webhook,
 )
+from deconflict.model.alert import TacticalAlert
 from deconflict.model.dss import DssReference, PartyAvailability, Subscription
 from deconflict.model.signature import PartyKey
 
@@ -153,6 +154,12 @@ class Reader(Protocol):
 
     def party_statuses(self) -> list[PartyStatus]:
         """Heartbeat status of every party that ever beat, ordered by party."""
+        ...
+
+    # -- the tactical picture's alerts
+
+    def tactical_alerts(self, *, open_only: bool = False, limit: int = 1000) -> list[TacticalAlert]:
+        """Alerts, newest opened first (only those not closed, with `open_only`)."""
         ...
 
     # -- the F3548 DSS interface (subscriptions, references, availability)
@@ -275,6 +282,10 @@ class Writer(Reader, Protocol):
 
     def put_party_status(self, status: PartyStatus) -> None:
         """Create or replace a party's heartbeat status."""
+        ...
+
+    def put_tactical_alert(self, alert: TacticalAlert) -> None:
+        """Create an alert, or update its `updated_at`, `closed_at` and figures."""
         ...
 
     def put_webhook(self, hook: Webhook) -> None:

@@ -55,6 +55,7 @@ from deconflict.store.codec import (
 )
 from deconflict.store.sql_dss import DssReads, DssWrites
 from deconflict.store.sql_hotline import HotlineReads, HotlineWrites
+from deconflict.store.sql_tactical import TacticalReads, TacticalWrites
 
 __all__ = ["Connection", "DecodeCache", "SqlReader", "SqlWriter", "migrations", "statements"]
 
@@ -121,7 +122,7 @@ def _tokens(token_hash: bytes) -> str:
     return token_hash.hex()
 
 
-class SqlReader(DssReads, HotlineReads):
+class SqlReader(DssReads, HotlineReads, TacticalReads):
     """The `Reader` half of the contract, on one connection inside a transaction."""
 
     def __init__(self, conn: Connection, cache: DecodeCache) -> None:
@@ -362,7 +363,7 @@ class SqlReader(DssReads, HotlineReads):
         return None if row is None else _tree_head(row)
 
 
-class SqlWriter(DssWrites, HotlineWrites, SqlReader):
+class SqlWriter(DssWrites, HotlineWrites, TacticalWrites, SqlReader):
     """The `Writer` half: runs inside the engine's serialised write transaction."""
 
     def __init__(self, conn: Connection, cache: DecodeCache, log_range: CompactRange | None) -> None:

@@ -43,6 +43,7 @@ def test_kinds_are_the_ones_issue_5_lists() -> None:
         "agreement_changed",
         "party_key_added", "party_key_revoked",  # part 4: party signatures
         "party_token_rotated",
+        "tactical_alert_opened", "tactical_alert_closed",  # issue 4: the live picture's alerts
     }  # fmt: skip
     assert entry_bytes("party_down", AT, {}) == entry_bytes(Kind.PARTY_DOWN, AT, {})
 

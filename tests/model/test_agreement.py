@@ -102,6 +102,7 @@ def test_with_buffers_overrides_every_kind() -> None:
 def test_tactical_zone_per_pair_of_kinds_takes_the_larger_per_dimension() -> None:
     a = agreements.load()
     assert a.tactical_same_party is False
+    assert (a.conformance_tolerance_m, a.conformance_tolerance_s) == (50.0, 30.0)
     drone = a.kinds["uas_flight"].protected_zone
     assert (drone.radius_m, drone.half_height_m, drone.lookahead_s) == (50, 15, 30)
     z = a.protected_zone("uas_flight", "reservation")
@@ -131,6 +132,9 @@ def test_a_kind_without_tactical_keys_takes_its_strategic_buffers() -> None:
         ("kinds.uas_flight.tactical_half_height_m", DELETE, "kinds.uas_flight.tactical_half_height_m",
          "is required with tactical_radius_m, lookahead_s"),
         ("agreement.tactical_same_party", "yes", "agreement.tactical_same_party", "true or false"),
+        ("agreement.conformance_tolerance_m", -1, "agreement.conformance_tolerance_m", "within [0, 1000000)"),
+        ("agreement.conformance_tolerance_s", "30", "agreement.conformance_tolerance_s", "a number"),
+        ("agreement.conformance_tolerance_s", True, "agreement.conformance_tolerance_s", "a number"),
     ],
 )  # fmt: skip
 def test_bad_tactical_keys_name_key_and_rule(path: str, value: Any, key: str, rule: str) -> None:

@@ -168,3 +168,31 @@ class TestAvailability:
             w.set_availability(up)
         with store.read() as r:
             assert r.availability(["alpha", "beta", "ghost"]) == {"alpha": up}
+
+
+class TestTacticalAlerts:
+    """Issue 4: alerts of the live picture, created, updated, closed, listed."""
+
+    def test_round_trip_update_and_close(self, store: Store) -> None:
+        from deconflict.model.alert import AlertKind, TacticalAlert
+
+        a = TacticalAlert(
+            "al1", AlertKind.CONFLICT, "north/N1", "north", "south/S1", "south", None, T0, T0,
+            None, {"t_cpa_s": 12.5, "d_cpa_m": 100.0, "t_in_s": None, "los": False},
+        )  # fmt: skip
+        b = TacticalAlert("al2", AlertKind.UNANNOUNCED, "north/N2", "north", None, None, "c1", T0 + H, T0 + H)
+        with store.write() as w:
+            w.put_tactical_alert(a)
+            w.put_tactical_alert(b)
+        with store.read() as r:
+            assert r.tactical_alerts() == [b, a]
+            assert r.tactical_alerts(open_only=True, limit=1) == [b]
+        a2 = replace(a, updated_at=T0 + H, figures={"d_cpa_m": 50.0}, track_a="ignored/on-update")
+        with store.write() as w:
+            w.put_tactical_alert(a2)
+            w.put_tactical_alert(replace(b, closed_at=T0 + 2 * H, updated_at=T0 + 2 * H))
+        with store.read() as r:
+            got = {x.id: x for x in r.tactical_alerts()}
+            assert got["al1"] == replace(a2, track_a="north/N1")
+            assert got["al2"].closed_at == T0 + 2 * H
+            assert [x.id for x in r.tactical_alerts(open_only=True)] == ["al1"]

@@ -14,7 +14,12 @@ from conformance import (  # noqa: F401 - imported test classes run here
     TestPartyKeys,
     TestTransactions,
 )
-from conformance_dss import TestAvailability, TestReferences, TestSubscriptions  # noqa: F401
+from conformance_dss import (  # noqa: F401
+    TestAvailability,
+    TestReferences,
+    TestSubscriptions,
+    TestTacticalAlerts,
+)
 
 
 def test_every_conformance_class_runs_here() -> None:

@@ -35,7 +35,14 @@ def test_migrations_are_recorded_once(store: SqliteStore) -> None:
         rows = raw.execute("SELECT version, name FROM schema_migrations").fetchall()
     finally:
         raw.close()
-    assert rows == [(1, "init"), (2, "ledger"), (3, "party_keys"), (4, "hotline"), (5, "dss")]
+    assert rows == [
+        (1, "init"),
+        (2, "ledger"),
+        (3, "party_keys"),
+        (4, "hotline"),
+        (5, "dss"),
+        (6, "tactical"),
+    ]
 
 
 def test_a_newer_schema_is_refused(backend: Any) -> None:

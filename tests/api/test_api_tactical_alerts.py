@@ -1,0 +1,126 @@
+"""Tactical alerts through the real server, SQLite and PostgreSQL: a conflict between
+two parties' tracks is alerted once (opened, updated with new CPA figures, closed),
+recorded in the shared record, and warned of on both parties' streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import T0, Live
+
+from deconflict.geometry.projection import LocalProjection
+from deconflict.ledger.entries import decode_entry
+
+LON0, LAT0 = 35.0, 33.0
+PLANE = LocalProjection.at(LON0, LAT0)
+
+
+def uas(track: str, x_m: float, y_m: float, t: float, trk_deg: float, gs_mps: float = 20.0) -> dict[str, Any]:
+    lon, lat = PLANE.inverse([x_m], [y_m])
+    when = T0.timestamp() + t
+    from datetime import UTC, datetime
+
+    return {
+        "track": track, "time": datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z"),
+        "lat": float(lat[0]), "lon": float(lon[0]), "alt_m": 100.0, "gs_mps": gs_mps, "trk_deg": trk_deg,
+        "vs_mps": 0.0, "kind": "uas_flight",
+    }  # fmt: skip
+
+
+def events(live: Live, party: str) -> list[dict[str, Any]]:
+    return list(live.client(party).get("/v1/hotline/events", params={"limit": 1000}).json()["events"])
+
+
+def log_kinds(live: Live) -> list[tuple[str, dict[str, Any]]]:
+    with live.services.store.read() as r:
+        size = r.log_size()
+        return [
+            (e.kind.value, dict(e.body)) for e in map(decode_entry, (b for _, b in r.log_entries(0, size)))
+        ]
+
+
+def test_conflict_alerted_once_opened_updated_closed(live: Live) -> None:
+    north, south = live.client("north"), live.client("south")
+    # head-on, 1 km apart, closing at 40 m/s: inside the 50 m zone in 23.75 s (< 30 s ahead)
+    assert north.post("/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90)]}).json()["alerts"] == []
+    r = south.post("/v1/tracks", json={"reports": [uas("S1", 1000, 0, 0, 270)]}).json()
+    assert [c["change"] for c in r["alerts"]] == ["opened"]
+    opened = r["alerts"][0]["alert"]
+    assert (opened["track_a"], opened["track_b"], opened["party_a"], opened["party_b"]) == (
+        "north/N1",
+        "south/S1",
+        "north",
+        "south",
+    )
+    assert abs(opened["figures"]["t_cpa_s"] - 25.0) < 0.1 and opened["figures"]["d_cpa_m"] < 1.0
+    assert abs(opened["figures"]["t_in_s"] - 23.75) < 0.1 and opened["figures"]["los"] is False
+    # 5 s on, both report again, S1 now 30 m to the side: the same alert, new figures
+    live.clock.advance(5)
+    north.post("/v1/tracks", json={"reports": [uas("N1", 100, 0, 5, 90)]})
+    r = south.post("/v1/tracks", json={"reports": [uas("S1", 900, 30, 5, 270)]}).json()
+    assert [c["change"] for c in r["alerts"]] == ["updated"]
+    updated = r["alerts"][0]["alert"]
+    assert updated["id"] == opened["id"] and abs(updated["figures"]["d_cpa_m"] - 30.0) < 0.5
+    listed = north.get("/v1/tactical/alerts").json()
+    assert [a["id"] for a in listed] == [opened["id"]] and abs(listed[0]["figures"]["d_cpa_m"] - 30.0) < 0.5
+    # S1 turns north, away: closed
+    live.clock.advance(1)
+    r = south.post("/v1/tracks", json={"reports": [uas("S1", 880, 60, 6, 0)]}).json()
+    assert [c["change"] for c in r["alerts"]] == ["closed"]
+    assert north.get("/v1/tactical/alerts").json() == []
+    (closed,) = north.get("/v1/tactical/alerts", params={"state": "all"}).json()
+    assert closed["id"] == opened["id"] and closed["closed_at"] is not None
+    # one warning to each party, once; the alert's open and close on both streams
+    for party in ("north", "south"):
+        evs = events(live, party)
+        warnings = [e for e in evs if e["type"] == "message"
+                    and e["data"]["message"]["code"] == "TRAFFIC_CONFLICT_WARNING"]  # fmt: skip
+        assert len(warnings) == 1
+        assert warnings[0]["data"]["message"]["fields"]["conflict"] == opened["id"]
+        assert warnings[0]["data"]["message"]["recipients"] == ["north", "south"]
+        changes = [e["data"]["change"] for e in evs if e["type"] == "tactical_alert"]
+        assert changes == ["opened", "closed"]
+    # the warning reads in each party's language (north: Russian)
+    (n_warning,) = [e for e in events(live, "north") if e["type"] == "message"]
+    assert n_warning["data"]["text"].startswith("ПРЕДУПРЕЖДЕНИЕ О КОНФЛИКТЕ ВОЗДУШНЫХ СУДОВ")
+    # the shared record: opened and closed once each
+    kinds = [(k, b) for k, b in log_kinds(live) if k.startswith("tactical_alert")]
+    assert [k for k, _ in kinds] == ["tactical_alert_opened", "tactical_alert_closed"]
+    assert kinds[0][1]["id"] == opened["id"] and kinds[1][1]["reason"] == "clear"
+
+
+def test_same_party_tracks_are_not_alerted_by_default(live: Live) -> None:
+    r = live.client("north").post(
+        "/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90), uas("N2", 1000, 0, 0, 270)]}
+    )
+    assert r.json()["alerts"] == [] and live.client("north").get("/v1/tactical/alerts").json() == []
+
+
+def test_loss_of_separation_and_a_track_that_leaves_the_picture(live: Live) -> None:
+    live.client("north").post("/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90)]})
+    r = live.client("drones").post("/v1/tracks", json={"reports": [uas("D1", 20, 0, 0, 270)]}).json()
+    (opened,) = r["alerts"]
+    assert opened["alert"]["figures"]["los"] is True
+    # nobody reports for more than a minute: the tracks leave the picture, the alert closes
+    live.clock.advance(61)
+    assert live.client("north").get("/v1/tracks").json()["count"] == 0  # shown no more, alert still open
+    assert len(live.client("north").get("/v1/tactical/alerts").json()) == 1
+    r = live.client("south").post("/v1/tracks", json={"reports": [uas("S9", 50_000, 0, 61, 0)]}).json()
+    assert [c["change"] for c in r["alerts"]] == ["closed"]
+    assert r["tracks"] == 1
+    kinds = [b for k, b in log_kinds(live) if k == "tactical_alert_closed"]
+    assert kinds[0]["reason"] == "gone"
+
+
+def test_with_a_scan_interval_a_batch_waits_for_the_next_scan(live: Live) -> None:
+    live.services.tactical.scan_interval_s = 2.0
+    live.client("north").post("/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90)]})
+    # the same instant: no scan yet, so no alert yet
+    r = live.client("south").post("/v1/tracks", json={"reports": [uas("S1", 1000, 0, 0, 270)]}).json()
+    assert r["alerts"] == [] and live.client("north").get("/v1/tactical/alerts").json() == []
+    # 2 s on, another party's far-away report triggers the scan, which covers S1's batch too
+    live.clock.advance(2)
+    r = live.client("drones").post("/v1/tracks", json={"reports": [uas("D9", 90_000, 0, 2, 0)]}).json()
+    ((change, alert),) = [(c["change"], c["alert"]) for c in r["alerts"]]
+    assert change == "opened" and (alert["track_a"], alert["track_b"]) == ("north/N1", "south/S1")
+    assert abs(alert["figures"]["t_cpa_s"] - 23.0) < 0.1  # dead-reckoned to the scan, 2 s later
