@@ -119,6 +119,21 @@ class Code:
     text: Mapping[str, str]
     """Template per language tag."""
     uncoded: bool = False
+    variants: tuple[Code, ...] = ()
+    """Other field sets the same code carries, each with its own texts (and deadlines):
+    CONFLICT_WARNING between two filings, or (variant ``traffic``) between two tracks."""
+    variant: str | None = None
+    """The variant's name; None for the code's main form."""
+
+    def pick(self, fields: Mapping[str, object]) -> Code:
+        """The form of this code that `fields` are written in: the one whose field names
+        they are exactly, else the one they share most names with (the main form on a tie)."""
+        forms = (self, *self.variants)
+        keys = set(fields)
+        exact = [f for f in forms if set(f.fields) == keys]
+        if exact:
+            return exact[0]
+        return max(forms, key=lambda f: (len(keys & set(f.fields)), f is self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,13 +243,22 @@ def _languages(doc: Mapping[str, Any]) -> tuple[str, tuple[str, ...], dict[str, 
     return version, tuple(tags), languages
 
 
-def _code(name: str, raw: Any, tags: tuple[str, ...], replies: Mapping[str, Any]) -> Code:
-    key = f"codes.{name}"
+def _code(
+    name: str,
+    raw: Any,
+    tags: tuple[str, ...],
+    replies: Mapping[str, Any],
+    *,
+    key: str | None = None,
+    variant: str | None = None,
+) -> Code:
+    key = key or f"codes.{name}"
     if not _CODE.match(name):
         raise CatalogueError(key, "code names are A-Z, 0-9 and '_', starting with a letter")
     if not isinstance(raw, Mapping):
         raise CatalogueError(key, "must be a table")
-    _only(raw, key, {"fields", "replies", "delivery_deadline_s", "reply_deadline_s", "text", "uncoded"})
+    allowed_keys = {"fields", "replies", "delivery_deadline_s", "reply_deadline_s", "text", "uncoded"}
+    _only(raw, key, allowed_keys if variant else allowed_keys | {"variants"})
     raw_fields = raw.get("fields")
     if not isinstance(raw_fields, Mapping):
         raise CatalogueError(f"{key}.fields", "is required and must be a table of name = type")
@@ -270,6 +294,24 @@ def _code(name: str, raw: Any, tags: tuple[str, ...], replies: Mapping[str, Any]
         for used in sorted(placeholders(template, tkey)):
             if used not in fields:
                 raise CatalogueError(tkey, f"names field {{{used}}}, which the code does not have")
+    variants: list[Code] = []
+    raw_variants = raw.get("variants", {})
+    if not isinstance(raw_variants, Mapping):
+        raise CatalogueError(f"{key}.variants", "must be a table of name = {fields, text, ...}")
+    for vname, vraw in raw_variants.items():
+        vkey = f"{key}.variants.{vname}"
+        if not _FIELD.match(vname):
+            raise CatalogueError(vkey, "variant names are a-z, 0-9 and '_', starting with a letter")
+        if not isinstance(vraw, Mapping):
+            raise CatalogueError(vkey, "must be a table")
+        # a variant has the code's replies and, unless it says otherwise, its deadlines
+        inherited = {k: raw[k] for k in ("replies", "delivery_deadline_s", "reply_deadline_s") if k in raw}
+        if "replies" in vraw:
+            raise CatalogueError(f"{vkey}.replies", "a variant has the replies of its code")
+        v = _code(name, {**inherited, **vraw}, tags, replies, key=vkey, variant=vname)
+        if set(v.fields) == set(fields) or any(set(v.fields) == set(o.fields) for o in variants):
+            raise CatalogueError(f"{vkey}.fields", "must differ from the code's and every other variant's")
+        variants.append(v)
     return Code(
         name,
         MappingProxyType(fields),
@@ -278,6 +320,8 @@ def _code(name: str, raw: Any, tags: tuple[str, ...], replies: Mapping[str, Any]
         reply_deadline,
         MappingProxyType(text),
         uncoded,
+        tuple(variants),
+        variant,
     )
 
 

@@ -153,6 +153,7 @@ def check(code: Code, raw: Any, prefix: str = "fields") -> dict[str, JSONValue]:
     """A sender's fields for `code` in normal form; InvalidInput names every broken rule."""
     if not isinstance(raw, Mapping):
         raise InvalidInput.one(prefix, "must be an object")
+    code = code.pick(raw)
     have = ", ".join(code.fields) or "none"
     errors = [
         FieldError(f"{prefix}.{k}", f"unknown field (the code {code.name} has: {have})")

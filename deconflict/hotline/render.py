@@ -125,6 +125,7 @@ def render(catalogue: Catalogue, code: Code, fields: Mapping[str, JSONValue], la
     BCP 47 tag: falls back to its primary subtag, then English)."""
     lang = catalogue.language(language)
     writer = _Writer(catalogue, lang)
+    code = code.pick(fields)
     parts = {name: writer.value(ftype, fields.get(name)) for name, ftype in code.fields.items()}
     text = code.text[lang.tag].format(**parts)
     return f"{RLI}{text}{PDI}" if lang.rtl else text

@@ -128,7 +128,7 @@ def compare_read_back(
 def deadlines(code: Code, overrides: Mapping[str, Deadlines] | None = None) -> Deadlines:
     """A code's deadlines: the agreement's override where it has one, else the
     catalogue's default. A code without replies has no reply deadline."""
-    chosen = (overrides or {}).get(code.name)
+    chosen = (overrides or {}).get(code.name)  # one override holds for every variant of the code
     if chosen is None:
         return Deadlines(code.delivery_deadline_s, code.reply_deadline_s)
     return Deadlines(chosen.delivery_s, chosen.reply_s if code.replies else None)

@@ -6,7 +6,7 @@ in the shared record and announced.
 opened, updated (new CPA figures) or closed; a `tactical_alert_opened` /
 `tactical_alert_closed` log entry for each open and close; a `tactical_alert` event
 on both parties' streams for each open, close and change of loss of separation; and
-for each conflict opened a `TRAFFIC_CONFLICT_WARNING` through the hotline to both
+for each conflict opened a `CONFLICT_WARNING` (its `traffic` form) through the hotline to both
 parties (for an unannounced track, an `IDENTITY_QUERY` to every party).
 """
 
@@ -105,7 +105,7 @@ class Alerts:
     def _message(self, w: Writer, batch: Batch, a: TacticalAlert, f: Found, now: datetime) -> None:
         codes = self.hotline.catalogue.codes
         if a.kind is AlertKind.CONFLICT:
-            code: Code = codes["TRAFFIC_CONFLICT_WARNING"]
+            code: Code = codes["CONFLICT_WARNING"]  # its `traffic` form: two tracks
             t_cpa = float(f.figures.get("t_cpa_s") or 0.0)
             fields: dict[str, JSONValue] = {
                 "conflict": a.id, "track_a": a.track_a, "party_a": a.party_a,

@@ -207,7 +207,7 @@ class Hotline:
         evidence: SignedRequest | None = None,
     ) -> tuple[Message, list[Delivery]]:
         """Store a message to `recipients` and queue its entry and events in `batch`."""
-        limits = rules.deadlines(code, self.agreement.hotline.deadlines)
+        limits = rules.deadlines(code.pick(fields), self.agreement.hotline.deadlines)
         message = Message(
             str(uuid.uuid4()),
             code.name,
@@ -354,7 +354,7 @@ class Hotline:
         self, w: Reader, caller: Party, code: Code, values: Mapping[str, JSONValue]
     ) -> None:
         errors: list[FieldError] = []
-        for name, ftype in code.fields.items():
+        for name, ftype in code.pick(values).fields.items():
             value = values[name]
             where = f"fields.{name}"
             if ftype is FieldType.FILING and w.get_filing(str(value)) is None:
@@ -518,7 +518,7 @@ class Hotline:
         def write(w: Writer) -> tuple[Delivery, Receipt, Batch]:
             batch = Batch()
             message, d = self._delivery_of(w, caller, message_id)
-            code = self.code(message.code)
+            code = self.code(message.code).pick(message.fields)
             rules.check_reply(code, reply)
             if d.reply is not None and d.reply != STANDBY:
                 raise InvalidInput.one(
@@ -622,7 +622,7 @@ class Hotline:
                     assert found is not None
                     messages[d.message_id] = found
                 m = messages[d.message_id]
-                limits = rules.deadlines(self.code(m.code), rules_.deadlines)
+                limits = rules.deadlines(self.code(m.code).pick(m.fields), rules_.deadlines)
                 while d.next_due is not None and d.next_due <= now:
                     due = d.next_due
                     if (

@@ -74,7 +74,8 @@ def test_conflict_alerted_once_opened_updated_closed(live: Live) -> None:
     for party in ("north", "south"):
         evs = events(live, party)
         warnings = [e for e in evs if e["type"] == "message"
-                    and e["data"]["message"]["code"] == "TRAFFIC_CONFLICT_WARNING"]  # fmt: skip
+                    and e["data"]["message"]["code"] == "CONFLICT_WARNING"
+                    and "track_a" in e["data"]["message"]["fields"]]  # fmt: skip
         assert len(warnings) == 1
         assert warnings[0]["data"]["message"]["fields"]["conflict"] == opened["id"]
         assert warnings[0]["data"]["message"]["recipients"] == ["north", "south"]

@@ -31,7 +31,11 @@ def test_every_code_has_every_language_and_names_only_its_fields() -> None:
     doc = raw()
     assert tuple(doc["catalogue"]["languages"]) == LANGUAGES
     assert set(REQUIRED_CODES) <= set(doc["codes"])
-    for name, code in doc["codes"].items():
+    forms = [(name, code) for name, code in doc["codes"].items()]
+    forms += [
+        (f"{n}.{v}", form) for n, c in doc["codes"].items() for v, form in c.get("variants", {}).items()
+    ]
+    for name, code in forms:
         assert set(code["text"]) == set(LANGUAGES), name
         for lang, template in code["text"].items():
             used = set(re.findall(r"\{([a-z_]+)\}", template))
@@ -48,6 +52,7 @@ def test_translations_are_written_in_their_script(lang: str) -> None:
     """No template is English left untranslated: its words are in the language's script."""
     doc = raw()
     texts = [c["text"][lang] for c in doc["codes"].values()] + [r[lang] for r in doc["replies"].values()]
+    texts += [v["text"][lang] for c in doc["codes"].values() for v in c.get("variants", {}).values()]
     for text in texts:
         letters = [ch for ch in re.sub(r"\{[a-z_]+\}|WGS84", "", text) if ch.isalpha()]
         native = [ch for ch in letters if unicodedata.name(ch).startswith(SCRIPT[lang])]
@@ -111,10 +116,15 @@ def test_a_broken_catalogue_is_refused_naming_key_and_rule(
     assert rule in info.value.rule
 
 
+FORMS = {
+    c.name + (f".{v.variant}" if v.variant else ""): v for c in CAT.codes.values() for v in (c, *c.variants)
+}
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
-@pytest.mark.parametrize("code", sorted(CAT.codes))
+@pytest.mark.parametrize("code", sorted(FORMS))
 def test_every_code_renders_in_every_language(code: str, lang: str) -> None:
-    spec = CAT.codes[code]
+    spec = FORMS[code]
     text = render(CAT, spec, fields.check(spec, sample_fields(spec)), lang)
     assert text and "{" not in text and "}" not in text
     rtl = lang in ("he", "ar")
@@ -202,3 +212,22 @@ def test_area_forms() -> None:
         fields.check_value(FieldType.AREA, {"type": "Point", "coordinates": [36.0, 35.0]}, "fields.area")
     assert info.value.errors[0].field == "fields.area.radius_m"
     assert SAMPLE[FieldType.AREA]["radius_m"] == 3000
+
+
+def test_a_code_s_variant_is_picked_by_its_fields() -> None:
+    """CONFLICT_WARNING between two filings, or (its `traffic` form) two tracks: the same
+    code and replies, each form checked and rendered with its own fields and texts."""
+    code = CAT.codes["CONFLICT_WARNING"]
+    (traffic,) = code.variants
+    assert traffic.variant == "traffic" and traffic.replies == code.replies and "track_a" in traffic.fields
+    assert code.pick(sample_fields(traffic)) is traffic and code.pick(sample_fields(code)) is code
+    checked = fields.check(code, sample_fields(traffic))
+    assert set(checked) == set(traffic.fields)
+    assert strip_isolates(render(CAT, code, checked, "en")).startswith(
+        traffic.text["en"].split("{")[0].strip()
+    )
+    # a mix of the two forms is refused, naming what the nearer form lacks or has too many of
+    mixed = {**sample_fields(traffic), "filing": "f-1"}
+    with pytest.raises(InvalidInput) as e:
+        fields.check(code, mixed)
+    assert any(err.field == "fields.filing" and "unknown field" in err.rule for err in e.value.errors)
