@@ -17,6 +17,7 @@ import {Tracks} from './tracks.js';
 
 const TOKEN_KEY = 'deconflict.token';
 const POLL_MS = 1000;
+const TRACKS_MS = 1000; // the live picture (GET /v1/tracks, /v1/tactical/alerts) is polled this often
 /** A stream event asks for a refresh this soon (events come in bursts: one refresh each burst). */
 const EVENT_REFRESH_MS = 100;
 // Past this many tracks, callsigns are drawn from zoom LABEL_ZOOM up (hover shows them at
@@ -38,6 +39,7 @@ const state = {
   pollMs: POLL_MS, running: null, again: false, soon: null, stream: null, hotline: null, timeline: null,
   at: null, drawnAt: null, // null: live; else the time (ms) the map shows, from the shared record
   streamMode: 'stopped', streamEvents: 0,
+  trackFeed: false, trackTimer: null, // tracks from the service's live picture, until setTracks takes over
 };
 let readyResolve;
 const ready = new Promise((r) => { readyResolve = r; });
@@ -185,8 +187,28 @@ async function draw() {
   $('#updated').textContent = `updated ${new Date().toISOString().slice(11, 19)}Z · ${how} · polled every ${state.pollMs / 1000} s`;
 }
 
+/** The service's live picture onto the map: every track's last report, and the open
+ * tactical conflict alerts between two tracks (time to closest approach, miss distance). */
+async function pollTracks() {
+  if (!state.trackFeed || !state.api) return;
+  try {
+    const [picture, alerts] = await Promise.all([state.api.get('/v1/tracks'), state.api.get('/v1/tactical/alerts')]);
+    if (!state.trackFeed) return;
+    tracks.set(picture.tracks.map((t) => ({
+      id: t.id, callsign: t.callsign ?? t.track, party: t.party, lon: t.lon, lat: t.lat,
+      heading_deg: t.trk_deg, altitude_m: t.alt_m, speed_mps: t.gs_mps,
+    })));
+    tracks.setTactical(alerts.filter((a) => a.kind === 'conflict' && a.track_b).map((a) => ({
+      a: a.track_a, b: a.track_b, time_to_cpa_s: a.figures?.t_cpa_s ?? null, distance_m: a.figures?.d_cpa_m ?? null,
+    })));
+    flushTracks();
+  } catch { /* the next poll tries again */ }
+}
+
 function signedOut(message) {
   clearTimeout(state.timer);
+  clearInterval(state.trackTimer);
+  state.trackFeed = false;
   state.stream?.stop();
   state.hotline?.stop();
   sessionStorage.removeItem(TOKEN_KEY);
@@ -362,6 +384,9 @@ async function start() {
     $('#stream-mode').textContent = mode;
   });
   state.stream.start(0);
+  state.trackFeed = true;
+  state.trackTimer = setInterval(pollTracks, TRACKS_MS);
+  await pollTracks();
   readyResolve();
   schedule();
 }
@@ -381,8 +406,9 @@ function flushTracks() {
 const api = {
   /** Resolves once signed in, the map loaded and the first refresh drawn. */
   ready,
-  /** Replace the tracks: [{id, callsign, party, lon, lat, heading_deg, altitude_m?, speed_mps?}]. */
-  setTracks(list) { const n = tracks.set(list); flushTracks(); return n; },
+  /** Replace the tracks: [{id, callsign, party, lon, lat, heading_deg, altitude_m?, speed_mps?}]
+   * (stops the feed from the service's live picture, which otherwise fills them every second). */
+  setTracks(list) { state.trackFeed = false; const n = tracks.set(list); flushTracks(); return n; },
   /** Predicted tactical conflicts: [{a, b, time_to_cpa_s, distance_m?}] between track ids. */
   setTacticalConflicts(list) { const n = tracks.setTactical(list); flushTracks(); return n; },
   /** Hotline messages and every party's channel health (see hotline.js for the fields). */
@@ -425,6 +451,7 @@ const api = {
       reservations: [...sourceIds(m, 'reservations', 'fid')],
       conflicts: [...sourceIds(m, 'conflicts', 'cid', ['==', ['geometry-type'], 'Point'])],
       tracks: tracks.list.map((t) => t.id),
+      tactical: tracks.tacticalList.map((c) => `${c.a} ${c.b}`),
     };
   },
   /** Resolves when the map has drawn everything it was given (the tracks' overlay included). */

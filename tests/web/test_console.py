@@ -313,6 +313,34 @@ def test_tracks_take_data_through_the_entry_point(console: Console, seeded: Seed
     assert sorted(console.js("() => window.deconflict.rendered()")["tracks"]) == ["t1", "t2"]
 
 
+def test_tracks_from_the_live_picture_match_the_api(console: Console, seeded: Seeded) -> None:
+    """Tracks reported through the ingestion API are drawn, as many as GET /v1/tracks holds,
+    with the tactical conflict the service alerts on between them."""
+    console.sign_in("shield")
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+    def report(party: str, track: str, lon: float, heading: float) -> None:
+        row = {"track": track, "callsign": track, "time": now, "lat": 34.9, "lon": lon, "alt_m": 3000,
+               "gs_mps": 200, "trk_deg": heading, "vs_mps": 0, "kind": "crewed_flight"}  # fmt: skip
+        r = seeded.client(party).post("/v1/tracks", json={"reports": [row]})
+        assert r.status_code == 200, r.text
+
+    report("north", "NAF101", 35.5, 90)
+    report("south", "SAF7", 35.7, 270)  # head-on, 18 km apart: a tactical conflict
+    picture = seeded.client("shield").get("/v1/tracks").json()
+    alerts = seeded.client("shield").get("/v1/tactical/alerts").json()
+    assert picture["count"] == 2 and len(alerts) == 1
+    ids = sorted(t["id"] for t in picture["tracks"])
+    console.wait(f"() => window.deconflict.counts().tracks === {len(ids)}", timeout_ms=5_000)
+    console.idle()
+    assert sorted(console.js("() => window.deconflict.rendered()")["tracks"]) == ids
+    assert console.page.text_content("#count-tracks") == "2"
+    links = console.js("() => window.deconflict.sources()")
+    assert len(links.get("tactical", [])) == 1, links
+    console.shot("tracks-from-the-api")
+    assert console.offsite() == []
+
+
 def test_console_files_are_served_with_a_same_origin_policy(seeded: Seeded) -> None:
     with httpx.Client(base_url=seeded.url) as c:
         r = c.get("/")
