@@ -74,6 +74,8 @@ from _data import OWNERS, Spec, generate, pct, run_clients  # noqa: E402
 
 import deconflict.service.covers as covers_mod  # noqa: E402
 import deconflict.service.filings as filings_mod  # noqa: E402
+import deconflict.service.hotline as hotline_mod  # noqa: E402
+import deconflict.service.ledger as ledger_mod  # noqa: E402
 import deconflict.store.sql as sql_mod  # noqa: E402
 from deconflict import agreements  # noqa: E402
 from deconflict.cli import DB_FILE  # noqa: E402
@@ -364,6 +366,10 @@ def profile_phases(
         (filings_mod, "detect", "detect (exact 4D check)"),
         (writer, "put_filing", "put_filing (INSERTs)"),
         (writer, "add_conflicts", "add_conflicts (INSERTs)"),
+        (hotline_mod.Hotline, "on_filing", "hotline: automatic messages and events"),
+        (ledger_mod.Ledger, "append", "log append (hashes + INSERTs)"),
+        (services.filings, "notifier", "F3548 subscriptions to notify"),
+        (ledger_mod.Ledger, "entry", "  of all the above and before: log entries (canonical JSON)"),
     ]
     store.write = timed_write  # type: ignore[method-assign]
     total = 0.0

@@ -46,7 +46,11 @@ class _Item(Generic[T]):
 class GroupCommit:
     """The writes of one store, batched (see the module's docstring)."""
 
-    def __init__(self, store: Store, *, max_batch: int = 64) -> None:
+    #: PostgreSQL keeps 64 subtransactions (savepoints that wrote) per session in shared
+    #: memory; past that every snapshot taken anywhere slows down: stay well below
+    MAX_BATCH = 32
+
+    def __init__(self, store: Store, *, max_batch: int = MAX_BATCH) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.store = store
