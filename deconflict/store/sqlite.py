@@ -6,8 +6,9 @@ connection does not checkpoint automatically (SQLite would do it inside the comm
 that crosses 1,000 pages, a few milliseconds on one commit in thirty); instead,
 every `CHECKPOINT_EVERY` commits a thread of the store's runs a PASSIVE checkpoint on
 its own connection, which copies committed pages into the database file without
-blocking readers or the writer. Should the WAL still outgrow `WAL_LIMIT_BYTES` (the
-checkpointer starved), the writer checkpoints itself after its commit.
+blocking readers or the writer (then a short second pass if the writer is idle, so
+that the WAL starts over). Should the WAL still outgrow `WAL_LIMIT_BYTES` (writes
+never pausing), the writer checkpoints itself after its commit.
 
 Writes are serialised twice over: a process-wide lock per
 database file (threads) and `BEGIN IMMEDIATE` (processes). Reads use one
@@ -51,14 +52,19 @@ StoreError = StoreUnavailable
 #: commits between two checkpoints (each filing's commit writes a few dozen pages)
 CHECKPOINT_EVERY = 50
 #: past this, the writer checkpoints after its commit rather than wait for the thread
-WAL_LIMIT_BYTES = 64 << 20
+WAL_LIMIT_BYTES = 16 << 20
 
 
 class _Checkpointer:
-    """Checkpoints the WAL on its own connection and thread when asked (`wanted`)."""
+    """Checkpoints the WAL on its own connection and thread when asked (`wanted`): first
+    without any lock (the bulk of the copying), then again only if the store's write
+    lock is free at that moment, so that the WAL is wholly copied and the next write
+    starts it over; a busy writer is never kept waiting for more than that second,
+    short pass."""
 
-    def __init__(self, connect: Any) -> None:
+    def __init__(self, connect: Any, write_lock: threading.Lock) -> None:
         self._connect = connect
+        self._write_lock = write_lock
         self.wanted = threading.Event()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
@@ -75,7 +81,12 @@ class _Checkpointer:
                 with suppress(sqlite3.Error):
                     if conn is None:
                         conn = self._connect()
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if self._write_lock.acquire(blocking=False):
+                        try:
+                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        finally:
+                            self._write_lock.release()
         finally:
             if conn is not None:
                 with suppress(sqlite3.Error):
@@ -267,12 +278,12 @@ class SqliteStore:
         """Ask the checkpointer (under the write lock); checkpoint here if the WAL is
         past its limit. The commit is done: a failure here loses nothing."""
         if self._checkpointer is None:
-            self._checkpointer = _Checkpointer(self._connect)
+            self._checkpointer = _Checkpointer(self._connect, self._write_lock)
         self._checkpointer.wanted.set()
         with suppress(OSError):
             if os.path.getsize(self._wal_path) > WAL_LIMIT_BYTES:
                 with suppress(sqlite3.Error):
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def close(self) -> None:
         if self._closed:
