@@ -1,16 +1,7 @@
 """The SQLite backend of the store contract (`deconflict.store.base`).
 
 One file, WAL mode, `synchronous=FULL` (a commit that returned is on disk),
-foreign keys on. The WAL is checkpointed off the commit path: the writer's
-connection does not checkpoint automatically (SQLite would do it inside the commit
-that crosses 1,000 pages, a few milliseconds on one commit in thirty); instead,
-every `CHECKPOINT_EVERY` commits a thread of the store's runs a PASSIVE checkpoint on
-its own connection, which copies committed pages into the database file without
-blocking readers or the writer (then a short second pass if the writer is idle, so
-that the WAL starts over). Should the WAL still outgrow `WAL_LIMIT_BYTES` (writes
-never pausing), the writer checkpoints itself after its commit.
-
-Writes are serialised twice over: a process-wide lock per
+foreign keys on. Writes are serialised twice over: a process-wide lock per
 database file (threads) and `BEGIN IMMEDIATE` (processes). Reads use one
 connection per thread, each `read()` block one snapshot. The schema comes from
 the numbered files in `migrations/sqlite/`, applied at open and recorded in
@@ -48,54 +39,6 @@ __all__ = ["SqliteStore", "StoreError"]
 
 #: Kept as an alias: the domain error lives in `deconflict.errors`.
 StoreError = StoreUnavailable
-
-#: commits between two checkpoints (each filing's commit writes a few dozen pages)
-CHECKPOINT_EVERY = 50
-#: past this, the writer checkpoints after its commit rather than wait for the thread
-WAL_LIMIT_BYTES = 16 << 20
-
-
-class _Checkpointer:
-    """Checkpoints the WAL on its own connection and thread when asked (`wanted`): first
-    without any lock (the bulk of the copying), then again only if the store's write
-    lock is free at that moment, so that the WAL is wholly copied and the next write
-    starts it over; a busy writer is never kept waiting for more than that second,
-    short pass."""
-
-    def __init__(self, connect: Any, write_lock: threading.Lock) -> None:
-        self._connect = connect
-        self._write_lock = write_lock
-        self.wanted = threading.Event()
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        conn: sqlite3.Connection | None = None
-        try:
-            while True:
-                self.wanted.wait()
-                self.wanted.clear()
-                if self._stop:
-                    return
-                with suppress(sqlite3.Error):
-                    if conn is None:
-                        conn = self._connect()
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    if self._write_lock.acquire(blocking=False):
-                        try:
-                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                        finally:
-                            self._write_lock.release()
-        finally:
-            if conn is not None:
-                with suppress(sqlite3.Error):
-                    conn.close()
-
-    def stop(self) -> None:
-        self._stop = True
-        self.wanted.set()
-        self._thread.join()
 
 
 class _Conn:
@@ -177,14 +120,10 @@ class SqliteStore:
         #: the log's right border as committed; touched only under the write lock
         self._log_range: CompactRange | None = None
         self._closed = False
-        self._commits = 0
-        self._wal_path = self._path.with_name(self._path.name + "-wal")
-        self._checkpointer: _Checkpointer | None = None  # started at the first commit
         with _translated():
             self._wconn = self._connect()
             try:
                 self._wconn.execute("PRAGMA journal_mode = WAL").fetchone()
-                self._wconn.execute("PRAGMA wal_autocheckpoint = 0")  # see the module's docstring
                 with self._write_lock:
                     _migrate(self._wconn)
             except BaseException:
@@ -268,30 +207,14 @@ class SqliteStore:
                 self._cache.put_many(writer.committed_on_success)
                 if writer.log_range is not None:
                     self._log_range = writer.log_range
-                self._commits += 1
-                if self._commits % CHECKPOINT_EVERY == 0:
-                    self._checkpoint(conn)
             finally:
                 self._writing.active = False
-
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        """Ask the checkpointer (under the write lock); checkpoint here if the WAL is
-        past its limit. The commit is done: a failure here loses nothing."""
-        if self._checkpointer is None:
-            self._checkpointer = _Checkpointer(self._connect, self._write_lock)
-        self._checkpointer.wanted.set()
-        with suppress(OSError):
-            if os.path.getsize(self._wal_path) > WAL_LIMIT_BYTES:
-                with suppress(sqlite3.Error):
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         with self._write_lock:
-            if self._checkpointer is not None:
-                self._checkpointer.stop()
             with suppress(sqlite3.Error):
                 self._wconn.close()
         with self._readers_guard:
