@@ -9,6 +9,7 @@ from deconflict.clock import Clock, SystemClock
 from deconflict.ledger import keys
 from deconflict.model import Agreement
 from deconflict.service.availability import Availabilities
+from deconflict.service.covers import Covers
 from deconflict.service.dss import Dss
 from deconflict.service.filings import Draft, Filings, Outcome
 from deconflict.service.hotline import Hotline
@@ -65,9 +66,12 @@ class Services:
         key = keys.load_or_create(data_dir) if data_dir is not None else keys.SigningKey.generate()
         ledger = Ledger(store, key, clock)
         hotline = Hotline(store, agreement, clock, ledger)
-        subscriptions = Subscriptions(store, agreement, clock)
+        covers = Covers(agreement.max_buffers.horizontal_m)  # one cache of H3 cells for both
+        subscriptions = Subscriptions(store, agreement, clock, covers)
         availabilities = Availabilities(store, clock, ledger)
-        filings = Filings(store, agreement, clock, ledger, hotline, notifier=subscriptions.notify)
+        filings = Filings(
+            store, agreement, clock, ledger, hotline, notifier=subscriptions.notify, covers=covers
+        )
         return cls(
             store,
             agreement,

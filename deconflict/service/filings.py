@@ -2,7 +2,9 @@
 
 The service owns the transaction: the strategic check of a filing against its
 neighbours and the write that stores it happen inside one `Store.write()`, so two
-conflicting filings are never both accepted unaware of each other. Notice is
+conflicting filings are never both accepted unaware of each other. Concurrent writes
+are batched into one transaction (`store.group`: each checked against those before it,
+a refused one undone alone, one durable commit for all). Notice is
 measured on the server's clock at receipt, before waiting for the write lock.
 
 Every accepted write appends its entries to the shared record (`service.ledger`) in
@@ -64,7 +66,8 @@ from deconflict.service.ledger import (
     filing_body,
 )
 from deconflict.service.signatures import admit, signed_member
-from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer, retrying
+from deconflict.store.base import Reader, SpaceTimeQuery, Store, Writer
+from deconflict.store.group import GroupCommit
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,7 @@ class Filings:
         ledger: Ledger | None = None,
         hotline: Hotline | None = None,
         notifier: Notifier | None = None,
+        covers: Covers | None = None,
     ) -> None:
         self.store = store
         self.agreement = agreement
@@ -131,7 +135,11 @@ class Filings:
         # Projected geometry of neighbours, reused across filings; only touched inside
         # `store.write()`, which is serialised, so it needs no lock of its own.
         self._prepared = PreparedCache()
-        self._covers = Covers(agreement.max_buffers.horizontal_m)
+        if covers is not None and covers.reach_m != agreement.max_buffers.horizontal_m:
+            raise ValueError("the covers' reach must be the agreement's largest horizontal buffer")
+        self._covers = covers if covers is not None else Covers(agreement.max_buffers.horizontal_m)
+        #: concurrent filings share one write transaction and one durable commit
+        self._writes = GroupCommit(store)
 
     # -- validation -------------------------------------------------------------
 
@@ -394,7 +402,7 @@ class Filings:
             self._enforce(w, filing, findings, set(key), key_types=key_types)
             return self._store(w, filing, covers, findings, now, entry, None, within)
 
-        return self._committed(retrying(self.store, write))
+        return self._committed(self._writes.run(write))
 
     def _committed(self, out: Outcome) -> Outcome:
         """After the commit: wake the stream readers."""
@@ -461,7 +469,7 @@ class Filings:
             entry = self._entry(Kind.FILING_VERSIONED, filing, current, now, evidence)
             return self._store(w, filing, covers, findings, now, entry, current, within)
 
-        return self._committed(retrying(self.store, write))
+        return self._committed(self._writes.run(write))
 
     def transition(
         self,
@@ -529,7 +537,7 @@ class Filings:
             findings = self._findings(w, filing, covers)
             return self._store(w, filing, covers, findings, now, entry, current, within)
 
-        return self._committed(retrying(self.store, write))
+        return self._committed(self._writes.run(write))
 
     # -- reads ------------------------------------------------------------------
 

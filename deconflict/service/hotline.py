@@ -174,17 +174,28 @@ class Hotline:
             cache[party] = found.language if found else "en"
         return cache[party]
 
-    def _message_event(self, m: Message, d: Delivery, language: str) -> dict[str, Any]:
-        code = self.code(m.code)
-        lang = self.catalogue.language(language)
+    def _message_event(
+        self, m: Message, d: Delivery, language: str, rendered: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """The event of one delivery of `m`. `rendered`: the parts that depend on the
+        language only, kept across the deliveries of one message (rendered once each)."""
+        part = rendered.get(language) if rendered is not None else None
+        if part is None:
+            code = self.code(m.code)
+            lang = self.catalogue.language(language)
+            part = {
+                "message": message_json(m),
+                "text": render(self.catalogue, code, m.fields, lang.tag),
+                "language": lang.tag,
+                "uncoded": code.uncoded,
+                "replies": [
+                    {"reply": r, "text": render_reply(self.catalogue, r, lang.tag)} for r in code.replies
+                ],
+            }
+            if rendered is not None:
+                rendered[language] = part
         return {
-            "message": message_json(m),
-            "text": render(self.catalogue, code, m.fields, lang.tag),
-            "language": lang.tag,
-            "uncoded": code.uncoded,
-            "replies": [
-                {"reply": r, "text": render_reply(self.catalogue, r, lang.tag)} for r in code.replies
-            ],
+            **part,
             "attempt": d.attempts,
             "delivery_due": _t(d.delivery_due),
             "reply_due": _t(d.reply_due),
@@ -232,12 +243,13 @@ class Hotline:
         ]
         w.add_message(message, deliveries)
         languages: dict[str, str] = {}
+        rendered: dict[str, dict[str, Any]] = {}
         for d in deliveries:
             batch.event(
                 d.recipient,
                 now,
                 "message",
-                self._message_event(message, d, self._language(w, d.recipient, languages)),
+                self._message_event(message, d, self._language(w, d.recipient, languages), rendered),
             )
         if mismatches:
             data = {"message": message.id, "refers_to": refers_to, "mismatches": list(message.mismatches)}

@@ -35,11 +35,15 @@ class SubscriptionDraft:
 
 
 class Subscriptions:
-    def __init__(self, store: Store, agreement: Agreement, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, agreement: Agreement, clock: Clock, covers: Covers | None = None
+    ) -> None:
         self.store = store
         self.agreement = agreement
         self.clock = clock
-        self._covers = Covers(0.0)
+        # only the cells an outline touches (`Cover.own`) are used here, whatever the
+        # reach: sharing the filings' covers finds a filing's cells computed already
+        self._covers = covers if covers is not None else Covers(0.0)
 
     # -- cells and queries
 

@@ -189,6 +189,12 @@ class Reader(Protocol):
 
 
 class Writer(Reader, Protocol):
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A part of the transaction that can fail alone: when the block raises, what it
+        wrote is undone (and the exception goes on), what came before it stays. Used by
+        `deconflict.store.group` to run several writers' bodies in one transaction."""
+        ...
+
     def add_party(self, party: Party, token_hash: bytes) -> None:
         """Raises AlreadyExists when the id is taken."""
         ...

@@ -35,6 +35,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
 from typing import Any, Protocol, TypeVar
@@ -373,6 +374,25 @@ class SqlWriter(DssWrites, HotlineWrites, TacticalWrites, SqlReader):
         self._committed_range = log_range
         #: the log's border as this transaction leaves it (None until it appends)
         self.log_range: CompactRange | None = None
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        # what this writer remembers beside the database is put back with it
+        written = len(self.committed_on_success)
+        border = self.log_range
+        saved = (
+            None if border is None else CompactRange.from_nodes(border.size, [h for _, h in border.nodes()])
+        )
+        self._exec("SAVEPOINT item")
+        try:
+            yield
+        except BaseException:
+            self._exec("ROLLBACK TO SAVEPOINT item")
+            self._exec("RELEASE SAVEPOINT item")
+            del self.committed_on_success[written:]
+            self.log_range = saved
+            raise
+        self._exec("RELEASE SAVEPOINT item")
 
     def _remember(self, filings: list[Filing]) -> None:
         # A version this transaction wrote may still roll back (and its (id, version)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -143,4 +144,52 @@ def test_preview_tells_what_a_filing_would_conflict_with_and_stores_nothing(tmp_
     assert services.filings.preview(dataclasses.replace(probe, owner="north")) == []  # own filings
     with services.store.read() as r:
         assert r.list_filings() == before
+    services.store.close()
+
+
+def test_a_batch_checks_each_filing_against_those_before_it(tmp_path: Path) -> None:
+    """Group commit, deterministic: the first filing holds the writer (its `within` hook
+    waits) while two conflicting filings queue; they then run as one batch, the second
+    sees the first in the same transaction and is refused alone."""
+    services = build(tmp_path / "db.sqlite3", ConflictAction.BLOCK)
+    parties = {p.id: p for p in services.parties.all()}
+    start = T0 + timedelta(hours=2)
+    here = Volume4D(Circle(35.0, 33.0, 2_000), 0, 1_000, start, start + timedelta(hours=1))
+    far = Volume4D(Circle(36.0, 33.0, 2_000), 0, 1_000, start, start + timedelta(hours=1))
+    group = services.filings._writes
+    release = threading.Event()
+    out: dict[str, object] = {}
+
+    def submit(name: str, owner: str, vol: Volume4D, hold: bool = False) -> None:
+        def within(*_: object) -> None:
+            release.wait(10)
+
+        try:
+            draft = Draft(FilingType.INTENT, "uas_flight", (vol,))
+            out[name] = services.filings.submit(
+                parties[owner], draft, filing_id=name, within=within if hold else None
+            ).filing
+        except MissingKey as exc:
+            out[name] = exc
+
+    threads = [threading.Thread(target=submit, args=("holder", "drones", far, True))]
+    threads[0].start()
+    while not group._leading:
+        time.sleep(0.001)
+    for name, owner in (("first", "north"), ("second", "south")):
+        threads.append(threading.Thread(target=submit, args=(name, owner, here)))
+        threads[-1].start()
+        while len(group._queue) < len(threads) - 1:
+            time.sleep(0.001)
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert (group.batches, group.bodies) == (2, 3)
+    first = out["first"]
+    refused = out["second"]
+    assert isinstance(refused, MissingKey)
+    assert [m["ovn"] for m in refused.missing] == [first.ovn]  # type: ignore[attr-defined]
+    with services.store.read() as r:
+        assert sorted(f.id for f in r.list_filings()) == ["first", "holder"]
+        assert r.list_conflicts() == []
     services.store.close()

@@ -8,6 +8,7 @@ backend; see test_sqlite.py.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,7 @@ from deconflict.model import (
 from deconflict.model.filing import make_ovn
 from deconflict.model.signature import PartyKey
 from deconflict.store.base import SpaceTimeQuery, Store
+from deconflict.store.group import GroupCommit
 
 T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -977,3 +979,154 @@ class TestHotline:
             assert w.delete_webhook("alpha") is False
         with store.read() as r:
             assert r.webhooks() == []
+
+
+class TestSavepoints:
+    def test_a_failed_savepoint_undoes_its_part_only(self, store: Store) -> None:
+        with_parties(store, "alpha")
+        es = entries_(*"abcde")
+        kept, doomed = filing("kept"), filing("doomed")
+        with store.write() as w:
+            w.put_filing(kept, cells_of(kept))
+            assert w.append_log(es[:2]) == [0, 1]
+            with pytest.raises(Boom), w.savepoint():
+                w.put_filing(doomed, cells_of(doomed))
+                assert w.append_log(es[2:4]) == [2, 3]
+                w.set_meta("m", 7)
+                raise Boom
+            assert w.get_filing("doomed") is None
+            assert w.get_meta("m") is None
+            with w.savepoint():  # the log goes on from where the savepoint began
+                assert w.append_log(es[4:]) == [2]
+            w.put_filing(filing("doomed"), cells_of(doomed))  # the id is free again
+        check_tree(store, [*es[:2], es[4]])
+        with store.read() as r:
+            assert r.get_filing("kept") == kept
+            assert r.get_filing("doomed") == doomed
+            assert r.get_meta("m") is None
+
+    def test_a_version_undone_by_a_savepoint_is_never_served(self, store: Store) -> None:
+        with_parties(store, "alpha")
+        v1 = filing("f1")
+        put(store, v1)
+        real = bump(v1, kind="crewed_flight")
+        with store.write() as w:
+            with pytest.raises(Boom), w.savepoint():
+                doomed = bump(v1, kind="exercise")  # same (id, version) as `real`
+                w.put_filing(doomed, cells_of(doomed))
+                raise Boom
+            w.put_filing(real, cells_of(real))
+        with store.read() as r:
+            assert r.get_filing("f1") == real
+            assert r.find_filings(query()) == [real]
+
+    def test_a_kept_savepoint_is_committed_with_the_transaction(self, store: Store) -> None:
+        with pytest.raises(Boom), store.write() as w:
+            with w.savepoint():
+                w.set_meta("m", 1)
+            raise Boom
+        with store.read() as r:
+            assert r.get_meta("m") is None
+
+
+class TestGroupCommit:
+    """`store.group.GroupCommit`: concurrent bodies share one transaction."""
+
+    @staticmethod
+    def _batched(store: Store, bodies: list[Any]) -> tuple[GroupCommit, list[object]]:
+        """Run `bodies[0]` alone (it holds the writer until the rest are queued), then
+        the rest, which queue behind it and so run as one batch; returns what each
+        caller got (a result or the exception)."""
+        group = GroupCommit(store)
+        release = threading.Event()
+        out: list[object] = [None] * len(bodies)
+
+        def first(w: Any) -> object:
+            release.wait(10)
+            return bodies[0](w)
+
+        def call(i: int, body: Any) -> None:
+            try:
+                out[i] = group.run(body)
+            except Exception as exc:
+                out[i] = exc
+
+        threads = [threading.Thread(target=call, args=(0, first))]
+        threads[0].start()
+        while not group._leading:
+            time.sleep(0.001)
+        for i, body in enumerate(bodies[1:], 1):
+            threads.append(threading.Thread(target=call, args=(i, body)))
+            threads[-1].start()
+            while len(group._queue) < i:  # queued in this order
+                time.sleep(0.001)
+        release.set()
+        for t in threads:
+            t.join(10)
+        return group, out
+
+    def test_one_commit_for_a_batch_and_each_body_sees_those_before(self, store: Store) -> None:
+        def setter(name: str, value: int) -> Any:
+            def body(w: Any) -> object:
+                seen = w.get_meta("last")
+                w.set_meta(name, value)
+                w.set_meta("last", value)
+                return seen
+
+            return body
+
+        group, out = self._batched(store, [setter("a", 1), setter("b", 2), setter("c", 3), setter("d", 4)])
+        assert out == [None, 1, 2, 3]
+        assert (group.batches, group.bodies) == (2, 4)
+        with store.read() as r:
+            assert [r.get_meta(n) for n in "abcd"] == [1, 2, 3, 4]
+
+    def test_a_refused_body_is_undone_and_the_others_committed(self, store: Store) -> None:
+        with_parties(store, "alpha")
+
+        def ok(name: str) -> Any:
+            def body(w: Any) -> str:
+                f = filing(name)
+                w.put_filing(f, cells_of(f))
+                w.append_log(entries_(name))
+                return name
+
+            return body
+
+        def refused(w: Any) -> None:
+            f = filing("refused")
+            w.put_filing(f, cells_of(f))
+            w.append_log(entries_("refused"))
+            w.put_filing(f, cells_of(f))  # AlreadyExists: a domain refusal
+
+        group, out = self._batched(store, [ok("f0"), ok("f1"), refused, ok("f2")])
+        assert out[:2] == ["f0", "f1"] and out[3] == "f2"
+        assert isinstance(out[2], AlreadyExists)
+        assert (group.batches, group.bodies) == (2, 4)
+        with store.read() as r:
+            assert r.get_filing("refused") is None
+            assert sorted(f.id for f in r.list_filings()) == ["f0", "f1", "f2"]
+        check_tree(store, entries_("f0", "f1", "f2"))
+
+    def test_a_failing_batch_is_run_again_body_by_body(self, store: Store) -> None:
+        runs: list[str] = []
+
+        def setter(name: str) -> Any:
+            def body(w: Any) -> str:
+                runs.append(name)
+                w.set_meta(name, 1)
+                return name
+
+            return body
+
+        def broken(w: Any) -> None:
+            runs.append("broken")
+            w.set_meta("broken", 1)
+            raise Boom  # not a domain refusal: the whole batch is rolled back
+
+        group, out = self._batched(store, [setter("a"), setter("b"), broken, setter("c")])
+        assert out[:2] == ["a", "b"] and out[3] == "c"
+        assert isinstance(out[2], Boom)
+        assert runs == ["a", "b", "broken", "b", "broken", "c"]  # the batch, then each alone
+        with store.read() as r:
+            assert [r.get_meta(n) for n in ("a", "b", "c", "broken")] == [1, 1, 1, None]

@@ -8,10 +8,12 @@ from conformance import (  # noqa: F401 - imported test classes run here
     TestConflicts,
     TestFilings,
     TestFind,
+    TestGroupCommit,
     TestHotline,
     TestLog,
     TestParties,
     TestPartyKeys,
+    TestSavepoints,
     TestTransactions,
 )
 from conformance_dss import (  # noqa: F401
