@@ -57,11 +57,10 @@ from deconflict.store.codec import (
 from deconflict.store.sql_dss import DssReads, DssWrites
 from deconflict.store.sql_hotline import HotlineReads, HotlineWrites
 from deconflict.store.sql_tactical import TacticalReads, TacticalWrites
+from deconflict.store.sqlparts import chunks, placeholders
 
 __all__ = ["Connection", "DecodeCache", "SqlReader", "SqlWriter", "migrations", "statements"]
 
-#: Most values bound to one statement (SQLite allows 32,766; keep lists modest).
-CHUNK = 500
 T = TypeVar("T")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 #: the folder of the portable migrations every engine applies
@@ -108,15 +107,6 @@ class DecodeCache:
                 self._items.move_to_end((f.id, f.version))
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-
-
-def _placeholders(n: int) -> str:
-    return ",".join("?" * n)
-
-
-def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
 
 
 def _tokens(token_hash: bytes) -> str:
@@ -219,12 +209,12 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
             filters += " AND f.owner <> ?"
             extra.append(exclude_owner)
         found: dict[str, int] = {}
-        for chunk in _chunks(cells):
+        for chunk in chunks(cells):
             # only '?' placeholders and the fixed clauses above are interpolated
             sql = (
                 "SELECT DISTINCT f.id, f.version FROM volume_index AS vi"  # noqa: S608
                 " JOIN filings AS f ON f.id = vi.filing_id"
-                f" WHERE vi.cell IN ({_placeholders(len(chunk))})"
+                f" WHERE vi.cell IN ({placeholders(len(chunk))})"
                 " AND vi.t_start_us >= ? AND vi.t_start_us <= ? AND vi.t_end_us >= ?"
                 " AND vi.alt_lower_m <= ? AND vi.alt_upper_m >= ?" + filters
             )
@@ -267,12 +257,12 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
             else:
                 got[fid] = f
         fresh: list[Filing] = []
-        for chunk in _chunks(missing):
+        for chunk in chunks(missing):
             # only '?' placeholders are interpolated
             sql = (
                 "SELECT fv.doc FROM filings AS f JOIN filing_versions AS fv"  # noqa: S608
                 " ON fv.filing_id = f.id AND fv.version = f.version"
-                f" WHERE f.id IN ({_placeholders(len(chunk))})"
+                f" WHERE f.id IN ({placeholders(len(chunk))})"
             )
             for (doc,) in self._all(sql, list(chunk)):
                 f = decode_filing(doc)
@@ -335,7 +325,7 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
     def log_nodes(self, nodes: Collection[NodeId]) -> dict[NodeId, bytes]:
         wanted = sorted(set(nodes))
         out: dict[NodeId, bytes] = {}
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted):
             # A join on the wanted keys looks each node up by the primary key; the row-value
             # `IN (VALUES ...)` form made SQLite scan the whole table (147 ms a proof at 1M
             # entries, measured). Only '(?, ?)' placeholders are interpolated.

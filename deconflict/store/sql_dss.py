@@ -5,28 +5,17 @@ statements."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from deconflict.errors import AlreadyExists, NotFound, StaleVersion
 from deconflict.model import State
 from deconflict.model.dss import Availability, DssReference, PartyAvailability, Subscription
 from deconflict.store.base import SpaceTimeQuery
 from deconflict.store.codec import decode_volumes, encode_volumes, from_us, to_us
+from deconflict.store.sqlparts import chunks, placeholders
 
 __all__ = ["DssReads", "DssWrites"]
-
-T = TypeVar("T")
-_CHUNK = 500
-
-
-def _placeholders(n: int) -> str:
-    return ", ".join("?" * n)
-
-
-def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
 
 
 class DssReads:
@@ -54,12 +43,12 @@ class DssReads:
         cells = sorted({int(c) for c in query.cells})
         found: dict[str, Subscription] = {}
         extra = " AND s.owner = ?" if owner is not None else ""
-        for chunk in _chunks(cells):
+        for chunk in chunks(cells):
             # only '?' placeholders and fixed clauses are interpolated
             sql = (
                 "SELECT DISTINCT s.id FROM dss_subscription_cells AS c"  # noqa: S608
                 " JOIN dss_subscriptions AS s ON s.id = c.subscription_id"
-                f" WHERE c.cell IN ({_placeholders(len(chunk))})"
+                f" WHERE c.cell IN ({placeholders(len(chunk))})"
                 " AND s.time_start_us <= ? AND s.time_end_us >= ?"
                 " AND s.alt_lower_m <= ? AND s.alt_upper_m >= ?" + extra
             )
@@ -89,10 +78,10 @@ class DssReads:
 
     def dss_references(self, filing_ids: Collection[str]) -> dict[str, DssReference]:
         out: dict[str, DssReference] = {}
-        for chunk in _chunks(sorted(set(filing_ids))):
+        for chunk in chunks(sorted(set(filing_ids))):
             sql = (
                 "SELECT filing_id, uss_base_url, subscription_id FROM dss_references"  # noqa: S608
-                f" WHERE filing_id IN ({_placeholders(len(chunk))})"
+                f" WHERE filing_id IN ({placeholders(len(chunk))})"
             )
             for fid, url, sid in self._all(sql, list(chunk)):
                 out[fid] = DssReference(fid, url, sid)
@@ -100,10 +89,10 @@ class DssReads:
 
     def availability(self, party_ids: Collection[str]) -> dict[str, PartyAvailability]:
         out: dict[str, PartyAvailability] = {}
-        for chunk in _chunks(sorted(set(party_ids))):
+        for chunk in chunks(sorted(set(party_ids))):
             sql = (
                 "SELECT party_id, availability, version, updated_at_us FROM party_availability"  # noqa: S608
-                f" WHERE party_id IN ({_placeholders(len(chunk))})"
+                f" WHERE party_id IN ({placeholders(len(chunk))})"
             )
             for pid, availability, version, updated in self._all(sql, list(chunk)):
                 out[pid] = PartyAvailability(pid, Availability(availability), int(version), from_us(updated))
