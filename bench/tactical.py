@@ -46,10 +46,10 @@
    reports as JSON (orjson, one object per report), NDJSON (orjson per line, the same
    row validation) and Arrow IPC (pyarrow, column-wise); MessagePack is row-wise like
    NDJSON and would add a dependency, so it is not measured. Then through the real HTTP
-   endpoint: a server in a child process (uvicorn, SQLite, the default agreement), one
-   operators (north and south, batch by batch in turn) posting 100,000 drone tracks (as in 2.)
-   in batches of `--batch` reports,
-   twice (the first round creates the tracks, the second reports them again 1 s later), as JSON and as
+   endpoint: a server in a child process (uvicorn, SQLite, the default agreement), two
+   operators (north and south, batch by batch in turn) posting 100,000 drone tracks (as in
+   2.) in batches of `--batch` reports, in `--ingest-rounds` rounds (default 4: the first
+   creates the tracks, each next one reports them again about 1 s later), as JSON and as
    Arrow IPC; first with each batch validated, applied to the picture and scanned for
    conflicts involving its tracks (with alerts written) before the answer (scan interval
    0); then with the server's scan cycle (`serve`'s default, `--tactical-scan-interval-s
@@ -711,7 +711,7 @@ def ingest(args: argparse.Namespace) -> Result:
                     except httpx.TransportError:
                         time.sleep(0.1)
                 rates = []
-                for rnd in range(2):
+                for rnd in range(args.ingest_rounds):
                     when = time.time()
                     bodies = []
                     for start in range(0, n, batch):
@@ -787,6 +787,9 @@ def main() -> None:
     ap.add_argument("--ingest-only", action="store_true", help="only the ingestion measurements")
     ap.add_argument("--ingest-tracks", type=int, default=100_000, help="tracks posted (default 100,000)")
     ap.add_argument("--batch", type=int, default=10_000, help="reports per HTTP batch (default 10,000)")
+    ap.add_argument(
+        "--ingest-rounds", type=int, default=4, help="rounds of every track's report, 1 s apart (default 4)"
+    )
     ap.add_argument("--child", choices=["drones", "crewed", "mixed"], help=argparse.SUPPRESS)
     ap.add_argument("--serve-child", help=argparse.SUPPRESS)
     ap.add_argument("--scan-interval-s", type=float, default=0.0, help=argparse.SUPPRESS)

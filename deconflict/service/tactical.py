@@ -225,7 +225,10 @@ class Tactical:
         found: list[Found] = []
         if rows:
             plane = picture.at(now_s)
-            hits = detect_plane(plane, same_party=self.agreement.tactical_same_party, only=rows)
+            # every track reported since the last scan (a scan cycle's usual case): the full
+            # scan finds the same pairs, faster than pairs involving every row
+            only = rows if len(rows) < len(plane) else None
+            hits = detect_plane(plane, same_party=self.agreement.tactical_same_party, only=only)
             for row in hits.rows(picture.ids):
                 a, b = sorted((row["a"], row["b"]))
                 ia, ib = self.info[a], self.info[b]
