@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,9 @@ from deconflict.model import ConflictState, Role, State
 
 DEFAULT_DATA_DIR = "data"
 DB_FILE = "deconflict.sqlite3"
+#: `serve`'s tactical scan cycle, seconds: a surveillance update rate (ADS-B reports about
+#: once a second); scanning each batch instead caps ingestion (README, bench/tactical.py)
+DEFAULT_SCAN_INTERVAL_S = 1.0
 
 
 def _database(args: argparse.Namespace) -> str | Path:
@@ -115,8 +119,11 @@ def app_factory() -> Any:
         database=os.environ.get("DECONFLICT_DATABASE") or None,
     )
     interval = os.environ.get("DECONFLICT_STH_INTERVAL_S")
+    services = _open(args)
+    scan = os.environ.get("DECONFLICT_TACTICAL_SCAN_INTERVAL_S")
+    services.tactical.scan_interval_s = float(scan) if scan else DEFAULT_SCAN_INTERVAL_S
     app = create_app(
-        _open(args),
+        services,
         sth_interval_s=float(interval) if interval else 10.0,
         dss_auth=_dss_auth(_auth_from_env()),
     )
@@ -163,6 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         os.environ["DECONFLICT_AGREEMENT"] = str(Path(args.agreement).resolve()) if args.agreement else ""
         os.environ["DECONFLICT_STH_INTERVAL_S"] = str(args.sth_interval_s)
+        os.environ["DECONFLICT_TACTICAL_SCAN_INTERVAL_S"] = str(args.tactical_scan_interval_s)
         _auth_to_env(args)
         uvicorn.run(
             "deconflict.cli:app_factory",
@@ -173,6 +181,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
         )
         return 0
+    services.tactical.scan_interval_s = args.tactical_scan_interval_s
     app = create_app(services, sth_interval_s=args.sth_interval_s or None, dss_auth=dss_auth)
     _tune_gc()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
@@ -434,6 +443,16 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _scan_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a finite number >= 0") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError("must be a finite number >= 0")
+    return value
+
+
 def _positive(text: str) -> float:
     value = float(text)
     if not (value > 0 and value < float("inf")):
@@ -479,6 +498,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative,
         default=10.0,
         help="sign a tree head this often if the log grew (default 10; 0: only on request)",
+    )
+    p.add_argument(
+        "--tactical-scan-interval-s",
+        type=_scan_interval,
+        default=os.environ.get("DECONFLICT_TACTICAL_SCAN_INTERVAL_S") or str(DEFAULT_SCAN_INTERVAL_S),
+        metavar="S",
+        help="scan the live picture every S seconds, apart from ingestion (default "
+        f"{DEFAULT_SCAN_INTERVAL_S:g}, or $DECONFLICT_TACTICAL_SCAN_INTERVAL_S; 0: scan each batch of "
+        "reports before answering it, which caps ingestion at the scans' pace)",
     )
     env_auth = _auth_from_env()
     p.add_argument(

@@ -22,7 +22,7 @@ from deconflict.api import console, f3548, problems, wire
 from deconflict.api.hotline import hotline_routes, tick_every
 from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from deconflict.api.signatures import signed_request_dependency
-from deconflict.api.tracks import MAX_TRACK_BODY_BYTES, track_routes
+from deconflict.api.tracks import MAX_TRACK_BODY_BYTES, scan_every, track_routes
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.ledger.sth import MAX_UINT
 from deconflict.model import ConflictState, FilingType, Party, Role, State
@@ -82,7 +82,9 @@ def create_app(
     """The app over `services`. While it runs (its lifespan), a tree head is signed every
     `sth_interval_s` seconds if the log grew (None: on demand only, at GET /v1/log/sth),
     and the hotline's deadlines and heartbeats are checked every `tick_interval_s`
-    (None: never; tests call `services.hotline.tick` on a manual clock). With `dss_auth`
+    (None: never; tests call `services.hotline.tick` on a manual clock). With a tactical
+    scan interval (`services.tactical.scan_interval_s` > 0), the live picture is scanned
+    every interval (`Tactical.tick`; tests call it on a manual clock). With `dss_auth`
     (how to verify OAuth2 JWTs), the ASTM F3548-21 DSS interface is served under /dss/v1
     too; without it, not at all."""
 
@@ -94,6 +96,9 @@ def create_app(
             tasks.append(asyncio.create_task(_sign_every(services.ledger, sth_interval_s)))
         if tick_interval_s:
             tasks.append(asyncio.create_task(tick_every(services, tick_interval_s)))
+        scan_s = services.tactical.scan_interval_s
+        if scan_s > 0:
+            tasks.append(asyncio.create_task(scan_every(services.tactical, scan_s)))
         try:
             yield
         finally:

@@ -8,6 +8,8 @@ alerts out.
 No `from __future__ import annotations`: FastAPI reads these routes' annotations.
 """
 
+import asyncio
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -20,9 +22,11 @@ from deconflict.model import Party
 from deconflict.service import Services
 from deconflict.service.alerts import alert_json
 from deconflict.service.reports import ARROW_MEDIA_TYPE, Reports, from_arrow, from_json
-from deconflict.service.tactical import TrackInfo
+from deconflict.service.tactical import Tactical, TrackInfo
 
-__all__ = ["MAX_TRACK_BODY_BYTES", "track_routes"]
+__all__ = ["MAX_TRACK_BODY_BYTES", "scan_every", "track_routes"]
+
+_log = logging.getLogger("deconflict.api.tracks")
 
 #: a batch body may be this large (the rest of the API keeps the default 1 MiB)
 MAX_TRACK_BODY_BYTES = 64 << 20
@@ -39,6 +43,23 @@ def _parse(content_type: str, body: bytes) -> Reports:
             raise InvalidInput.one("(body)", f"must be JSON: {exc}") from None
         return from_json(doc)
     raise InvalidInput.one("content-type", f"must be application/json or {ARROW_MEDIA_TYPE}")
+
+
+async def scan_every(tactical: Tactical, interval_s: float) -> None:
+    """The scan cycle: `tactical.tick` every `interval_s` seconds, for ever, on a regular
+    beat (a cycle that overran its slot is not made up; the next starts on the beat after)."""
+    loop = asyncio.get_running_loop()
+    due = loop.time() + interval_s
+    while True:
+        await asyncio.sleep(max(due - loop.time(), 0.0))
+        try:
+            await run_in_threadpool(tactical.tick)
+        except Exception:  # a failed cycle (e.g. the store briefly unavailable) must not end the cycle
+            _log.exception("tactical scan failed; retried next cycle")
+        due += interval_s
+        now = loop.time()
+        if due <= now:
+            due += (now - due) // interval_s * interval_s + interval_s
 
 
 def track_view(t: TrackInfo) -> dict[str, Any]:
@@ -69,7 +90,9 @@ def track_routes(services: Services, caller: Callable[..., Party]) -> APIRouter:
     async def ingest(request: Request, who: Caller) -> dict[str, Any]:
         """A batch of position reports from the caller's aircraft (JSON or Arrow IPC).
         Answers how many were applied, how many were ignored as older than the newest
-        held for their track, and the alerts the batch opened, updated or closed."""
+        held for their track, and (scanned after every batch, scan interval 0) the alerts
+        the batch opened, updated or closed and the conformance transitions; with a scan
+        cycle these come with the next cycle, on the streams and at /v1/tactical/alerts."""
         body = await request.body()
 
         def run() -> dict[str, Any]:

@@ -10,6 +10,15 @@ worker for tactical ingestion (or route every batch to one), as the README says.
 What is persisted, in the store and the shared record, is what the parties must be
 able to prove later: the alerts (opened, updated, closed) and the intents' state changes.
 
+**When the picture is scanned.** With `scan_interval_s` 0 every batch is scanned (and
+its tracks checked for conformance) before its answer, which lists the alerts it
+changed. With an interval > 0 (`deconflict serve`'s default, 1 s: a surveillance scan
+cycle) a batch only validates and updates the picture; `tick`, called every interval by
+the server's scan cycle (`deconflict.api.tracks.scan_every`), scans the tracks reported
+since the last tick, dead-reckoned to that instant, so ingestion is not held up by
+scanning and no alert waits for another batch. The alerts then reach the parties
+through their streams and the hotline, and `GET /v1/tactical/alerts`.
+
 Track ids are per party: a report's `track` is stored as ``party/track``, so two
 parties' ids never collide. A track's kind (for its protected zone) is the report's
 `kind`, else its intent's kind, else `UNKNOWN_KIND`: the widest zone of the agreement
@@ -18,7 +27,6 @@ parties' ids never collide. A track's kind (for its protected zone) is the repor
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,7 +50,7 @@ from deconflict.service.ledger import Ledger
 from deconflict.service.reports import Reports, validate
 from deconflict.store.base import Store
 
-__all__ = ["UNKNOWN_KIND", "Ingested", "Tactical", "TrackInfo"]
+__all__ = ["UNKNOWN_KIND", "Ingested", "Scanned", "Tactical", "TrackInfo"]
 
 UNKNOWN_KIND = "(unknown)"
 #: a track not heard from for this long leaves the picture
@@ -54,6 +62,15 @@ class Ingested:
     accepted: int
     ignored_stale: int
     tracks: int
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    """What one scan cycle changed: alerts (as the API shows them) and conformance transitions."""
+
+    tracks: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
     transitions: list[dict[str, str]] = field(default_factory=list)
 
@@ -107,11 +124,11 @@ class Tactical:
         self.picture: LivePicture | None = None
         self.info: dict[str, TrackInfo] = {}
         self.lock = threading.Lock()
-        #: scan at most this often (seconds of the service's clock); 0: after every batch.
-        #: A batch that comes sooner waits for the next scan, which covers its tracks too.
+        #: 0: scan after every batch, before its answer. > 0: batches only update the
+        #: picture and `tick` (the server's scan cycle, every this many seconds) scans.
         self.scan_interval_s = 0.0
+        #: tracks reported since the last scan
         self._pending: set[str] = set()
-        self._last_scan_s = -math.inf
 
     def _intent_kinds(self, caller: Party, intents: set[str]) -> dict[str, str]:
         """The kind of each intent named in a batch; refuses ids that are not the caller's."""
@@ -168,20 +185,34 @@ class Tactical:
                     reports.callsign[i], reports.icao24[i], reports.intent[i],
                 )  # fmt: skip
             self._pending.update(last)
-            alerts: list[dict[str, Any]] = []
-            if now_s - self._last_scan_s >= self.scan_interval_s:
-                alerts = self._scan(list(self._pending), now_s)
-                self._pending.clear()
-                self._last_scan_s = now_s
-            flown = [
-                Flown(
-                    key, info.intent, info.lon, info.lat, info.alt_m, datetime.fromtimestamp(info.time_s, UTC)
-                )
-                for key in last
-                if (info := self.info[key]).intent is not None
-            ]
-            transitions = self.conformance.check(flown) if flown else []
-            return Ingested(n - ignored, ignored, len(picture), alerts, transitions)
+            if self.scan_interval_s > 0:  # the next tick scans them
+                return Ingested(n - ignored, ignored, len(picture))
+            done = self._cycle(now_s)
+            return Ingested(n - ignored, ignored, done.tracks, done.alerts, done.transitions)
+
+    def tick(self, now: datetime | None = None) -> Scanned:
+        """One scan cycle at `now` (default: the clock's): the tracks reported since the
+        last one scanned, dead-reckoned to `now`, and checked for conformance; tracks
+        silent for `TRACK_TIMEOUT_S` dropped (their alerts closed) even if none reported."""
+        now_s = (now if now is not None else self.clock.now()).timestamp()
+        with self.lock:
+            if self.picture is None:
+                return Scanned()
+            return self._cycle(now_s)
+
+    def _cycle(self, now_s: float) -> Scanned:
+        """Scan and conformance-check the pending tracks (call under the lock)."""
+        assert self.picture is not None
+        keys = list(self._pending)
+        alerts = self._scan(keys, now_s)
+        self._pending.clear()  # only once scanned: a scan that failed is retried next cycle
+        flown = [
+            Flown(key, info.intent, info.lon, info.lat, info.alt_m, datetime.fromtimestamp(info.time_s, UTC))
+            for key in keys
+            if (info := self.info.get(key)) is not None and info.intent is not None
+        ]
+        transitions = self.conformance.check(flown) if flown else []
+        return Scanned(len(self.picture), alerts, transitions)
 
     def _scan(self, keys: list[str], now_s: float) -> list[dict[str, Any]]:
         """Conflicts involving the tracks of a batch (`keys`), dead-reckoned to now;
@@ -194,7 +225,10 @@ class Tactical:
         found: list[Found] = []
         if rows:
             plane = picture.at(now_s)
-            hits = detect_plane(plane, same_party=self.agreement.tactical_same_party, only=rows)
+            # every track reported since the last scan (a scan cycle's usual case): the full
+            # scan finds the same pairs, faster than pairs involving every row
+            only = rows if len(rows) < len(plane) else None
+            hits = detect_plane(plane, same_party=self.agreement.tactical_same_party, only=only)
             for row in hits.rows(picture.ids):
                 a, b = sorted((row["a"], row["b"]))
                 ia, ib = self.info[a], self.info[b]

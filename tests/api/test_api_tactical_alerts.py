@@ -113,15 +113,60 @@ def test_loss_of_separation_and_a_track_that_leaves_the_picture(live: Live) -> N
     assert kinds[0]["reason"] == "gone"
 
 
-def test_with_a_scan_interval_a_batch_waits_for_the_next_scan(live: Live) -> None:
-    live.services.tactical.scan_interval_s = 2.0
-    live.client("north").post("/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90)]})
-    # the same instant: no scan yet, so no alert yet
+def warnings_of(live: Live, party: str) -> list[dict[str, Any]]:
+    return [e["data"]["message"] for e in events(live, party) if e["type"] == "message"
+            and e["data"]["message"]["code"] == "CONFLICT_WARNING"]  # fmt: skip
+
+
+def test_with_a_scan_cycle_a_conflict_is_alerted_at_the_next_tick_without_another_batch(live: Live) -> None:
+    tactical = live.services.tactical
+    tactical.scan_interval_s = 1.0
+    # the pair in conflict, then nothing more: the batches only update the picture
+    r = live.client("north").post("/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90)]}).json()
+    assert (r["accepted"], r["tracks"], r["alerts"]) == (1, 1, [])
     r = live.client("south").post("/v1/tracks", json={"reports": [uas("S1", 1000, 0, 0, 270)]}).json()
-    assert r["alerts"] == [] and live.client("north").get("/v1/tactical/alerts").json() == []
-    # 2 s on, another party's far-away report triggers the scan, which covers S1's batch too
-    live.clock.advance(2)
-    r = live.client("drones").post("/v1/tracks", json={"reports": [uas("D9", 90_000, 0, 2, 0)]}).json()
-    ((change, alert),) = [(c["change"], c["alert"]) for c in r["alerts"]]
+    assert (r["accepted"], r["tracks"], r["alerts"]) == (1, 2, [])
+    assert live.client("north").get("/v1/tactical/alerts").json() == []
+    assert warnings_of(live, "north") == []
+    # the next tick, 1 s on (what the server's scan cycle calls): the alert, figures dead-reckoned to it
+    live.clock.advance(1)
+    done = tactical.tick()
+    ((change, alert),) = [(c["change"], c["alert"]) for c in done.alerts]
     assert change == "opened" and (alert["track_a"], alert["track_b"]) == ("north/N1", "south/S1")
-    assert abs(alert["figures"]["t_cpa_s"] - 23.0) < 0.1  # dead-reckoned to the scan, 2 s later
+    assert abs(alert["figures"]["t_cpa_s"] - 24.0) < 0.1 and alert["figures"]["d_cpa_m"] < 1.0
+    (listed,) = live.client("south").get("/v1/tactical/alerts").json()
+    assert listed["id"] == alert["id"] and listed["opened_at"].startswith("2030-06-01T12:00:01")
+    for party in ("north", "south"):
+        (warning,) = warnings_of(live, party)
+        assert warning["fields"]["conflict"] == alert["id"] and warning["recipients"] == ["north", "south"]
+        changes = [e["data"]["change"] for e in events(live, party) if e["type"] == "tactical_alert"]
+        assert changes == ["opened"]
+    # a tick with nothing reported since scans nothing: no second alert, no second warning
+    live.clock.advance(1)
+    assert tactical.tick().alerts == []
+    assert len(live.client("north").get("/v1/tactical/alerts").json()) == 1
+    assert len(warnings_of(live, "north")) == 1
+
+
+def test_with_a_scan_cycle_silent_tracks_close_their_alert_at_a_tick(live: Live) -> None:
+    tactical = live.services.tactical
+    tactical.scan_interval_s = 1.0
+    live.client("north").post("/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90)]})
+    live.client("drones").post("/v1/tracks", json={"reports": [uas("D1", 20, 0, 0, 270)]})
+    (opened,) = tactical.tick().alerts
+    assert opened["change"] == "opened" and opened["alert"]["figures"]["los"] is True
+    # no batch from anyone for more than a minute: the cycle alone drops the tracks and closes it
+    live.clock.advance(61)
+    ((change, alert),) = [(c["change"], c["alert"]) for c in tactical.tick().alerts]
+    assert change == "closed" and alert["id"] == opened["alert"]["id"]
+    assert live.client("north").get("/v1/tactical/alerts").json() == []
+    assert [b["reason"] for k, b in log_kinds(live) if k == "tactical_alert_closed"] == ["gone"]
+
+
+def test_after_every_batch_the_answer_holds_the_alert_and_a_tick_adds_nothing(live: Live) -> None:
+    assert live.services.tactical.scan_interval_s == 0.0  # the service's own default: scan each batch
+    live.client("north").post("/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90)]})
+    r = live.client("south").post("/v1/tracks", json={"reports": [uas("S1", 1000, 0, 0, 270)]}).json()
+    assert [c["change"] for c in r["alerts"]] == ["opened"]
+    assert live.services.tactical.tick().alerts == []  # nothing left pending
+    assert len(warnings_of(live, "north")) == 1
