@@ -239,6 +239,7 @@ class Scenario:
         self._rng = random.Random(self.seed)
         self._icao = {a.track: f"{self._rng.randrange(0x100000, 0xFFFFFF):06x}" for a in AIRCRAFT}
         self._seen: dict[str, int] = {}
+        self._airborne: set[str] = set()
         self._t0 = datetime.now(UTC)
         self._mono0 = time.monotonic()
 
@@ -325,6 +326,11 @@ class Scenario:
             }
             if a.filing in self.ids:
                 report["intent"] = self.ids[a.filing]
+                if a.track not in self._airborne:  # take-off: the owner activates its intent
+                    self._airborne.add(a.track)
+                    body = {"ovn": self.ids[f"{a.filing}_ovn"], "state": "activated"}
+                    f = self._call(a.party, "POST", f"/v1/intents/{self.ids[a.filing]}/state", json=body)
+                    self.ids[f"{a.filing}_ovn"] = f["filing"]["ovn"]
             self._call(a.party, "POST", "/v1/tracks", json={"reports": [report]})
 
     # -- the script
@@ -344,11 +350,11 @@ class Scenario:
         elif label.startswith("north files"):
             vol = self._volume(_box(*PATROL), 300, PATROL_CEILING_M, 700, DURATION_S + 600)
             f = self._file("north", "/v1/intents", {"kind": "crewed_flight", "volumes": [vol]})
-            self.ids["patrol"] = f["id"]
+            self.ids["patrol"], self.ids["patrol_ovn"] = f["id"], f["ovn"]
         elif label.startswith("south files"):
             vol = self._volume(_box(*TRANSIT), 4000, 9000, 300, DURATION_S + 600)
             f = self._file("south", "/v1/intents", {"kind": "crewed_flight", "volumes": [vol]})
-            self.ids["transit"] = f["id"]
+            self.ids["transit"], self.ids["transit_ovn"] = f["id"], f["ovn"]
         elif label.startswith("drones moves"):
             x, y, r = SURVEY_V2
             vol = self._volume(_circle(x, y), 0, 600, 400, DURATION_S + 600, radius=r)

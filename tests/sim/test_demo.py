@@ -90,10 +90,13 @@ def test_tactical_conflict_alerted_to_both(played: Any) -> None:
                 and e["data"]["message"]["fields"].get("conflict") == ours[0]["id"]]  # fmt: skip
 
 
-def test_patrol_went_nonconforming(played: Any) -> None:
-    services, scenario, _, _, _ = played
-    states = [b for k, b in log(services) if k == "state_changed" and b.get("filing") == scenario.ids["patrol"]]
-    assert any(b.get("to") == "nonconforming" or b.get("state") == "nonconforming" for b in states), states
+def test_patrol_went_nonconforming_and_back(played: Any) -> None:
+    _, scenario, c, _, _ = played
+    versions = c["shield"].get(f"/v1/intents/{scenario.ids['patrol']}/versions").json()
+    states = [v["state"] for v in versions]
+    assert states[:4] == ["accepted", "activated", "nonconforming", "activated"], states
+    transit = c["shield"].get(f"/v1/intents/{scenario.ids['transit']}/versions").json()
+    assert [v["state"] for v in transit] == ["accepted", "activated"]  # it stayed in its volume
 
 
 def test_identity_query_answered(played: Any) -> None:
@@ -117,3 +120,33 @@ def test_drone_operator_down_then_up(played: Any) -> None:
     assert kinds[:2] == ["party_down", "party_up"]
     status = {s["party"]: s["state"] for s in c["shield"].get("/v1/hotline/status").json()}
     assert status["drones"] == "up"
+
+
+def test_seed_varies_the_run_repeatably() -> None:
+    def first_reports(seed: int) -> tuple[Any, ...]:
+        s = Scenario("http://127.0.0.1:9", {}, speed=SPEED, seed=seed)
+        return tuple(s._icao.values()), tuple(s._rng.random() for _ in range(3))
+
+    assert first_reports(3) == first_reports(3) != first_reports(4)
+
+
+def test_cli_demo_once(tmp_path: Path) -> None:
+    """`deconflict demo --once` as a user runs it: a stale store in the data directory is
+    wiped, the URLs are printed, the scenario plays and the service stops."""
+    import subprocess
+    import sys
+
+    from conftest import free_port
+
+    (tmp_path / "deconflict.sqlite3").write_bytes(b"not a database")
+    port = free_port()
+    done = subprocess.run(
+        [sys.executable, "-m", "deconflict", "demo", "--once", "--speed", "400", "--seed", "2",
+         "--port", str(port), "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"console: http://127.0.0.1:{port}/console/" in done.stdout
+    assert "scenario stopped" not in done.stderr + done.stdout
+    assert "13/13" in done.stderr  # the scenario's progress bar reached its end
+    assert (tmp_path / "demo-tokens.json").stat().st_mode & 0o777 == 0o600
