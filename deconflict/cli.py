@@ -190,7 +190,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from deconflict.api.app import create_app
     from deconflict.service import Services
-    from deconflict.sim.demo import STEPS, TOKENS_FILE, Scenario, demo_agreement, register_parties
+    from deconflict.sim.demo import STEPS, TOKENS_FILE, Scenario, Step, demo_agreement, register_parties
     from deconflict.store import open_store
 
     data_dir = Path(args.data_dir)
@@ -200,7 +200,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             old.unlink(missing_ok=True)
         bar.update()
         bar.set_postfix_str("store")
-        services = Services.build(open_store(data_dir / DB_FILE), demo_agreement(args.speed), data_dir=data_dir)
+        services = Services.build(
+            open_store(data_dir / DB_FILE), demo_agreement(args.speed), data_dir=data_dir
+        )
         bar.update()
         bar.set_postfix_str("parties")
         tokens = register_parties(services, data_dir)
@@ -217,11 +219,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     return
             bar.update()
             bar.close()
-            print(f"deconflict {__version__} demo on {url} (data in {data_dir}, time x{args.speed:g}, seed {args.seed})")
+            print(
+                f"deconflict {__version__} demo on {url} "
+                f"(data in {data_dir}, time x{args.speed:g}, seed {args.seed})"
+            )
             print(f"console: {url}/console/ ; API tokens of the parties in {data_dir / TOKENS_FILE}")
             with tqdm(total=len(STEPS), desc="scenario", unit="event") as steps:
+
+                def done(step: Step) -> None:
+                    steps.set_postfix_str(step.label[:48])
+                    steps.update()
+
                 try:
-                    scenario.run(lambda step: (steps.set_postfix_str(step.label[:48]), steps.update()))
+                    scenario.run(done)
                 except Exception as exc:  # the console stays up; say what broke
                     tqdm.write(f"scenario stopped: {exc}")
             if args.once:
@@ -582,13 +592,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="run the service with the demo scenario played against it (SQLite)")
-    p.add_argument("--data-dir", default="demo-data", help="data directory, wiped first (default ./demo-data)")
+    p.add_argument(
+        "--data-dir", default="demo-data", help="data directory, wiped first (default ./demo-data)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument(
-        "--speed", type=_positive, default=10.0, help="time compression: simulated seconds per second (default 10)"
+        "--speed",
+        type=_positive,
+        default=10.0,
+        help="time compression: simulated seconds per second (default 10)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the tracks' noise and transponder ids (default 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the tracks' noise and transponder ids (default 0)"
+    )
     p.add_argument("--once", action="store_true", help="stop the service when the scenario ends")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     p.set_defaults(func=cmd_demo)

@@ -91,7 +91,8 @@ def demo_agreement(speed: float = 1.0) -> Agreement:
     hot["heartbeat_period_s"] = HEARTBEAT_S / speed
     hot["down_after_s"] = 3 * HEARTBEAT_S / speed
     hot["deadlines"] = {
-        code: {k: v / speed for k, v in d.items()} for code, d in {**hot.get("deadlines", {}), **_DEADLINES}.items()
+        code: {k: v / speed for k, v in d.items()}
+        for code, d in {**hot.get("deadlines", {}), **_DEADLINES}.items()
     }
     return Agreement.from_mapping(doc)
 
@@ -362,7 +363,9 @@ class Scenario:
             f = self._call("drones", "PUT", f"/v1/intents/{self.ids['survey']}", json=body)["filing"]
             self.ids["survey_ovn"] = f["ovn"]
         elif label.startswith("south sends"):
-            sent = self._call("south", "POST", "/v1/hotline/messages", json={"code": "CHANNEL_CHECK", "to": ["north"]})
+            sent = self._call(
+                "south", "POST", "/v1/hotline/messages", json={"code": "CHANNEL_CHECK", "to": ["north"]}
+            )
             self.ids["channel_check"] = sent["message"]["id"]
         elif label.startswith("shield asks"):
             x, y, alt = viper(t)

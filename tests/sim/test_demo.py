@@ -42,7 +42,9 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Any:
         started = time.monotonic()
         scenario.run()
         elapsed = time.monotonic() - started
-        clients = {p: httpx.Client(base_url=url, headers={"Authorization": f"Bearer {t}"}) for p, t in tokens.items()}
+        clients = {
+            p: httpx.Client(base_url=url, headers={"Authorization": f"Bearer {t}"}) for p, t in tokens.items()
+        }
         yield services, scenario, clients, elapsed, tmp
         for c in clients.values():
             c.close()
@@ -53,7 +55,9 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def log(services: Services) -> list[tuple[str, dict[str, Any]]]:
     with services.store.read() as r:
         size = r.log_size()
-        return [(e.kind.value, dict(e.body)) for e in map(decode_entry, (b for _, b in r.log_entries(0, size)))]
+        return [
+            (e.kind.value, dict(e.body)) for e in map(decode_entry, (b for _, b in r.log_entries(0, size)))
+        ]
 
 
 def test_runs_the_thirty_minutes_compressed(played: Any) -> None:
@@ -86,8 +90,9 @@ def test_tactical_conflict_alerted_to_both(played: Any) -> None:
     assert ours and {ours[0]["track_a"], ours[0]["track_b"]} == {"north/VIPER1", "south/FALCON7"}
     for party in ("north", "south"):
         evs = c[party].get("/v1/hotline/events", params={"limit": 1000}).json()["events"]
-        assert [e for e in evs if e["type"] == "message" and e["data"]["message"]["code"] == "CONFLICT_WARNING"
-                and e["data"]["message"]["fields"].get("conflict") == ours[0]["id"]]  # fmt: skip
+        messages = [e["data"]["message"] for e in evs if e["type"] == "message"]
+        warnings = [m for m in messages if m["code"] == "CONFLICT_WARNING"]
+        assert [m for m in warnings if m["fields"].get("conflict") == ours[0]["id"]]
 
 
 def test_patrol_went_nonconforming_and_back(played: Any) -> None:
@@ -110,7 +115,9 @@ def test_unanswered_channel_check_escalated(played: Any) -> None:
     m = c["south"].get(f"/v1/hotline/messages/{scenario.ids['channel_check']}").json()
     (d,) = m["deliveries"]
     assert d["escalation_level"] >= 1 and d["reply"] == "ROGER"
-    escalated = [b for k, b in log(services) if k == "escalated" and b["message"] == scenario.ids["channel_check"]]
+    escalated = [
+        b for k, b in log(services) if k == "escalated" and b["message"] == scenario.ids["channel_check"]
+    ]
     assert escalated and escalated[0]["reason"] == "not_replied" and escalated[0]["contact"]
 
 
