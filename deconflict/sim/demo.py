@@ -240,6 +240,8 @@ class Scenario:
         self._rng = random.Random(self.seed)
         self._icao = {a.track: f"{self._rng.randrange(0x100000, 0xFFFFFF):06x}" for a in AIRCRAFT}
         self._seen: dict[str, int] = {}
+        #: the filings end two real hours after the scenario, so the idle console still shows them
+        self._end_s = DURATION_S + 7200 * self.speed
         self._airborne: set[str] = set()
         self._t0 = datetime.now(UTC)
         self._mono0 = time.monotonic()
@@ -340,25 +342,25 @@ class Scenario:
         t, label = step.at_s, step.label
         if label.startswith("north reserves"):
             x, y, r = RESERVATION
-            vol = self._volume(_circle(x, y), 0, 15_000, 700, DURATION_S + 600, radius=r)
+            vol = self._volume(_circle(x, y), 0, 15_000, 700, self._end_s, radius=r)
             f = self._file("north", "/v1/constraints", {"kind": "air_defence_activity", "volumes": [vol]})
             self.ids["reservation"] = f["id"]
         elif label.startswith("drones files"):
             x, y, r = SURVEY_V1
-            vol = self._volume(_circle(x, y), 0, 600, 400, DURATION_S + 600, radius=r)
+            vol = self._volume(_circle(x, y), 0, 600, 400, self._end_s, radius=r)
             f = self._file("drones", "/v1/intents", {"kind": "uas_flight", "volumes": [vol]})
             self.ids["survey"], self.ids["survey_ovn"] = f["id"], f["ovn"]
         elif label.startswith("north files"):
-            vol = self._volume(_box(*PATROL), 300, PATROL_CEILING_M, 700, DURATION_S + 600)
+            vol = self._volume(_box(*PATROL), 300, PATROL_CEILING_M, 700, self._end_s)
             f = self._file("north", "/v1/intents", {"kind": "crewed_flight", "volumes": [vol]})
             self.ids["patrol"], self.ids["patrol_ovn"] = f["id"], f["ovn"]
         elif label.startswith("south files"):
-            vol = self._volume(_box(*TRANSIT), 4000, 9000, 300, DURATION_S + 600)
+            vol = self._volume(_box(*TRANSIT), 4000, 9000, 300, self._end_s)
             f = self._file("south", "/v1/intents", {"kind": "crewed_flight", "volumes": [vol]})
             self.ids["transit"], self.ids["transit_ovn"] = f["id"], f["ovn"]
         elif label.startswith("drones moves"):
             x, y, r = SURVEY_V2
-            vol = self._volume(_circle(x, y), 0, 600, 400, DURATION_S + 600, radius=r)
+            vol = self._volume(_circle(x, y), 0, 600, 400, self._end_s, radius=r)
             body = {"ovn": self.ids["survey_ovn"], "kind": "uas_flight", "volumes": [vol]}
             f = self._call("drones", "PUT", f"/v1/intents/{self.ids['survey']}", json=body)["filing"]
             self.ids["survey_ovn"] = f["ovn"]
