@@ -4,14 +4,16 @@ shared record."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
-from conftest import ThreadServer
 
 from deconflict.api.app import create_app
 from deconflict.ledger.entries import decode_entry
@@ -20,6 +22,23 @@ from deconflict.sim.demo import DURATION_S, Scenario, demo_agreement, register_p
 from deconflict.store.sqlite import SqliteStore
 
 SPEED = 200.0
+
+
+def _root_conftest() -> ModuleType:
+    """tests/conftest.py (its ThreadServer and free_port), loaded by path: in a whole run
+    the name `conftest` may be another folder's conftest (as tests/web/chromium.py does)."""
+    name = "_deconflict_tests_conftest"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+ROOT = _root_conftest()
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 10.0) -> Any:
@@ -37,7 +56,9 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp: Path = tmp_path_factory.mktemp("demo")
     services = Services.build(SqliteStore(tmp / "deconflict.sqlite3"), demo_agreement(SPEED), data_dir=tmp)
     tokens = register_parties(services, tmp)
-    with ThreadServer(create_app(services, tick_interval_s=0.1, sth_interval_s=None), lifespan="on") as url:
+    with ROOT.ThreadServer(
+        create_app(services, tick_interval_s=0.1, sth_interval_s=None), lifespan="on"
+    ) as url:
         scenario = Scenario(url, tokens, speed=SPEED, seed=7)
         started = time.monotonic()
         scenario.run()
@@ -141,12 +162,9 @@ def test_cli_demo_once(tmp_path: Path) -> None:
     """`deconflict demo --once` as a user runs it: a stale store in the data directory is
     wiped, the URLs are printed, the scenario plays and the service stops."""
     import subprocess
-    import sys
-
-    from conftest import free_port
 
     (tmp_path / "deconflict.sqlite3").write_bytes(b"not a database")
-    port = free_port()
+    port = ROOT.free_port()
     done = subprocess.run(
         [sys.executable, "-m", "deconflict", "demo", "--once", "--speed", "400", "--seed", "2",
          "--port", str(port), "--data-dir", str(tmp_path)],
