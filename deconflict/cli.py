@@ -189,6 +189,76 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The service on SQLite in a fresh data directory, with the demo scenario played
+    against it through the API; the console stays up when it ends."""
+    import threading
+
+    import uvicorn
+    from tqdm import tqdm
+
+    from deconflict.api.app import create_app
+    from deconflict.service import Services
+    from deconflict.sim.demo import STEPS, TOKENS_FILE, Scenario, Step, demo_agreement, register_parties
+    from deconflict.store import open_store
+
+    data_dir = Path(args.data_dir)
+    with tqdm(total=4, desc="starting", unit="step", leave=True) as bar:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for old in (*data_dir.glob(f"{DB_FILE}*"), data_dir / TOKENS_FILE):
+            old.unlink(missing_ok=True)
+        bar.update()
+        bar.set_postfix_str("store")
+        services = Services.build(
+            open_store(data_dir / DB_FILE), demo_agreement(args.speed), data_dir=data_dir
+        )
+        bar.update()
+        bar.set_postfix_str("parties")
+        tokens = register_parties(services, data_dir)
+        bar.update()
+        bar.set_postfix_str("server")
+        app = create_app(services, tick_interval_s=max(0.1, min(1.0, 10 / args.speed)))
+        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level))
+        url = f"http://{args.host}:{args.port}"
+        scenario = Scenario(url, tokens, speed=args.speed, seed=args.seed)
+
+        def play() -> None:
+            while not server.started:
+                if scenario.stop.wait(0.05):
+                    return
+            bar.update()
+            bar.close()
+            print(
+                f"deconflict {__version__} demo on {url} "
+                f"(data in {data_dir}, time x{args.speed:g}, seed {args.seed})"
+            )
+            print(f"console: {url}/console/ ; API tokens of the parties in {data_dir / TOKENS_FILE}")
+            with tqdm(total=len(STEPS), desc="scenario", unit="event") as steps:
+
+                def done(step: Step) -> None:
+                    steps.set_postfix_str(step.label[:48])
+                    steps.update()
+
+                try:
+                    scenario.run(done)
+                except Exception as exc:  # the console stays up; say what broke
+                    tqdm.write(f"scenario stopped: {exc}")
+            if args.once:
+                server.should_exit = True
+                return
+            tqdm.write("scenario complete; the console stays up (Ctrl-C to stop)")
+            scenario.keep_alive()
+
+        player = threading.Thread(target=play, name="demo-scenario", daemon=True)
+        player.start()
+        server.run()
+    scenario.stop.set()
+    player.join(timeout=10)
+    scenario.close()
+    services.store.close()
+    return 0
+
+
 def _redacted(url: str | Path) -> str:
     """A database URL without its password, for printing."""
     from urllib.parse import urlsplit
@@ -548,6 +618,25 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $DECONFLICT_DSS_MANAGERS, comma-separated)",
     )
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="run the service with the demo scenario played against it (SQLite)")
+    p.add_argument(
+        "--data-dir", default="demo-data", help="data directory, wiped first (default ./demo-data)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--speed",
+        type=_positive,
+        default=10.0,
+        help="time compression: simulated seconds per second (default 10)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the tracks' noise and transponder ids (default 0)"
+    )
+    p.add_argument("--once", action="store_true", help="stop the service when the scenario ends")
+    p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    p.set_defaults(func=cmd_demo)
 
     party = sub.add_parser("party", help="manage the party registry").add_subparsers(
         dest="party_command", required=True, metavar="SUBCOMMAND", help="add, rotate or list"
