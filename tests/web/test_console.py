@@ -67,6 +67,21 @@ def _box(lon: float, lat: float, half: float, start: datetime, end: datetime) ->
     }
 
 
+def _cause_conflict(seeded: Seeded) -> tuple[set[str], float]:
+    """north files a crewed flight over the drone survey, having seen it (accepted, its
+    conflict recorded): the new conflicts' ids, and when the answer came (monotonic)."""
+    survey = next(f for f in seeded.client("north").get("/v1/intents").json() if f["owner"] == "drones")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    body = {
+        "kind": "crewed_flight",
+        "volumes": [_box(36.05, 35.1, 0.05, start, start + timedelta(hours=1))],
+        "key": [survey["ovn"]],
+    }
+    r = seeded.client("north").post("/v1/intents", json=body)
+    assert r.status_code == 201, r.text
+    return {c["id"] for c in r.json()["conflicts"]}, time.monotonic()
+
+
 @pytest.fixture
 def seeded(tmp_path: Path, agreement: Agreement) -> Iterator[Seeded]:
     """`deconflict serve --seed-example` in-process (the system clock, as scripts/serve),
@@ -206,18 +221,7 @@ def test_conflict_caused_through_the_api_appears_within_5_s(console: Console, se
     assert set(console.js("() => window.deconflict.rendered()")["conflicts"]) == before
     console.shot("before")
 
-    # north files a crewed flight over the drone survey, having seen it: accepted, conflict recorded
-    survey = next(f for f in seeded.client("north").get("/v1/intents").json() if f["owner"] == "drones")
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
-    body = {
-        "kind": "crewed_flight",
-        "volumes": [_box(36.05, 35.1, 0.05, start, start + timedelta(hours=1))],
-        "key": [survey["ovn"]],
-    }
-    r = seeded.client("north").post("/v1/intents", json=body)
-    assert r.status_code == 201, r.text
-    caused = time.monotonic()
-    new = {c["id"] for c in r.json()["conflicts"]}
+    new, caused = _cause_conflict(seeded)
     assert len(new) == 1 and not new & before
 
     console.wait(
@@ -514,17 +518,7 @@ def test_conflict_arrives_through_the_stream_when_polling_is_slow(
     refreshes = console.js("() => window.deconflict.counts().refreshes")
     before = seeded.ids("/v1/conflicts")
 
-    survey = next(f for f in seeded.client("north").get("/v1/intents").json() if f["owner"] == "drones")
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
-    body = {
-        "kind": "crewed_flight",
-        "volumes": [_box(36.05, 35.1, 0.05, start, start + timedelta(hours=1))],
-        "key": [survey["ovn"]],
-    }
-    r = seeded.client("north").post("/v1/intents", json=body)
-    assert r.status_code == 201, r.text
-    caused = time.monotonic()
-    new = {c["id"] for c in r.json()["conflicts"]}
+    new, caused = _cause_conflict(seeded)
     assert len(new) == 1 and not new & before
 
     console.wait(
