@@ -17,7 +17,11 @@ import httpx
 from conftest import free_port
 
 
-def start(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+def start(
+    data_dir: Path, port: int, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`deconflict serve --seed-example` as a process (with `env` added to this one's),
+    once its /healthz answers."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -35,6 +39,7 @@ def start(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -3,11 +3,9 @@ environment variables, through worker processes)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,29 +16,6 @@ from conftest import free_port
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from test_api_restart import start
-
-
-def serve(
-    data_dir: Path, port: int, *extra: str, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "deconflict", "serve", "--data-dir", str(data_dir), "--port", str(port)]
-        + ["--seed-example", "--log-level", "warning", *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server died")
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -86,7 +61,7 @@ def availability(port: int, bearer: str) -> httpx.Response:
 def test_serve_with_and_without_keys(tmp_path: Path) -> None:
     key, pem = keypair(tmp_path)
     port = free_port()
-    proc = serve(tmp_path / "a", port, "--auth-public-key", str(pem), "--auth-audience", "dss.test")
+    proc = start(tmp_path / "a", port, "--auth-public-key", str(pem), "--auth-audience", "dss.test")
     try:
         assert availability(port, token(key)).status_code == 200
         assert availability(port, token(key, aud="x.test")).status_code == 401
@@ -109,7 +84,7 @@ def test_serve_from_environment_with_workers(tmp_path: Path) -> None:
         "DECONFLICT_AUTH_ISSUER": "https://auth.test",
         "DECONFLICT_DSS_MANAGERS": "client-9=south",
     }
-    proc = serve(tmp_path, port, "--workers", "2", env=env)
+    proc = start(tmp_path, port, "--workers", "2", env=env)
     try:
         for _ in range(4):  # whichever worker answers
             assert availability(port, token(key, aud="other.test")).status_code == 200
