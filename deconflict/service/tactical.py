@@ -28,6 +28,7 @@ parties' ids never collide. A track's kind (for its protected zone) is the repor
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +37,7 @@ import numpy as np
 
 from deconflict.clock import Clock
 from deconflict.detect.picture import LivePicture
-from deconflict.detect.tactical import Tracks, detect_plane, projection_for
+from deconflict.detect.tactical import PlaneTracks, Tracks, detect_plane, projection_for
 from deconflict.errors import FieldError, Forbidden, InvalidInput
 from deconflict.geometry.inside import within
 from deconflict.model import Agreement, FilingType, Party, Role
@@ -68,11 +69,26 @@ class Ingested:
 
 @dataclass(frozen=True, slots=True)
 class Scanned:
-    """What one scan cycle changed: alerts (as the API shows them) and conformance transitions."""
+    """What one scan cycle changed: alerts (as the API shows them) and conformance
+    transitions; `locked_s`: how long it held the picture's lock (ingestion waited)."""
 
     tracks: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
     transitions: list[dict[str, str]] = field(default_factory=list)
+    locked_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The picture as one scan sees it (taken under the lock, used without it)."""
+
+    keys: list[str]  # tracks reported since the last scan
+    gone: set[str]  # tracks dropped as silent (and, after a failed scan, those it dropped)
+    rows: list[int]  # the pending tracks' rows in `plane`
+    plane: PlaneTracks | None  # every track dead-reckoned to the scan's time (None: nothing pending)
+    ids: list[str]  # row -> track id
+    info: dict[str, TrackInfo]
+    tracks: int
 
 
 @dataclass(slots=True)
@@ -123,7 +139,13 @@ class Tactical:
         self.zones = zones
         self.picture: LivePicture | None = None
         self.info: dict[str, TrackInfo] = {}
+        #: the picture's lock: held by a batch while it updates the picture, and by a scan
+        #: only while it takes its snapshot
         self.lock = threading.Lock()
+        #: one scan at a time (the cycle's, or with `scan_interval_s` 0 a batch's)
+        self._scanning = threading.Lock()
+        #: tracks dropped by a scan that then failed: their alerts close at the next one
+        self._gone: set[str] = set()
         #: 0: scan after every batch, before its answer. > 0: batches only update the
         #: picture and `tick` (the server's scan cycle, every this many seconds) scans.
         self.scan_interval_s = 0.0
@@ -142,7 +164,8 @@ class Tactical:
 
     def ingest(self, caller: Party, reports: Reports) -> Ingested:
         """Apply a batch: validated whole first (nothing applied if a row is refused);
-        reports older than the newest held for their track are ignored and counted."""
+        reports older than the newest held for their track are ignored and counted.
+        With a scan cycle it only updates the picture (under the lock) and answers."""
         if caller.role is not Role.OPERATOR:
             raise Forbidden("only an operator reports tracks")
         now_s = self.clock.now().timestamp()
@@ -166,72 +189,105 @@ class Tactical:
             tuple(keys), (caller.id,) * n, tuple(kind),
             reports.lat, reports.lon, reports.alt_m, reports.gs_mps, reports.trk_deg, reports.vs_mps,
         )  # fmt: skip
-        with self.lock:
-            if self.picture is None:
-                self.picture = LivePicture(projection_for(reports.lon, reports.lat), self.zones)
-            picture = self.picture
-            ignored = picture.update(reports.time_s, tracks)
-            # the rows that won: the picture now holds their time for their track
-            held = picture.times(keys)
-            won = reports.time_s == held
-            last: dict[str, int] = {}
-            for i in np.flatnonzero(won).tolist():
-                last[keys[i]] = i
-            for key, i in last.items():
-                self.info[key] = TrackInfo(
-                    caller.id, reports.track[i], kind[i], float(reports.time_s[i]),
-                    float(reports.lat[i]), float(reports.lon[i]), float(reports.alt_m[i]),
-                    float(reports.gs_mps[i]), float(reports.trk_deg[i]), float(reports.vs_mps[i]),
-                    reports.callsign[i], reports.icao24[i], reports.intent[i],
-                )  # fmt: skip
-            self._pending.update(last)
-            if self.scan_interval_s > 0:  # the next tick scans them
-                return Ingested(n - ignored, ignored, len(picture))
+        if self.scan_interval_s > 0:  # the next tick scans them
+            with self.lock:
+                ignored = self._take(caller, reports, keys, kind, tracks)
+                held = len(self.picture) if self.picture is not None else 0
+            return Ingested(n - ignored, ignored, held)
+        with self._scanning:  # scanned before the answer: one batch (and its scan) at a time
+            with self.lock:
+                ignored = self._take(caller, reports, keys, kind, tracks)
             done = self._cycle(now_s)
-            return Ingested(n - ignored, ignored, done.tracks, done.alerts, done.transitions)
+        return Ingested(n - ignored, ignored, done.tracks, done.alerts, done.transitions)
+
+    def _take(self, caller: Party, reports: Reports, keys: list[str], kind: list[str], tracks: Tracks) -> int:
+        """Put a checked batch in the picture (call under the lock); returns how many of
+        its reports were older than the newest held for their track."""
+        if self.picture is None:
+            self.picture = LivePicture(projection_for(reports.lon, reports.lat), self.zones)
+        picture = self.picture
+        ignored = picture.update(reports.time_s, tracks)
+        # the rows that won: the picture now holds their time for their track
+        held = picture.times(keys)
+        won = reports.time_s == held
+        last: dict[str, int] = {}
+        for i in np.flatnonzero(won).tolist():
+            last[keys[i]] = i
+        for key, i in last.items():
+            self.info[key] = TrackInfo(
+                caller.id, reports.track[i], kind[i], float(reports.time_s[i]),
+                float(reports.lat[i]), float(reports.lon[i]), float(reports.alt_m[i]),
+                float(reports.gs_mps[i]), float(reports.trk_deg[i]), float(reports.vs_mps[i]),
+                reports.callsign[i], reports.icao24[i], reports.intent[i],
+            )  # fmt: skip
+        self._pending.update(last)
+        return ignored
 
     def tick(self, now: datetime | None = None) -> Scanned:
         """One scan cycle at `now` (default: the clock's): the tracks reported since the
         last one scanned, dead-reckoned to `now`, and checked for conformance; tracks
-        silent for `TRACK_TIMEOUT_S` dropped (their alerts closed) even if none reported."""
+        silent for `TRACK_TIMEOUT_S` dropped (their alerts closed) even if none reported.
+        Batches keep coming in while it runs: it holds the picture's lock only to take
+        its snapshot."""
         now_s = (now if now is not None else self.clock.now()).timestamp()
-        with self.lock:
+        with self._scanning:
             if self.picture is None:
                 return Scanned()
             return self._cycle(now_s)
 
-    def _cycle(self, now_s: float) -> Scanned:
-        """Scan and conformance-check the pending tracks (call under the lock)."""
+    def _snapshot(self, now_s: float) -> _Snapshot:
+        """What a scan needs, taken under the lock (call under it): the pending tracks
+        (now no longer pending), those gone silent (dropped from the picture), every
+        track dead-reckoned to `now_s`, and each track's details."""
         assert self.picture is not None
-        keys = list(self._pending)
-        alerts = self._scan(keys, now_s)
-        self._pending.clear()  # only once scanned: a scan that failed is retried next cycle
-        flown = [
-            Flown(key, info.intent, info.lon, info.lat, info.alt_m, datetime.fromtimestamp(info.time_s, UTC))
-            for key in keys
-            if (info := self.info.get(key)) is not None and info.intent is not None
-        ]
-        transitions = self.conformance.check(flown) if flown else []
-        return Scanned(len(self.picture), alerts, transitions)
-
-    def _scan(self, keys: list[str], now_s: float) -> list[dict[str, Any]]:
-        """Conflicts involving the tracks of a batch (`keys`), dead-reckoned to now;
-        the alerts opened, updated and closed (call under the lock)."""
-        assert self.picture is not None
-        gone = set(self.forget_stale(now_s))
-        keys = [k for k in keys if k in self.info]
+        gone = set(self.forget_stale(now_s)) | self._gone
+        self._gone = set()
+        keys = [k for k in self._pending if k in self.info]
+        self._pending = set()
         picture = self.picture
-        rows = [picture.row[k] for k in keys if k in picture.row]
+        rows = [picture.row[k] for k in keys]
+        plane = picture.at(now_s) if rows else None
+        # `ids` grows only by appending (a drop replaces it, in the next snapshot): rows stay valid
+        return _Snapshot(keys, gone, rows, plane, picture.ids, self.info.copy(), len(picture))
+
+    def _cycle(self, now_s: float) -> Scanned:
+        """Scan and conformance-check the pending tracks (call holding `_scanning`): the
+        picture's lock only for the snapshot; detection, alerts and their write without it."""
+        t0 = time.perf_counter()
+        with self.lock:
+            snap = self._snapshot(now_s)
+        locked_s = time.perf_counter() - t0
+        try:
+            alerts = self._scan(snap, now_s)
+            flown = [
+                Flown(
+                    key, info.intent, info.lon, info.lat, info.alt_m, datetime.fromtimestamp(info.time_s, UTC)
+                )
+                for key in snap.keys
+                if (info := snap.info.get(key)) is not None and info.intent is not None
+            ]
+            transitions = self.conformance.check(flown) if flown else []
+        except BaseException:  # retried by the next cycle
+            with self.lock:
+                self._pending.update(k for k in snap.keys if k in self.info)
+                self._gone |= snap.gone
+            raise
+        return Scanned(snap.tracks, alerts, transitions, locked_s)
+
+    def _scan(self, snap: _Snapshot, now_s: float) -> list[dict[str, Any]]:
+        """Conflicts involving the snapshot's pending tracks, dead-reckoned to now;
+        the alerts opened, updated and closed."""
         found: list[Found] = []
-        if rows:
-            plane = picture.at(now_s)
+        info = snap.info
+        if snap.plane is not None:
+            plane = snap.plane
             # every track reported since the last scan (a scan cycle's usual case): the full
             # scan finds the same pairs, faster than pairs involving every row
-            only = rows if len(rows) < len(plane) else None
+            only = snap.rows if len(snap.rows) < len(plane) else None
             hits = detect_plane(plane, same_party=self.agreement.tactical_same_party, only=only)
-            for row in hits.rows(picture.ids):
+            for row in hits.rows(snap.ids):
                 a, b = sorted((row["a"], row["b"]))
-                ia, ib = self.info[a], self.info[b]
+                ia, ib = info[a], info[b]
                 zone = self.zones[ia.kind].widest(self.zones[ib.kind])
                 figures = {k: row[k] for k in ("t_cpa_s", "d_cpa_m", "t_in_s", "t_out_s", "los")}
                 found.append(
@@ -239,22 +295,22 @@ class Tactical:
                           (zone.radius_m, zone.half_height_m))
                 )  # fmt: skip
         now = datetime.fromtimestamp(now_s, UTC)
-        found += self._unannounced([k for k in keys if self.info[k].intent is None], now)
-        if gone:
-            self.conformance.forget(gone)
-        return self.alerts.apply(found, set(keys), now, gone=gone)
+        found += self._unannounced([info[k] for k in snap.keys if info[k].intent is None], now)
+        if snap.gone:
+            self.conformance.forget(snap.gone)
+        return self.alerts.apply(found, set(snap.keys), now, gone=snap.gone)
 
-    def _unannounced(self, keys: list[str], now: datetime) -> list[Found]:
+    def _unannounced(self, tracks: list[TrackInfo], now: datetime) -> list[Found]:
         """Tracks flying no intent inside another party's reservation (a live constraint
         whose volumes hold the track's last position, at `now`)."""
-        if not keys:
+        if not tracks:
             return []
         with self.store.read() as r:
             reservations = [f for f in r.list_filings(live_only=True) if f.type is FilingType.CONSTRAINT]
         found: list[Found] = []
         for c in reservations:
-            for key in keys:
-                t = self.info[key]
+            for t in tracks:
+                key = f"{t.party}/{t.track}"
                 if t.party != c.owner and within(c.volumes, t.lon, t.lat, t.alt_m, now):
                     figures = {"lat": t.lat, "lon": t.lon, "alt_m": t.alt_m}
                     found.append(
@@ -263,7 +319,8 @@ class Tactical:
         return found
 
     def forget_stale(self, now_s: float) -> list[str]:
-        """Drop tracks not heard from for `TRACK_TIMEOUT_S` (call under the lock)."""
+        """Drop tracks not heard from for `TRACK_TIMEOUT_S` (call under the lock, from a
+        scan: their alerts are closed by the scan that dropped them)."""
         if self.picture is None:
             return []
         gone = self.picture.drop_older_than(now_s - TRACK_TIMEOUT_S)
