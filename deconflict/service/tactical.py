@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from deconflict.clock import Clock
 from deconflict.detect.picture import LivePicture
@@ -78,16 +79,22 @@ class Scanned:
     locked_s: float = 0.0
 
 
+#: what the picture keeps of each track's last report beside its state (`TrackInfo`)
+_KEPT: dict[str, type] = {
+    "party": object, "track": object, "kind": object, "callsign": object, "icao24": object, "intent": object,
+    "lat": float, "lon": float, "alt_m": float, "gs_mps": float, "trk_deg": float, "vs_mps": float,
+}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     """The picture as one scan sees it (taken under the lock, used without it)."""
 
-    keys: list[str]  # tracks reported since the last scan
+    rows: NDArray[np.int64]  # the tracks reported since the last scan (rows of `plane`)
     gone: set[str]  # tracks dropped as silent (and, after a failed scan, those it dropped)
-    rows: list[int]  # the pending tracks' rows in `plane`
     plane: PlaneTracks | None  # every track dead-reckoned to the scan's time (None: nothing pending)
     ids: list[str]  # row -> track id
-    info: dict[str, TrackInfo]
+    cols: dict[str, NDArray[Any]]  # row -> `_KEPT` columns and `time_s` (empty: nothing pending)
     tracks: int
 
 
@@ -137,8 +144,8 @@ class Tactical:
         zones = {name: k.protected_zone for name, k in agreement.kinds.items()}
         zones[UNKNOWN_KIND] = _widest(list(zones.values()))
         self.zones = zones
+        #: every track's state, and what `TrackInfo` holds, in columns
         self.picture: LivePicture | None = None
-        self.info: dict[str, TrackInfo] = {}
         #: the picture's lock: held by a batch while it updates the picture, and by a scan
         #: only while it takes its snapshot
         self.lock = threading.Lock()
@@ -149,8 +156,6 @@ class Tactical:
         #: 0: scan after every batch, before its answer. > 0: batches only update the
         #: picture and `tick` (the server's scan cycle, every this many seconds) scans.
         self.scan_interval_s = 0.0
-        #: tracks reported since the last scan
-        self._pending: set[str] = set()
 
     def _intent_kinds(self, caller: Party, intents: set[str]) -> dict[str, str]:
         """The kind of each intent named in a batch; refuses ids that are not the caller's."""
@@ -204,23 +209,14 @@ class Tactical:
         """Put a checked batch in the picture (call under the lock); returns how many of
         its reports were older than the newest held for their track."""
         if self.picture is None:
-            self.picture = LivePicture(projection_for(reports.lon, reports.lat), self.zones)
-        picture = self.picture
-        ignored = picture.update(reports.time_s, tracks)
-        # the rows that won: the picture now holds their time for their track
-        held = picture.times(keys)
-        won = reports.time_s == held
-        last: dict[str, int] = {}
-        for i in np.flatnonzero(won).tolist():
-            last[keys[i]] = i
-        for key, i in last.items():
-            self.info[key] = TrackInfo(
-                caller.id, reports.track[i], kind[i], float(reports.time_s[i]),
-                float(reports.lat[i]), float(reports.lon[i]), float(reports.alt_m[i]),
-                float(reports.gs_mps[i]), float(reports.trk_deg[i]), float(reports.vs_mps[i]),
-                reports.callsign[i], reports.icao24[i], reports.intent[i],
-            )  # fmt: skip
-        self._pending.update(last)
+            self.picture = LivePicture(projection_for(reports.lon, reports.lat), self.zones, _KEPT)
+        kept = {
+            "party": tracks.party, "track": reports.track, "kind": kind, "callsign": reports.callsign,
+            "icao24": reports.icao24, "intent": reports.intent, "lat": reports.lat, "lon": reports.lon,
+            "alt_m": reports.alt_m, "gs_mps": reports.gs_mps, "trk_deg": reports.trk_deg,
+            "vs_mps": reports.vs_mps,
+        }  # fmt: skip
+        ignored, _ = self.picture.apply(reports.time_s, tracks, kept)
         return ignored
 
     def tick(self, now: datetime | None = None) -> Scanned:
@@ -236,77 +232,91 @@ class Tactical:
             return self._cycle(now_s)
 
     def _snapshot(self, now_s: float) -> _Snapshot:
-        """What a scan needs, taken under the lock (call under it): the pending tracks
-        (now no longer pending), those gone silent (dropped from the picture), every
-        track dead-reckoned to `now_s`, and each track's details."""
-        assert self.picture is not None
-        gone = set(self.forget_stale(now_s)) | self._gone
-        self._gone = set()
-        keys = [k for k in self._pending if k in self.info]
-        self._pending = set()
+        """What a scan needs, taken under the lock (call under it): the tracks reported
+        since the last scan (now no longer pending), those gone silent (dropped from the
+        picture), and every track dead-reckoned to `now_s` with its details (copies)."""
         picture = self.picture
-        rows = [picture.row[k] for k in keys]
-        plane = picture.at(now_s) if rows else None
-        # `ids` grows only by appending (a drop replaces it, in the next snapshot): rows stay valid
-        return _Snapshot(keys, gone, rows, plane, picture.ids, self.info.copy(), len(picture))
+        assert picture is not None
+        gone = set(picture.drop_older_than(now_s - TRACK_TIMEOUT_S)) | self._gone
+        self._gone = set()
+        rows = picture.take_changed()
+        if not len(rows):
+            return _Snapshot(rows, gone, None, picture.ids, {}, len(picture))
+        cols = {name: picture.kept(name).copy() for name in _KEPT}
+        cols["time_s"] = picture.column("t").copy()
+        # `ids` grows only by appending (a drop replaces it, at the next snapshot): rows stay valid
+        return _Snapshot(rows, gone, picture.at(now_s), picture.ids, cols, len(picture))
 
     def _cycle(self, now_s: float) -> Scanned:
         """Scan and conformance-check the pending tracks (call holding `_scanning`): the
         picture's lock only for the snapshot; detection, alerts and their write without it."""
-        t0 = time.perf_counter()
         with self.lock:
+            t0 = time.perf_counter()
             snap = self._snapshot(now_s)
-        locked_s = time.perf_counter() - t0
+            locked_s = time.perf_counter() - t0
+        keys = [snap.ids[r] for r in snap.rows.tolist()]
         try:
-            alerts = self._scan(snap, now_s)
-            flown = [
-                Flown(
-                    key, info.intent, info.lon, info.lat, info.alt_m, datetime.fromtimestamp(info.time_s, UTC)
-                )
-                for key in snap.keys
-                if (info := snap.info.get(key)) is not None and info.intent is not None
-            ]
-            transitions = self.conformance.check(flown) if flown else []
+            alerts = self._scan(snap, keys, now_s)
+            transitions = []
+            if len(snap.rows):
+                flying = snap.rows[_named(snap.cols["intent"][snap.rows])]
+                flown = [
+                    Flown(snap.ids[r], info.intent, info.lon, info.lat, info.alt_m,
+                          datetime.fromtimestamp(info.time_s, UTC))
+                    for r in flying.tolist()
+                    if (info := _info(snap.cols, r)).intent is not None
+                ]  # fmt: skip
+                transitions = self.conformance.check(flown) if flown else []
         except BaseException:  # retried by the next cycle
             with self.lock:
-                self._pending.update(k for k in snap.keys if k in self.info)
+                if self.picture is not None:
+                    self.picture.mark_changed(keys)
                 self._gone |= snap.gone
             raise
         return Scanned(snap.tracks, alerts, transitions, locked_s)
 
-    def _scan(self, snap: _Snapshot, now_s: float) -> list[dict[str, Any]]:
-        """Conflicts involving the snapshot's pending tracks, dead-reckoned to now;
-        the alerts opened, updated and closed."""
+    def _scan(self, snap: _Snapshot, keys: list[str], now_s: float) -> list[dict[str, Any]]:
+        """Conflicts involving the snapshot's pending tracks (`keys`), dead-reckoned to
+        now; the alerts opened, updated and closed."""
         found: list[Found] = []
-        info = snap.info
         if snap.plane is not None:
             plane = snap.plane
             # every track reported since the last scan (a scan cycle's usual case): the full
             # scan finds the same pairs, faster than pairs involving every row
             only = snap.rows if len(snap.rows) < len(plane) else None
             hits = detect_plane(plane, same_party=self.agreement.tactical_same_party, only=only)
-            for row in hits.rows(snap.ids):
-                a, b = sorted((row["a"], row["b"]))
-                ia, ib = info[a], info[b]
-                zone = self.zones[ia.kind].widest(self.zones[ib.kind])
+            party, kind = snap.cols["party"], snap.cols["kind"]
+            zones: dict[tuple[str, str], tuple[float, float]] = {}
+            for ra, rb, row in zip(hits.a.tolist(), hits.b.tolist(), hits.rows(snap.ids), strict=True):
+                a, b = row["a"], row["b"]
+                if a > b:
+                    a, b, ra, rb = b, a, rb, ra
+                pair = (kind[ra], kind[rb])
+                zone = zones.get(pair)
+                if zone is None:
+                    z = self.zones[pair[0]].widest(self.zones[pair[1]])
+                    zone = zones[pair] = (z.radius_m, z.half_height_m)
                 figures = {k: row[k] for k in ("t_cpa_s", "d_cpa_m", "t_in_s", "t_out_s", "los")}
                 found.append(
-                    Found((a, b), AlertKind.CONFLICT, a, ia.party, b, ib.party, None, figures,
-                          (zone.radius_m, zone.half_height_m))
-                )  # fmt: skip
+                    Found((a, b), AlertKind.CONFLICT, a, party[ra], b, party[rb], None, figures, zone)
+                )
         now = datetime.fromtimestamp(now_s, UTC)
-        found += self._unannounced([info[k] for k in snap.keys if info[k].intent is None], now)
+        found += self._unannounced(snap, now)
         if snap.gone:
             self.conformance.forget(snap.gone)
-        return self.alerts.apply(found, set(snap.keys), now, gone=snap.gone)
+        return self.alerts.apply(found, set(keys), now, gone=snap.gone)
 
-    def _unannounced(self, tracks: list[TrackInfo], now: datetime) -> list[Found]:
-        """Tracks flying no intent inside another party's reservation (a live constraint
-        whose volumes hold the track's last position, at `now`)."""
-        if not tracks:
+    def _unannounced(self, snap: _Snapshot, now: datetime) -> list[Found]:
+        """The snapshot's pending tracks flying no intent inside another party's
+        reservation (a live constraint whose volumes hold the track's last position, at `now`)."""
+        if not len(snap.rows):
             return []
         with self.store.read() as r:
             reservations = [f for f in r.list_filings(live_only=True) if f.type is FilingType.CONSTRAINT]
+        if not reservations:
+            return []
+        rows = snap.rows[~_named(snap.cols["intent"][snap.rows])]
+        tracks = [_info(snap.cols, r) for r in rows.tolist()]
         found: list[Found] = []
         for c in reservations:
             for t in tracks:
@@ -318,19 +328,28 @@ class Tactical:
                     )
         return found
 
-    def forget_stale(self, now_s: float) -> list[str]:
-        """Drop tracks not heard from for `TRACK_TIMEOUT_S` (call under the lock, from a
-        scan: their alerts are closed by the scan that dropped them)."""
-        if self.picture is None:
-            return []
-        gone = self.picture.drop_older_than(now_s - TRACK_TIMEOUT_S)
-        for key in gone:
-            self.info.pop(key, None)
-        return gone
-
     def snapshot(self) -> list[TrackInfo]:
         """The current picture: each track's last report."""
         since = self.clock.now().timestamp() - TRACK_TIMEOUT_S
         with self.lock:  # silent tracks are left out here, dropped (alerts closed) by the next scan
-            held = [t for t in self.info.values() if t.time_s >= since]
+            if self.picture is None:
+                return []
+            cols = {name: self.picture.kept(name).copy() for name in _KEPT}
+            cols["time_s"] = self.picture.column("t").copy()
+        held = [_info(cols, r) for r in np.flatnonzero(cols["time_s"] >= since).tolist()]
         return sorted(held, key=lambda t: (t.party, t.track))
+
+
+def _named(values: NDArray[Any]) -> NDArray[np.bool_]:
+    """Which of an object column's values are not None."""
+    return np.fromiter((v is not None for v in values), bool, count=len(values))
+
+
+def _info(cols: dict[str, NDArray[Any]], row: int) -> TrackInfo:
+    """A track's details from the picture's columns (`_KEPT` and `time_s`)."""
+    return TrackInfo(
+        cols["party"][row], cols["track"][row], cols["kind"][row], float(cols["time_s"][row]),
+        float(cols["lat"][row]), float(cols["lon"][row]), float(cols["alt_m"][row]),
+        float(cols["gs_mps"][row]), float(cols["trk_deg"][row]), float(cols["vs_mps"][row]),
+        cols["callsign"][row], cols["icao24"][row], cols["intent"][row],
+    )  # fmt: skip
