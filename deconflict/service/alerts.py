@@ -131,19 +131,24 @@ class Alerts:
         self.open: dict[tuple[str, str], TacticalAlert] = {}
         self._loaded = False
 
-    def _closed(self, batch: Batch, a: TacticalAlert, now: datetime, reason: str) -> TacticalAlert:
-        """`a` closed at `now`: its log entry and events queued in `batch`."""
+    def _closed(
+        self, batch: Batch, a: TacticalAlert, now: datetime, reason: str
+    ) -> tuple[TacticalAlert, dict[str, Any]]:
+        """`a` closed at `now` (and as the API shows it): its log entry and events queued in `batch`."""
         closed = replace(a, closed_at=now, updated_at=now)
         body: dict[str, JSONValue] = {
             "id": a.id, "kind": a.kind.value, "reason": reason,
             "duration_s": (now - a.opened_at).total_seconds(),
         }  # fmt: skip
         batch.entries.append(self.ledger.entry(Kind.TACTICAL_ALERT_CLOSED, body, now))
-        self._announce(batch, closed, "closed", now)
-        return closed
+        shown = alert_json(closed)
+        self._announce(batch, closed, shown, "closed", now)
+        return closed, shown
 
-    def _announce(self, batch: Batch, a: TacticalAlert, change: str, now: datetime) -> None:
-        data = {"change": change, "alert": alert_json(a)}
+    def _announce(
+        self, batch: Batch, a: TacticalAlert, shown: dict[str, Any], change: str, now: datetime
+    ) -> None:
+        data = {"change": change, "alert": shown}
         for party in a.parties:
             batch.event(party, now, "tactical_alert", data)
 
@@ -207,7 +212,7 @@ class Alerts:
             # at the first scan of this process: alerts left open by a previous one are
             # closed (the picture they were about is gone; this scan opens them anew)
             stale = [] if self._loaded else w.tactical_alerts(open_only=True, limit=100_000)
-            written = [self._closed(batch, a, now, "restart") for a in stale]
+            written = [self._closed(batch, a, now, "restart")[0] for a in stale]
             everyone = (
                 [p.id for p in w.list_parties() if p.role in (Role.OPERATOR, Role.OBSERVER)]
                 if any(a.kind is not AlertKind.CONFLICT for _, a in opened)
@@ -216,24 +221,28 @@ class Alerts:
             posts: list[Post] = []
             for f, a in opened:
                 written.append(a)
+                shown = alert_json(a)
                 body: dict[str, JSONValue] = {
-                    k: v for k, v in alert_json(a).items() if k not in ("closed_at", "updated_at")
+                    k: v for k, v in shown.items() if k not in ("closed_at", "updated_at")
                 }
                 batch.entries.append(self.ledger.entry(Kind.TACTICAL_ALERT_OPENED, body, now))
-                self._announce(batch, a, "opened", now)
+                self._announce(batch, a, shown, "opened", now)
                 post = self._post(a, f, now, everyone)
                 if post is not None:
                     posts.append(post)
-                changes.append({"change": "opened", "alert": alert_json(a)})
+                changes.append({"change": "opened", "alert": shown})
             for _, a, los in updated:
                 written.append(a)
+                shown = alert_json(a)
                 if los:
-                    self._announce(batch, a, "los_started" if a.figures.get("los") else "los_ended", now)
-                changes.append({"change": "updated", "alert": alert_json(a)})
+                    self._announce(
+                        batch, a, shown, "los_started" if a.figures.get("los") else "los_ended", now
+                    )
+                changes.append({"change": "updated", "alert": shown})
             for k in closing:
-                closed = self._closed(batch, self.open[k], now, "gone" if set(k) & gone else "clear")
+                closed, shown = self._closed(batch, self.open[k], now, "gone" if set(k) & gone else "clear")
                 written.append(closed)
-                changes.append({"change": "closed", "alert": alert_json(closed)})
+                changes.append({"change": "closed", "alert": shown})
             w.put_tactical_alerts(written)
             if posts:
                 self.hotline.post_many(w, batch, posts, now)

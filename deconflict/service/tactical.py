@@ -163,6 +163,10 @@ class Tactical:
         self._scanning = threading.Lock()
         #: tracks dropped by a scan that then failed: their alerts close at the next one
         self._gone: set[str] = set()
+        #: batches read and applied at once (`deconflict.api.tracks` holds it for each
+        #: batch): one, so that a scan running beside them, which shares the interpreter
+        #: with them, gets a fair part of it
+        self.admission = threading.Semaphore(1)
         #: 0: scan after every batch, before its answer. > 0: batches only update the
         #: picture and `tick` (the server's scan cycle, every this many seconds) scans.
         self.scan_interval_s = 0.0
