@@ -54,14 +54,31 @@
    conflicts involving its tracks (with alerts written) before the answer (scan interval
    0); then with the server's scan cycle (`serve`'s default, `--tactical-scan-interval-s
    1`: the lifespan task scans the tracks reported since the last cycle every second,
-   under the same lock, while batches only validate and update the picture). Bodies
-   are encoded before the clock starts. Reports/s per format, and the server's resident
-   memory (VmRSS) holding 100k tracks.
+   while batches only validate and update the picture). Bodies are encoded before the
+   clock starts. Reports/s per format, and the server's resident memory (VmRSS) holding
+   100k tracks.
 
-    .venv/bin/python bench/tactical.py            # everything, ~1 minute on 2 cores
+5. **Sustained ingestion** (`--sustained`, run alone): a real `deconflict serve
+   --seed-example` process on its default 1 s scan cycle, started through a wrapper that
+   times each `Tactical.tick` (one JSON line per scan), `--ingest-tracks` drones (default
+   100,000) of three operators flying racetracks (`--leg-s` legs, `--turn-s` semicircle
+   turns; 5 to 25 m/s, 0 to 150 m, over 100 x 100 km: some 4,000 conflicts at a time,
+   the turns opening and closing hundreds a second), reported by `--clients` concurrent
+   clients (default 4), each posting its tracks' state at the moment of posting (time
+   stamped then) in batches of `--batch`, as fast as answered. Every track is reported
+   once and the scan that opens the first alerts waited for; then `--sustained-s`
+   seconds (default 30) per format. Reports/s over the whole window, post latency, the
+   scans in it (p50, p99, max; how long each held the ingestion lock, where the server
+   says), alerts opened, updated and closed, and the server's resident memory (VmRSS,
+   VmHWM). `--server-src DIR` runs the server from another source tree (PYTHONPATH),
+   e.g. main's for the "before": ``git archive main | tar -x -C DIR``.
+
+    .venv/bin/python bench/tactical.py            # sections 1-4, ~1 minute on 2 cores
     .venv/bin/python bench/tactical.py --n 1000 --skip-scale
+    .venv/bin/python bench/tactical.py --sustained                # section 5, ~3 minutes
 
-Writes the table and the figures to `bench/out/tactical.json`.
+Writes the table and the figures to `bench/out/tactical.json` (`tactical_ingest.json` with
+`--ingest-only`, `tactical_sustained.json` with `--sustained`).
 """
 
 from __future__ import annotations
