@@ -54,14 +54,31 @@
    conflicts involving its tracks (with alerts written) before the answer (scan interval
    0); then with the server's scan cycle (`serve`'s default, `--tactical-scan-interval-s
    1`: the lifespan task scans the tracks reported since the last cycle every second,
-   under the same lock, while batches only validate and update the picture). Bodies
-   are encoded before the clock starts. Reports/s per format, and the server's resident
-   memory (VmRSS) holding 100k tracks.
+   while batches only validate and update the picture). Bodies are encoded before the
+   clock starts. Reports/s per format, and the server's resident memory (VmRSS) holding
+   100k tracks.
 
-    .venv/bin/python bench/tactical.py            # everything, ~1 minute on 2 cores
+5. **Sustained ingestion** (`--sustained`, run alone): a real `deconflict serve
+   --seed-example` process on its default 1 s scan cycle, started through a wrapper that
+   times each `Tactical.tick` (one JSON line per scan), `--ingest-tracks` drones (default
+   100,000) of three operators flying racetracks (`--leg-s` legs, `--turn-s` semicircle
+   turns; 5 to 25 m/s, 0 to 150 m, over 100 x 100 km: some 4,000 conflicts at a time,
+   the turns opening and closing hundreds a second), reported by `--clients` concurrent
+   clients (default 4), each posting its tracks' state at the moment of posting (time
+   stamped then) in batches of `--batch`, as fast as answered. Every track is reported
+   once and the scan that opens the first alerts waited for; then `--sustained-s`
+   seconds (default 30) per format. Reports/s over the whole window, post latency, the
+   scans in it (p50, p99, max; how long each held the ingestion lock, where the server
+   says), alerts opened, updated and closed, and the server's resident memory (VmRSS,
+   VmHWM). `--server-src DIR` runs the server from another source tree (PYTHONPATH),
+   e.g. main's for the "before": ``git archive main | tar -x -C DIR``.
+
+    .venv/bin/python bench/tactical.py            # sections 1-4, ~1 minute on 2 cores
     .venv/bin/python bench/tactical.py --n 1000 --skip-scale
+    .venv/bin/python bench/tactical.py --sustained                # section 5, ~3 minutes
 
-Writes the table and the figures to `bench/out/tactical.json`.
+Writes the table and the figures to `bench/out/tactical.json` (`tactical_ingest.json` with
+`--ingest-only`, `tactical_sustained.json` with `--sustained`).
 """
 
 from __future__ import annotations
@@ -774,6 +791,294 @@ def ingest_report(r: Result) -> str:
     return "\n".join(lines)
 
 
+# -- sustained ingestion (a real `deconflict serve`, concurrent clients, many scan cycles) ----
+
+
+def racetracks(n: int, side_m: float, seed: int, leg_s: float, turn_s: float) -> dict[str, Any]:
+    """Drones flying racetracks (survey legs and semicircle turns, like a holding pattern):
+    centre of the first leg's start uniform over a square of `side_m`, legs `leg_s` long
+    in time, turns `turn_s`, speed 5 to 25 m/s, level at 0 to 150 m, at a random phase."""
+    rng = np.random.default_rng(seed)
+    return {
+        "x": rng.uniform(-side_m / 2, side_m / 2, n), "y": rng.uniform(-side_m / 2, side_m / 2, n),
+        "heading": rng.uniform(0.0, 2 * np.pi, n), "v": rng.uniform(5.0, 25.0, n),
+        "alt": rng.uniform(0.0, 150.0, n), "phase": rng.uniform(0.0, 2 * (leg_s + turn_s), n),
+        "leg_s": leg_s, "turn_s": turn_s,
+    }  # fmt: skip
+
+
+def racetrack_at(r: dict[str, Any], t: float, rows: slice) -> tuple[np.ndarray, ...]:
+    """Plane east, north (m), ground speed (m/s) and track (deg) of `rows` at time `t` (s)."""
+    leg, turn = r["leg_s"], r["turn_s"]
+    v, th = r["v"][rows], r["heading"][rows]
+    u = (r["phase"][rows] + t) % (2 * (leg + turn))
+    length, rad = v * leg, v * turn / np.pi
+    # in the pattern's own frame: x along the first leg, y to its left; right-hand turns
+    phi1 = np.pi * np.clip(u - leg, 0, turn) / turn
+    phi2 = np.pi * np.clip(u - 2 * leg - turn, 0, turn) / turn
+    back = np.clip(u - leg - turn, 0, leg)
+    seg = np.select([u < leg, u < leg + turn, u < 2 * leg + turn], [0, 1, 2], 3)
+    x = np.choose(seg, [v * u, length + rad * np.sin(phi1), length - v * back, -rad * np.sin(phi2)])
+    y = np.choose(seg, [0 * u, -rad + rad * np.cos(phi1), -2 * rad, -rad - rad * np.cos(phi2)])
+    vx = np.choose(seg, [v, v * np.cos(phi1), -v, -v * np.cos(phi2)])
+    vy = np.choose(seg, [0 * v, -v * np.sin(phi1), 0 * v, v * np.sin(phi2)])
+    s, c = np.sin(th), np.cos(th)  # first leg's unit vector (east, north) = (s, c); left = (-c, s)
+    east, north = r["x"][rows] + x * s - y * c, r["y"][rows] + x * c + y * s
+    ve, vn = vx * s - vy * c, vx * c + vy * s
+    return east, north, np.hypot(ve, vn), np.degrees(np.arctan2(ve, vn)) % 360.0
+
+
+def _sustained_body(
+    r: dict[str, Any], ids: list[str], rows: slice, t0: float, fmt: str, proj: LocalProjection
+) -> bytes:
+    """One batch: `rows` as they are now (time stamped now), in `fmt`."""
+    now = time.time()
+    east, north, gs, trk = racetrack_at(r, now - t0, rows)
+    lon, lat = proj.inverse(east, north)
+    alt = r["alt"][rows]
+    n = len(ids)
+    if fmt == "json":
+        from datetime import UTC, datetime
+
+        import orjson
+
+        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return orjson.dumps({"reports": [
+            {"track": tid, "time": stamp, "lat": la, "lon": lo, "alt_m": al, "gs_mps": g, "trk_deg": tr,
+             "vs_mps": 0.0, "kind": "uas_flight"}
+            for tid, la, lo, al, g, tr in zip(
+                ids, lat.round(7).tolist(), lon.round(7).tolist(), alt.round(2).tolist(),
+                gs.round(2).tolist(), (trk.round(2) % 360.0).tolist(), strict=True,
+            )
+        ]})  # fmt: skip
+    import pyarrow as pa
+
+    table = pa.table({
+        "track": pa.array(ids, pa.string()),
+        "time": pa.array(np.full(n, int(now * 1e6)), pa.int64()).cast(pa.timestamp("us", "UTC")),
+        "lat": lat, "lon": lon, "alt_m": alt, "gs_mps": gs, "trk_deg": trk, "vs_mps": np.zeros(n),
+        "kind": pa.array(["uas_flight"] * n, pa.string()),
+    })  # fmt: skip
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue()
+
+
+def serve_timed(stats: str, argv: list[str]) -> None:
+    """`deconflict serve` (argv) in this process, each scan cycle timed: one JSON line
+    per `Tactical.tick` to `stats` (end time, seconds, alert changes by kind, and the
+    seconds it held the ingestion lock where the service reports it)."""
+    import collections
+
+    import deconflict
+    from deconflict.cli import main as cli_main
+    from deconflict.service.tactical import Tactical
+
+    out = open(stats, "a", buffering=1)  # noqa: SIM115 - open for the process's life
+    out.write(json.dumps({"deconflict": deconflict.__file__}) + "\n")
+    untimed = Tactical.tick
+
+    def tick(self: Tactical, now: Any = None) -> Any:
+        t0 = time.perf_counter()
+        done = untimed(self, now)
+        seconds = time.perf_counter() - t0
+        changes = collections.Counter(c["change"] for c in done.alerts)
+        locked = getattr(done, "locked_s", None)
+        row = {"at": time.time(), "s": seconds, "locked_s": seconds if locked is None else locked,
+               "tracks": done.tracks, **changes}  # fmt: skip
+        out.write(json.dumps(row) + "\n")
+        return done
+
+    Tactical.tick = tick  # type: ignore[method-assign]
+    raise SystemExit(cli_main(argv))
+
+
+def _status(pid: int) -> dict[str, float]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":")[0]
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(line.split()[1]) / 1024
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else math.nan
+
+
+def sustained_run(args: argparse.Namespace, fmt: str, r: dict[str, Any]) -> Result:
+    """One format: a fresh `deconflict serve --seed-example` (scan cycle 1 s), every track
+    reported once, the first (opening) scan waited for, then `--sustained-s` seconds of
+    `--clients` concurrent clients posting their tracks' current state as fast as answered."""
+    import tempfile
+    import threading
+
+    import httpx
+
+    from deconflict.service.reports import ARROW_MEDIA_TYPE
+
+    media = "application/json" if fmt == "json" else ARROW_MEDIA_TYPE
+    n, batch, k = args.ingest_tracks, args.batch, args.clients
+    proj = LocalProjection.at(*CENTRE)
+    parties = ["north", "south", "drones"]
+    with tempfile.TemporaryDirectory() as d:
+        stats = Path(d) / "scans.jsonl"
+        port = _free_port()
+        env = dict(os.environ)
+        if args.server_src:
+            env["PYTHONPATH"] = args.server_src
+        argv = ["serve", "--data-dir", d, "--port", str(port), "--seed-example", "--log-level", "warning",
+                "--tactical-scan-interval-s", "1"]  # fmt: skip
+        with open(Path(d) / "server.err", "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "--serve-timed", str(stats), "--", *argv],
+                stdout=subprocess.DEVNULL, stderr=err, env=env,
+            )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            tokens = json.loads((Path(d) / "example-tokens.json").read_text())
+            # client c reports tracks c, c + k, c + 2k, ... as party parties[c % 3]
+            share = [np.arange(c, n, k) for c in range(k)]
+            t0 = time.time()
+            clients, traffic = [], []
+            for c in range(k):
+                token = tokens[parties[c % len(parties)]]
+                client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=300)
+                mine = share[c]
+                traffic.append({key: v[mine] if isinstance(v, np.ndarray) else v for key, v in r.items()})
+                batches = [
+                    ([f"c{c}d{i}" for i in mine[b : b + batch].tolist()], slice(b, b + batch))
+                    for b in range(0, len(mine), batch)
+                ]
+                clients.append((client, batches))
+
+            def post(c: int, ids: list[str], rows: slice) -> dict[str, Any]:
+                body = _sustained_body(traffic[c], ids, rows, t0, fmt, proj)
+                resp = clients[c][0].post("/v1/tracks", content=body, headers={"content-type": media})
+                if resp.status_code != 200:
+                    raise RuntimeError(f"POST /v1/tracks: {resp.status_code} {resp.text[:500]}")
+                return resp.json()  # type: ignore[no-any-return]
+
+            log(f"sustained, {fmt}: {n:,} tracks, {k} clients; every track reported once")
+            for c, (_, batches) in enumerate(clients):
+                for ids, rows in batches:
+                    post(c, ids, rows)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:  # the first cycle that scanned them all (it opens the alerts)
+                lines = [json.loads(x) for x in stats.read_text().splitlines()[1:]]
+                if any(x["tracks"] >= n and x.get("opened", 0) > 0 for x in lines):
+                    break
+                time.sleep(0.2)
+            log(f"sustained, {fmt}: opening scan done; {args.sustained_s:g} s of concurrent posting")
+            counts: list[dict[str, Any]] = [
+                {"reports": 0, "posts": 0, "ignored": 0, "latency": []} for _ in range(k)
+            ]
+            barrier = threading.Barrier(k + 1)
+            stop_at = [0.0]
+
+            def feed(c: int) -> None:
+                mine = counts[c]
+                barrier.wait()
+                while True:
+                    for ids, rows in clients[c][1]:
+                        if time.monotonic() >= stop_at[0]:
+                            mine["end"] = time.monotonic()
+                            return
+                        s0 = time.monotonic()
+                        done = post(c, ids, rows)
+                        mine["latency"].append(time.monotonic() - s0)
+                        mine["reports"] += done["accepted"] + done["ignored_stale"]
+                        mine["ignored"] += done["ignored_stale"]
+                        mine["posts"] += 1
+
+            threads = [threading.Thread(target=feed, args=(c,)) for c in range(k)]
+            for th in threads:
+                th.start()
+            start_wall = time.time()
+            stop_at[0] = time.monotonic() + args.sustained_s
+            start = time.monotonic()
+            barrier.wait()
+            for th in threads:
+                th.join()
+            end = max(x["end"] for x in counts)
+            end_wall = start_wall + (end - start)
+            status = _status(proc.pid)
+            for client, _ in clients:
+                client.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+        lines = [json.loads(x) for x in stats.read_text().splitlines()]
+        where = lines[0]["deconflict"]
+        scans = [x for x in lines[1:] if start_wall <= x["at"] <= end_wall and x["tracks"] > 0]
+        errors = (Path(d) / "server.err").read_text()[-2000:]
+    reports = sum(x["reports"] for x in counts)
+    latency = [v for x in counts for v in x["latency"]]
+    return {
+        "format": fmt, "deconflict": where, "seconds": end - start, "reports": reports,
+        "reports_per_s": reports / (end - start), "posts": sum(x["posts"] for x in counts),
+        "ignored_stale": sum(x["ignored"] for x in counts),
+        "post_latency_s": {"p50": _pct(latency, 50), "p99": _pct(latency, 99)},
+        "scans": len(scans),
+        "scan_s": {"p50": _pct([x["s"] for x in scans], 50), "p99": _pct([x["s"] for x in scans], 99),
+                   "max": max((x["s"] for x in scans), default=math.nan)},
+        "lock_s": {"p50": _pct([x["locked_s"] for x in scans], 50),
+                   "p99": _pct([x["locked_s"] for x in scans], 99)},
+        "alerts": {c: sum(x.get(c, 0) for x in scans) for c in ("opened", "updated", "closed")},
+        "server_rss_mb": status.get("VmRSS", math.nan), "server_peak_rss_mb": status.get("VmHWM", math.nan),
+        "server_errors": errors,
+    }  # fmt: skip
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sustained(args: argparse.Namespace) -> Result:
+    r = racetracks(args.ingest_tracks, 100_000.0, args.seed, args.leg_s, args.turn_s)
+    out: Result = {
+        "tracks": args.ingest_tracks, "batch": args.batch, "clients": args.clients,
+        "window_s": args.sustained_s, "leg_s": args.leg_s, "turn_s": args.turn_s, "runs": [],
+    }  # fmt: skip
+    for fmt in args.formats.split(","):
+        out["runs"].append(sustained_run(args, fmt, r))
+    return out
+
+
+def sustained_report(s: Result) -> str:
+    lines = [
+        f"sustained ingestion: `deconflict serve` (scan cycle 1 s), {s['tracks']:,} drone tracks on "
+        f"racetracks ({s['leg_s']:g} s legs, {s['turn_s']:g} s turns), {s['clients']} concurrent clients, "
+        f"batches of {s['batch']:,}, {s['window_s']:g} s after the opening scan:"
+    ]
+    for x in s["runs"]:
+        target = 50_000 if x["format"] == "json" else 200_000
+        a, sc, lk, lat = x["alerts"], x["scan_s"], x["lock_s"], x["post_latency_s"]
+        lines += [
+            f"  {x['format']:<9} {x['reports_per_s']:>9,.0f} reports/s over {x['seconds']:.1f} s "
+            f"({x['reports']:,} reports, {x['posts']:,} posts; target >= {target:,}/s); "
+            f"post p50 {lat['p50'] * 1e3:.0f} ms, p99 {lat['p99'] * 1e3:.0f} ms",
+            f"            {x['scans']} scans: p50 {sc['p50']:.2f} s, p99 {sc['p99']:.2f} s, "
+            f"max {sc['max']:.2f} s; "
+            f"ingestion lock held p50 {lk['p50'] * 1e3:.0f} ms, p99 {lk['p99'] * 1e3:.0f} ms; alerts opened "
+            f"{a['opened']:,}, updated {a['updated']:,}, closed {a['closed']:,}; server RSS "
+            f"{x['server_rss_mb']:,.0f} MB (peak {x['server_peak_rss_mb']:,.0f} MB)",
+        ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--n", type=int, default=4_000, help="aircraft in the BlueSky comparison (default 4,000)")
@@ -790,6 +1095,17 @@ def main() -> None:
     ap.add_argument(
         "--ingest-rounds", type=int, default=4, help="rounds of every track's report, 1 s apart (default 4)"
     )
+    ap.add_argument("--sustained", action="store_true", help="only the sustained ingestion bench (5.)")
+    ap.add_argument("--sustained-s", type=float, default=30.0, help="sustained window, seconds (default 30)")
+    ap.add_argument("--clients", type=int, default=4, help="concurrent clients in the sustained bench")
+    ap.add_argument("--formats", default="json,arrow_ipc", help="sustained bench formats (default both)")
+    ap.add_argument("--leg-s", type=float, default=90.0, help="sustained traffic: racetrack legs, seconds")
+    ap.add_argument("--turn-s", type=float, default=15.0, help="sustained traffic: racetrack turns, seconds")
+    ap.add_argument(
+        "--server-src", help="sustained bench: run the server from this source tree (PYTHONPATH), e.g. main's"
+    )
+    ap.add_argument("--serve-timed", help=argparse.SUPPRESS)
+    ap.add_argument("serve_argv", nargs="*", help=argparse.SUPPRESS)
     ap.add_argument("--child", choices=["drones", "crewed", "mixed"], help=argparse.SUPPRESS)
     ap.add_argument("--serve-child", help=argparse.SUPPRESS)
     ap.add_argument("--scan-interval-s", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -800,7 +1116,23 @@ def main() -> None:
     if args.serve_child:
         serve_child(args.serve_child, args.scan_interval_s)
         return
-    results: Result = {"seed": args.seed, "load_average_at_start": os.getloadavg()}
+    if args.serve_timed:
+        serve_timed(args.serve_timed, args.serve_argv)
+        return
+    if args.sustained:
+        results: Result = {"seed": args.seed, "load_average_at_start": os.getloadavg()}
+        results["sustained"] = sustained(args)
+        results["load_average_at_end"] = os.getloadavg()
+        table = sustained_report(results["sustained"])
+        start, end = results["load_average_at_start"], results["load_average_at_end"]
+        table = f"load average at start {start[0]:.1f}, at end {end[0]:.1f} (2 cores)\n" + table
+        print("\n" + table)
+        OUT_DIR.mkdir(exist_ok=True)
+        out = OUT_DIR / "tactical_sustained.json"
+        out.write_text(json.dumps({**results, "table": table.splitlines()}, indent=2, default=str))
+        log(f"wrote {out}")
+        return
+    results = {"seed": args.seed, "load_average_at_start": os.getloadavg()}
     if args.ingest_only:
         args.skip_bluesky = args.skip_scale = True
     if not args.skip_bluesky:

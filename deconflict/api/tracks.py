@@ -96,7 +96,8 @@ def track_routes(services: Services, caller: Callable[..., Party]) -> APIRouter:
         body = await request.body()
 
         def run() -> dict[str, Any]:
-            done = tactical.ingest(who, _parse(request.headers.get("content-type", ""), body))
+            with tactical.admission:
+                done = tactical.ingest(who, _parse(request.headers.get("content-type", ""), body))
             return {
                 "accepted": done.accepted,
                 "ignored_stale": done.ignored_stale,
@@ -120,7 +121,8 @@ def track_routes(services: Services, caller: Callable[..., Party]) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         """Alerts of the live picture, newest opened first: conflicts between two tracks
-        (CPA figures of the latest scan) and unannounced tracks inside a reservation."""
+        (CPA figures as of `updated_at`, their last material change) and unannounced tracks
+        inside a reservation."""
         return [alert_json(a) for a in tactical.alerts.list(open_only=state == "open", limit=limit)]
 
     return router

@@ -12,8 +12,9 @@ separation), not one line per scan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -30,9 +31,20 @@ _COLUMNS = ("t", "x", "y", "z", "vx", "vy", "vz", "r", "h", "look")
 
 
 class LivePicture:
-    """Latest state per track id in the plane of `projection`; zones per kind from `zones`."""
+    """Latest state per track id in the plane of `projection`; zones per kind from `zones`.
 
-    def __init__(self, projection: LocalProjection, zones: Mapping[str, ProtectedZone]) -> None:
+    `keep` names further per-track columns held beside the state (e.g. a report's
+    callsign, or its latitude as given), each `float` or `object`: `apply` takes them
+    with a batch and `kept` reads them, row-aligned with `ids`. Each row also carries a
+    "changed" flag, set when a report is taken and cleared by `take_changed`: what a
+    scan cycle has not seen yet."""
+
+    def __init__(
+        self,
+        projection: LocalProjection,
+        zones: Mapping[str, ProtectedZone],
+        keep: Mapping[str, type] | None = None,
+    ) -> None:
         self.projection = projection
         self.zones = dict(zones)
         self.ids: list[str] = []
@@ -40,6 +52,10 @@ class LivePicture:
         self._party_code: dict[str, int] = {}
         self._party: NDArray[np.int64] = np.zeros(0, np.int64)
         self._cols: dict[str, _F64] = {c: np.zeros(0) for c in _COLUMNS}
+        self._kept: dict[str, NDArray[Any]] = {
+            name: np.zeros(0, np.float64 if kind is float else object) for name, kind in (keep or {}).items()
+        }
+        self._changed: NDArray[np.bool_] = np.zeros(0, bool)
         self.ignored_stale = 0
 
     def __len__(self) -> int:
@@ -53,18 +69,29 @@ class LivePicture:
         self._party = np.concatenate([self._party, np.zeros(new - size, np.int64)])
         for c in _COLUMNS:
             self._cols[c] = np.concatenate([self._cols[c], np.zeros(new - size)])
+        for name, col in self._kept.items():
+            self._kept[name] = np.concatenate([col, np.zeros(new - size, col.dtype)])
+        self._changed = np.concatenate([self._changed, np.zeros(new - size, bool)])
 
     def update(self, time_s: _F64, tracks: Tracks) -> int:
         """Take a batch of reports (one time per row, any order); returns how many
         were ignored as older than what the picture holds for their track."""
+        return self.apply(time_s, tracks)[0]
+
+    def apply(
+        self, time_s: _F64, tracks: Tracks, kept: Mapping[str, Any] | None = None
+    ) -> tuple[int, NDArray[np.int64]]:
+        """`update`, with the batch's values of the `keep` columns (one per report, each
+        a sequence or array); returns the number ignored and the rows taken."""
         x, y = self.projection.forward(tracks.lon_deg, tracks.lat_deg)
         vx, vy = plane_velocity(
             self.projection, tracks.lon_deg, tracks.lat_deg, x, y, tracks.gs_mps, tracks.trk_deg
         )
+        n = len(tracks)
         # the newest report of each track in the batch wins; so does the picture's, if newer
         order = np.argsort(time_s, kind="stable")
-        rows = np.empty(len(tracks), np.int64)
-        for k in order:
+        rows = np.fromiter(map(self.row.get, tracks.track_id, repeat(-1)), np.int64, count=n)
+        for k in order[rows[order] < 0].tolist():  # tracks not held yet, in time order
             tid = tracks.track_id[k]
             r = self.row.get(tid)
             if r is None:
@@ -75,7 +102,7 @@ class LivePicture:
             rows[k] = r
         fresh = time_s >= self._cols["t"][rows]
         # a track reported twice in the batch: its last report (in time order) counts
-        last = np.zeros(len(tracks), dtype=bool)
+        last = np.zeros(n, dtype=bool)
         last[order[::-1][np.unique(rows[order[::-1]], return_index=True)[1]]] = True
         take = fresh & last
         ignored = int(np.count_nonzero(~fresh))
@@ -85,17 +112,50 @@ class LivePicture:
         table = np.array([[self.zones[k].radius_m, self.zones[k].half_height_m, self.zones[k].lookahead_s]
                           for k in kinds]).reshape(-1, 3)  # fmt: skip
         if len(kinds) == 1:
-            zone = np.broadcast_to(table[0], (len(tracks), 3))
+            zone = np.broadcast_to(table[0], (n, 3))
         else:
             index = {k: i for i, k in enumerate(kinds)}
-            zone = table[np.fromiter(map(index.__getitem__, tracks.kind), np.int64, count=len(tracks))]
+            zone = table[np.fromiter(map(index.__getitem__, tracks.kind), np.int64, count=n)]
         given = {"t": time_s, "x": x, "y": y, "z": tracks.alt_m, "vx": vx, "vy": vy, "vz": tracks.vs_mps,
                  "r": zone[:, 0], "h": zone[:, 1], "look": zone[:, 2]}  # fmt: skip
         for name, values in given.items():
             self._cols[name][at] = np.asarray(values, dtype=np.float64)[take]
-        codes = [self._party_code.setdefault(p, len(self._party_code)) for p in tracks.party]
-        self._party[at] = np.asarray(codes, dtype=np.int64)[take]
-        return ignored
+        parties = list(dict.fromkeys(tracks.party))
+        if len(parties) == 1:
+            self._party[at] = self._party_code.setdefault(parties[0], len(self._party_code))
+        else:
+            codes = [self._party_code.setdefault(p, len(self._party_code)) for p in tracks.party]
+            self._party[at] = np.asarray(codes, dtype=np.int64)[take]
+        for name, values in (kept or {}).items():
+            col = self._kept[name]
+            if col.dtype == object:
+                column = np.empty(n, object)
+                column[:] = values
+            else:
+                column = np.asarray(values, dtype=col.dtype)
+            col[at] = column[take]
+        self._changed[at] = True
+        return ignored, at
+
+    def kept(self, name: str) -> NDArray[Any]:
+        """A `keep` column, row-aligned with `ids` (a view: copy it to keep it)."""
+        return self._kept[name][: len(self.ids)]
+
+    def column(self, name: str) -> _F64:
+        """A state column (`t`: report times), row-aligned with `ids` (a view)."""
+        return self._cols[name][: len(self.ids)]
+
+    def take_changed(self) -> NDArray[np.int64]:
+        """The rows changed since the last call (and clears their flag)."""
+        n = len(self.ids)
+        rows = np.flatnonzero(self._changed[:n])
+        self._changed[:n] = False
+        return rows
+
+    def mark_changed(self, ids: Iterable[str]) -> None:
+        """Flag these tracks (those still held) as changed again."""
+        rows = [r for i in ids if (r := self.row.get(i)) is not None]
+        self._changed[rows] = True
 
     def times(self, ids: list[str]) -> _F64:
         """The report time held for each of `ids` (-inf for a track not held)."""
@@ -115,6 +175,9 @@ class LivePicture:
         idx = np.flatnonzero(keep)
         for c in _COLUMNS:
             self._cols[c] = self._cols[c][idx].copy()
+        for name, col in self._kept.items():
+            self._kept[name] = col[idx].copy()
+        self._changed = self._changed[idx].copy()
         self._party = self._party[idx].copy()
         self.ids = [self.ids[i] for i in idx]
         self.row = {t: i for i, t in enumerate(self.ids)}

@@ -19,7 +19,8 @@ class AlertKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TacticalAlert:
-    """Track ids are the picture's (``party/track``). `figures` are the latest scan's:
+    """Track ids are the picture's (``party/track``). `figures` are as of `updated_at`
+    (the last scan that changed them materially, `deconflict.service.alerts.material`):
     for a conflict `t_cpa_s`, `d_cpa_m`, `t_in_s`, `t_out_s` (seconds from `updated_at`)
     and `los`; for an unannounced track its position `lat`, `lon`, `alt_m`."""
 

@@ -218,6 +218,37 @@ class Hotline:
         evidence: SignedRequest | None = None,
     ) -> tuple[Message, list[Delivery]]:
         """Store a message to `recipients` and queue its entry and events in `batch`."""
+        message, deliveries = self._compose(code, sender, recipients, fields, now, refers_to, mismatches)
+        w.add_message(message, deliveries)
+        self._queue(w, batch, message, deliveries, mismatches, evidence, {})
+        return message, deliveries
+
+    def post_many(
+        self,
+        w: Writer,
+        batch: Batch,
+        posts: Sequence[tuple[Code, str, Sequence[str], Mapping[str, JSONValue]]],
+        now: datetime,
+    ) -> list[tuple[Message, list[Delivery]]]:
+        """`post` for each of `posts` (code, sender, recipients, fields), stored in batched
+        statements (`Writer.add_messages`): a scan cycle's warnings at once."""
+        composed = [self._compose(code, sender, to, fields, now) for code, sender, to, fields in posts]
+        w.add_messages(composed)
+        languages: dict[str, str] = {}
+        for message, deliveries in composed:
+            self._queue(w, batch, message, deliveries, (), None, languages)
+        return composed
+
+    def _compose(
+        self,
+        code: Code,
+        sender: str,
+        recipients: Sequence[str],
+        fields: Mapping[str, JSONValue],
+        now: datetime,
+        refers_to: str | None = None,
+        mismatches: Sequence[rules.Mismatch] = (),
+    ) -> tuple[Message, list[Delivery]]:
         limits = rules.deadlines(code.pick(fields), self.agreement.hotline.deadlines)
         message = Message(
             str(uuid.uuid4()),
@@ -241,8 +272,20 @@ class Hotline:
             )
             for r in recipients
         ]
-        w.add_message(message, deliveries)
-        languages: dict[str, str] = {}
+        return message, deliveries
+
+    def _queue(
+        self,
+        w: Reader,
+        batch: Batch,
+        message: Message,
+        deliveries: Sequence[Delivery],
+        mismatches: Sequence[rules.Mismatch],
+        evidence: SignedRequest | None,
+        languages: dict[str, str],
+    ) -> None:
+        """The events and the log entry of a stored message, queued in `batch`."""
+        now = message.sent_at
         rendered: dict[str, dict[str, Any]] = {}
         for d in deliveries:
             batch.event(
@@ -252,12 +295,15 @@ class Hotline:
                 self._message_event(message, d, self._language(w, d.recipient, languages), rendered),
             )
         if mismatches:
-            data = {"message": message.id, "refers_to": refers_to, "mismatches": list(message.mismatches)}
+            data = {
+                "message": message.id,
+                "refers_to": message.refers_to,
+                "mismatches": list(message.mismatches),
+            }
             for party in message.parties:
                 batch.event(party, now, "read_back_mismatch", data)
         body = {**message_json(message), **signed_member(evidence)}
         batch.entries.append(self.ledger.entry(Kind.MESSAGE_SENT, body, now))
-        return message, deliveries
 
     def _audience(self, w: Reader, exclude: str) -> list[str]:
         """Who hears of a party's activity: every other operator and observer."""

@@ -277,13 +277,21 @@ class Writer(Reader, Protocol):
         NotFound (a recipient is no party)."""
         ...
 
+    def add_messages(self, messages: Sequence[tuple[Message, Sequence[Delivery]]]) -> None:
+        """Keep many messages with their deliveries, as `add_message` each but in batched
+        statements (a scan cycle's thousands of warnings). Every id and recipient is
+        checked before anything is written: AlreadyExists (an id taken, or given twice),
+        NotFound (a recipient is no party), and then nothing of the call is kept."""
+        ...
+
     def put_delivery(self, delivery: Delivery) -> None:
         """Replace a stored delivery (same message and recipient). Raises NotFound."""
         ...
 
     def add_events(self, events: Sequence[Event]) -> list[Event]:
         """Keep events, numbering each party's after its last (their `seq` is ignored);
-        returns them numbered. Numbers are gapless per party and never reused."""
+        returns them numbered. Numbers are gapless per party and never reused. Written
+        in batched statements: one call for a whole transaction's events."""
         ...
 
     def put_party_status(self, status: PartyStatus) -> None:
@@ -292,6 +300,10 @@ class Writer(Reader, Protocol):
 
     def put_tactical_alert(self, alert: TacticalAlert) -> None:
         """Create an alert, or update its `updated_at`, `closed_at` and figures."""
+        ...
+
+    def put_tactical_alerts(self, alerts: Sequence[TacticalAlert]) -> None:
+        """`put_tactical_alert` for each, in batched statements (one id at most once)."""
         ...
 
     def put_webhook(self, hook: Webhook) -> None:

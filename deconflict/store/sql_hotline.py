@@ -13,6 +13,7 @@ import orjson
 from deconflict.errors import AlreadyExists, NotFound
 from deconflict.model import Delivery, Event, Message, PartyStatus, Webhook
 from deconflict.store.codec import from_us, to_us
+from deconflict.store.sqlparts import chunks, placeholders
 
 __all__ = ["HotlineReads", "HotlineWrites"]
 
@@ -163,31 +164,48 @@ class HotlineWrites(HotlineReads):
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
         raise NotImplementedError
 
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
     def add_message(self, message: Message, deliveries: Sequence[Delivery]) -> None:
-        if self._one("SELECT 1 FROM hotline_messages WHERE id = ?", (message.id,)) is not None:
-            raise AlreadyExists("message", message.id)
-        doc: dict[str, Any] = {"recipients": list(message.recipients), "fields": message.fields}
-        if message.mismatches:
-            doc["mismatches"] = list(message.mismatches)
-        self._exec(
-            f"INSERT INTO hotline_messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
-            (
-                message.id,
-                message.code,
-                message.sender,
-                to_us(message.sent_at),
-                message.refers_to,
-                orjson.dumps(doc).decode(),
-            ),
-        )
-        for d in deliveries:
-            if self._one("SELECT 1 FROM parties WHERE id = ?", (d.recipient,)) is None:
-                raise NotFound("party", d.recipient)
-            self._exec(
-                f"INSERT INTO hotline_deliveries ({_DELIVERY_COLUMNS})"  # noqa: S608
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _delivery_row(d),
+        self.add_messages([(message, deliveries)])
+
+    def add_messages(self, messages: Sequence[tuple[Message, Sequence[Delivery]]]) -> None:
+        ids = [m.id for m, _ in messages]
+        if len(set(ids)) != len(ids):
+            raise AlreadyExists("message", next(i for i in ids if ids.count(i) > 1))
+        for part in chunks(ids):
+            taken = self._one(
+                f"SELECT id FROM hotline_messages WHERE id IN ({placeholders(len(part))})",  # noqa: S608
+                part,
             )
+            if taken is not None:
+                raise AlreadyExists("message", taken[0])
+        recipients = sorted({d.recipient for _, deliveries in messages for d in deliveries})
+        known: set[str] = set()
+        for part in chunks(recipients):
+            rows = self._all(f"SELECT id FROM parties WHERE id IN ({placeholders(len(part))})", part)  # noqa: S608
+            known.update(r[0] for r in rows)
+        for r in recipients:
+            if r not in known:
+                raise NotFound("party", r)
+        message_rows = []
+        for m, _ in messages:
+            doc: dict[str, Any] = {"recipients": list(m.recipients), "fields": m.fields}
+            if m.mismatches:
+                doc["mismatches"] = list(m.mismatches)
+            message_rows.append(
+                (m.id, m.code, m.sender, to_us(m.sent_at), m.refers_to, orjson.dumps(doc).decode())
+            )
+        self._many(
+            f"INSERT INTO hotline_messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+            message_rows,
+        )
+        self._many(
+            f"INSERT INTO hotline_deliveries ({_DELIVERY_COLUMNS})"  # noqa: S608
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_delivery_row(d) for _, deliveries in messages for d in deliveries],
+        )
 
     def put_delivery(self, delivery: Delivery) -> None:
         key = (delivery.message_id, delivery.recipient)
@@ -206,16 +224,15 @@ class HotlineWrites(HotlineReads):
         """Number and keep events (their `seq` is ignored): each party's next numbers."""
         next_seq: dict[str, int] = {}
         out: list[Event] = []
+        rows: list[tuple[Any, ...]] = []
         for e in events:
             if e.party not in next_seq:
                 next_seq[e.party] = self.last_event_seq(e.party) + 1
             seq = next_seq[e.party]
             next_seq[e.party] = seq + 1
-            self._exec(
-                "INSERT INTO hotline_events (party, seq, at_us, type, doc) VALUES (?, ?, ?, ?, ?)",
-                (e.party, seq, to_us(e.at), e.type, orjson.dumps(dict(e.data)).decode()),
-            )
+            rows.append((e.party, seq, to_us(e.at), e.type, orjson.dumps(dict(e.data)).decode()))
             out.append(Event(e.party, seq, e.at, e.type, e.data))
+        self._many("INSERT INTO hotline_events (party, seq, at_us, type, doc) VALUES (?, ?, ?, ?, ?)", rows)
         return out
 
     def put_party_status(self, status: PartyStatus) -> None:

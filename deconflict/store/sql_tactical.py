@@ -26,6 +26,22 @@ def _alert(row: Any) -> TacticalAlert:
     )  # fmt: skip
 
 
+_UPSERT = (
+    f"INSERT INTO tactical_alerts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+    " ON CONFLICT (id) DO UPDATE SET updated_at_us = excluded.updated_at_us,"
+    " closed_at_us = excluded.closed_at_us, doc = excluded.doc"
+)
+
+
+def _row(alert: TacticalAlert) -> tuple[Any, ...]:
+    return (
+        alert.id, alert.kind.value, alert.track_a, alert.party_a, alert.track_b, alert.party_b,
+        alert.filing, to_us(alert.opened_at), to_us(alert.updated_at),
+        None if alert.closed_at is None else to_us(alert.closed_at),
+        orjson.dumps(dict(alert.figures)).decode(),
+    )  # fmt: skip
+
+
 class TacticalReads:
     """Needs `_all` of the reader it is mixed into."""
 
@@ -47,15 +63,14 @@ class TacticalWrites(TacticalReads):
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> None:
         raise NotImplementedError
 
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
     def put_tactical_alert(self, alert: TacticalAlert) -> None:
-        self._exec(
-            f"INSERT INTO tactical_alerts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-            " ON CONFLICT (id) DO UPDATE SET updated_at_us = excluded.updated_at_us,"
-            " closed_at_us = excluded.closed_at_us, doc = excluded.doc",
-            (
-                alert.id, alert.kind.value, alert.track_a, alert.party_a, alert.track_b, alert.party_b,
-                alert.filing, to_us(alert.opened_at), to_us(alert.updated_at),
-                None if alert.closed_at is None else to_us(alert.closed_at),
-                orjson.dumps(dict(alert.figures)).decode(),
-            ),
-        )  # fmt: skip
+        self.put_tactical_alerts([alert])
+
+    def put_tactical_alerts(self, alerts: Sequence[TacticalAlert]) -> None:
+        ids = [a.id for a in alerts]
+        if len(set(ids)) != len(ids):
+            raise ValueError("put_tactical_alerts: an alert id is given twice")
+        self._many(_UPSERT, [_row(a) for a in alerts])

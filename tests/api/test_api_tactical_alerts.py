@@ -4,10 +4,15 @@ recorded in the shared record, and warned of on both parties' streams."""
 
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import ExitStack
 from typing import Any
 
+import pytest
 from conftest import T0, Live
 
+from deconflict.errors import StoreUnavailable
 from deconflict.geometry.projection import LocalProjection
 from deconflict.ledger.entries import decode_entry
 
@@ -170,3 +175,93 @@ def test_after_every_batch_the_answer_holds_the_alert_and_a_tick_adds_nothing(li
     assert [c["change"] for c in r["alerts"]] == ["opened"]
     assert live.services.tactical.tick().alerts == []  # nothing left pending
     assert len(warnings_of(live, "north")) == 1
+
+
+def test_batches_are_answered_while_a_scan_waits_to_write_its_alerts(live: Live) -> None:
+    """The scan holds the picture's lock only for its snapshot: with its alert write held
+    up (the store's write transaction taken here), batches and the picture still answer."""
+    tactical = live.services.tactical
+    tactical.scan_interval_s = 1.0
+    live.client("north").post("/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90)]})
+    live.client("south").post("/v1/tracks", json={"reports": [uas("S1", 1000, 0, 0, 270)]})
+    live.clock.advance(1)
+    done: list[Any] = []
+    with ExitStack() as held:
+        held.enter_context(live.services.store.write())
+        scan = threading.Thread(target=lambda: done.append(tactical.tick()))
+        scan.start()
+        deadline = time.monotonic() + 10
+        while (
+            not (tactical._scanning.locked() and not tactical.lock.locked()) and time.monotonic() < deadline
+        ):
+            time.sleep(0.01)  # bounded: until the scan has its snapshot and waits for the store
+        r = live.client("south").post(
+            "/v1/tracks", json={"reports": [uas("S2", 5000, 0, 1, 270)]}, timeout=10
+        )
+        assert r.status_code == 200 and r.json()["accepted"] == 1
+        assert live.client("north").get("/v1/tracks", timeout=10).json()["count"] == 3
+        assert scan.is_alive() and done == []  # the scan is still waiting to write
+    scan.join(timeout=30)
+    ((change, alert),) = [(c["change"], c["alert"]) for c in done[0].alerts]
+    assert change == "opened" and (alert["track_a"], alert["track_b"]) == ("north/N1", "south/S1")
+    # the batch that came in meanwhile is the next cycle's (S2, far away: nothing new)
+    live.clock.advance(1)
+    assert tactical.tick().alerts == [] and len(live.client("north").get("/v1/tactical/alerts").json()) == 1
+
+
+def test_a_failed_scan_is_made_good_by_the_next(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    tactical = live.services.tactical
+    tactical.scan_interval_s = 1.0
+    live.client("north").post("/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90)]})
+    live.client("drones").post("/v1/tracks", json={"reports": [uas("D1", 20, 0, 0, 270)]})
+    apply = tactical.alerts.apply
+
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("the database is briefly away")
+
+    monkeypatch.setattr(tactical.alerts, "apply", unavailable)
+    with pytest.raises(StoreUnavailable):
+        tactical.tick()
+    monkeypatch.setattr(tactical.alerts, "apply", apply)
+    (opened,) = tactical.tick().alerts  # the tracks it took were pending again
+    assert opened["change"] == "opened"
+    # the tracks fall silent; the scan that drops them fails: the next one closes the alert
+    live.clock.advance(61)
+    monkeypatch.setattr(tactical.alerts, "apply", unavailable)
+    with pytest.raises(StoreUnavailable):
+        tactical.tick()
+    monkeypatch.setattr(tactical.alerts, "apply", apply)
+    ((change, alert),) = [(c["change"], c["alert"]) for c in tactical.tick().alerts]
+    assert change == "closed" and alert["id"] == opened["alert"]["id"]
+    assert [b["reason"] for k, b in log_kinds(live) if k == "tactical_alert_closed"] == ["gone"]
+
+
+def test_a_rescan_that_changes_nothing_material_writes_nothing(live: Live) -> None:
+    tactical = live.services.tactical
+    tactical.scan_interval_s = 1.0
+    live.client("north").post("/v1/tracks", json={"reports": [uas("N1", 0, 0, 0, 90)]})
+    live.client("south").post("/v1/tracks", json={"reports": [uas("S1", 1000, 0, 0, 270)]})
+    live.clock.advance(1)
+    (opened,) = tactical.tick().alerts
+    size = log_size(live)
+    # 1 s on, both report where they were expected to be: same CPA instant and distance
+    live.clock.advance(1)
+    live.client("north").post("/v1/tracks", json={"reports": [uas("N1", 20, 0, 1, 90)]})
+    live.client("south").post("/v1/tracks", json={"reports": [uas("S1", 980, 0, 1, 270)]})
+    assert tactical.tick().alerts == []
+    (listed,) = live.client("north").get("/v1/tactical/alerts").json()
+    assert listed == opened["alert"] and log_size(live) == size  # not rewritten, nothing recorded
+    # 1 s on, S1 2 m to the side: jitter, still nothing; 10 m (a fifth of the 50 m zone): updated
+    live.clock.advance(1)
+    live.client("south").post("/v1/tracks", json={"reports": [uas("S1", 960, 2, 2, 270)]})
+    assert tactical.tick().alerts == []
+    live.clock.advance(1)
+    live.client("south").post("/v1/tracks", json={"reports": [uas("S1", 940, 10, 3, 270)]})
+    ((change, alert),) = [(c["change"], c["alert"]) for c in tactical.tick().alerts]
+    assert change == "updated" and abs(alert["figures"]["d_cpa_m"] - 10.0) < 0.5
+    assert alert["updated_at"] > opened["alert"]["updated_at"]
+
+
+def log_size(live: Live) -> int:
+    with live.services.store.read() as r:
+        return r.log_size()

@@ -835,6 +835,10 @@ class TestLog:
             assert r.tree_heads(since_size=3) == [three]
 
 
+#: more messages than one statement's list of values holds in the SQL backends (500)
+MANY = 1203
+
+
 def _message(
     mid: str, sender: str = "alpha", recipients: tuple[str, ...] = ("beta",), at: datetime = T0
 ) -> Any:
@@ -889,6 +893,49 @@ class TestHotline:
                 w.add_message(_message("m2", recipients=("zeta",)), [_delivery("m2", "zeta")])
         with store.read() as r:
             assert r.get_message("m2") is None and len(r.get_deliveries("m1")) == 1
+
+    def test_many_messages_in_one_call_as_one_by_one(self, store: Store) -> None:
+        with_parties(store, "alpha", "beta", "gamma")
+        batch = [
+            (_message(f"m{i}", recipients=("beta", "gamma"), at=T0 + timedelta(seconds=i)),
+             [_delivery(f"m{i}", "beta", T0 + timedelta(seconds=i)),
+              _delivery(f"m{i}", "gamma", T0 + timedelta(seconds=i))])
+            for i in range(MANY)
+        ]  # fmt: skip
+        with store.write() as w:
+            w.add_messages(batch)
+        with store.read() as r:
+            for m, deliveries in batch:
+                assert r.get_message(m.id) == m
+                assert r.get_deliveries(m.id) == deliveries
+            got = r.list_messages("gamma", box="in", limit=MANY + 10)
+            assert [m.id for m in got] == [f"m{i}" for i in reversed(range(MANY))]
+
+    def test_a_refused_batch_of_messages_writes_nothing(self, store: Store) -> None:
+        with_parties(store, "alpha", "beta")
+        with store.write() as w:
+            w.add_messages([(_message("m1"), [_delivery("m1")])])
+        refused = [
+            [(_message("m2"), [_delivery("m2")]), (_message("m1"), [_delivery("m1")])],  # m1 is taken
+            [(_message("m2"), [_delivery("m2")]), (_message("m2"), [_delivery("m2")])],  # m2 twice
+        ]
+        for messages in refused:
+            with store.write() as w:  # the refusal comes before any row: the transaction goes on
+                with pytest.raises(AlreadyExists):
+                    w.add_messages(messages)
+                assert w.get_message("m2") is None and w.get_deliveries("m2") == []
+        with store.write() as w:
+            with pytest.raises(NotFound):
+                w.add_messages(
+                    [
+                        (_message("m3"), [_delivery("m3")]),
+                        (_message("m4", recipients=("zeta",)), [_delivery("m4", "zeta")]),
+                    ]
+                )
+            assert w.get_message("m3") is None and w.get_deliveries("m3") == []
+            w.add_messages([])
+        with store.read() as r:
+            assert r.list_messages("beta", box="in") == [_message("m1")]
 
     def test_boxes_newest_first(self, store: Store) -> None:
         with_parties(store, "alpha", "beta")

@@ -196,3 +196,33 @@ class TestTacticalAlerts:
             assert got["al1"] == replace(a2, track_a="north/N1")
             assert got["al2"].closed_at == T0 + 2 * H
             assert [x.id for x in r.tactical_alerts(open_only=True)] == ["al1"]
+
+    def test_many_alerts_in_one_call_as_one_by_one(self, store: Store) -> None:
+        from deconflict.model.alert import AlertKind, TacticalAlert
+
+        alerts = [
+            TacticalAlert(f"al{i:04d}", AlertKind.CONFLICT, f"north/N{i}", "north", f"south/S{i}", "south",
+                          None, T0 + i * timedelta(seconds=1), T0 + i * timedelta(seconds=1), None,
+                          {"t_cpa_s": float(i), "d_cpa_m": 10.0, "t_in_s": None, "los": i % 2 == 0})
+            for i in range(1200)
+        ]  # fmt: skip
+        with store.write() as w:
+            w.put_tactical_alerts(alerts)
+            w.put_tactical_alerts([])
+        with store.read() as r:
+            assert r.tactical_alerts(limit=2000) == alerts[::-1]
+        # one call: some updated, some closed, one new; ids given once only
+        changed = [replace(a, updated_at=T0 + H, figures={"d_cpa_m": 1.0}) for a in alerts[:10]]
+        closed = [replace(a, updated_at=T0 + H, closed_at=T0 + H) for a in alerts[10:20]]
+        new = TacticalAlert(
+            "zz", AlertKind.UNANNOUNCED, "north/N9", "north", None, None, "c1", T0 + H, T0 + H
+        )
+        with store.write() as w:
+            w.put_tactical_alerts([*changed, *closed, new])
+            with pytest.raises(ValueError, match="twice"):
+                w.put_tactical_alerts([new, new])
+        with store.read() as r:
+            got = {a.id: a for a in r.tactical_alerts(limit=2000)}
+            assert [got[a.id] for a in changed] == changed and [got[a.id] for a in closed] == closed
+            assert got["zz"] == new and got["al0500"] == alerts[500]
+            assert len(r.tactical_alerts(open_only=True, limit=2000)) == 1200 + 1 - 10
