@@ -54,6 +54,8 @@ from deconflict.store.base import Reader, Store, Writer, retrying
 __all__ = ["Batch", "Hotline", "Sent", "TickReport", "delivery_json", "message_json"]
 
 _M_PER_DEG_LAT = 111_320.0
+#: rendered texts kept for events read again (streams reconnecting, pages polled)
+_TEXTS_KEPT = 10_000
 
 
 def _t(at: datetime | None) -> str | None:
@@ -140,6 +142,8 @@ class Hotline:
         self.ledger = ledger
         self.catalogue = catalogue or catalogue_module.default()
         self.bell = bell or Bell()
+        #: texts of messages' deliveries by (message id, language), rendered on first read
+        self._texts: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- rules ------------------------------------------------------------------------
 
@@ -177,21 +181,12 @@ class Hotline:
     def _message_event(
         self, m: Message, d: Delivery, language: str, rendered: dict[str, dict[str, Any]] | None = None
     ) -> dict[str, Any]:
-        """The event of one delivery of `m`. `rendered`: the parts that depend on the
-        language only, kept across the deliveries of one message (rendered once each)."""
+        """The event of one delivery of `m`, as stored: the message and the recipient's
+        language; `readable` adds the texts when the event is read. `rendered`: the
+        parts that depend on the language only, kept across the deliveries of one message."""
         part = rendered.get(language) if rendered is not None else None
         if part is None:
-            code = self.code(m.code)
-            lang = self.catalogue.language(language)
-            part = {
-                "message": message_json(m),
-                "text": render(self.catalogue, code, m.fields, lang.tag),
-                "language": lang.tag,
-                "uncoded": code.uncoded,
-                "replies": [
-                    {"reply": r, "text": render_reply(self.catalogue, r, lang.tag)} for r in code.replies
-                ],
-            }
+            part = {"message": message_json(m), "language": self.catalogue.language(language).tag}
             if rendered is not None:
                 rendered[language] = part
         return {
@@ -572,8 +567,36 @@ class Hotline:
     # -- streams ----------------------------------------------------------------------
 
     def events(self, party: str, after_seq: int = 0, limit: int = 1000) -> list[Event]:
+        """`party`'s events after `after_seq`, as its clients see them (`readable`)."""
         with self.store.read() as r:
-            return r.events(party, after_seq, limit)
+            found = r.events(party, after_seq, limit)
+        return [self.readable(e) for e in found]
+
+    def readable(self, e: Event) -> Event:
+        """A stored event as it is served: a message's delivery gets the text in the
+        recipient's language, whether it is uncoded, and the replies it allows with
+        their texts. Rendered on the way out, not in the write that sends the message
+        (every filing sends messages; most are read once, some never): the log and the
+        stored event keep the coded message, and the text follows from it and the
+        catalogue. Events stored with their texts are served as they are."""
+        data = e.data
+        if e.type != "message" or "text" in data:
+            return e
+        message = data["message"]
+        key = (message["id"], data["language"])
+        texts = self._texts.get(key)
+        if texts is None:
+            code = self.code(message["code"])
+            tag = data["language"]
+            texts = {
+                "text": render(self.catalogue, code, message["fields"], tag),
+                "uncoded": code.uncoded,
+                "replies": [{"reply": r, "text": render_reply(self.catalogue, r, tag)} for r in code.replies],
+            }
+            if len(self._texts) >= _TEXTS_KEPT:
+                self._texts.clear()
+            self._texts[key] = texts
+        return replace(e, data={**data, **texts})
 
     def last_seq(self, party: str) -> int:
         with self.store.read() as r:
