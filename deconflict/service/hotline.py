@@ -102,6 +102,8 @@ class Batch:
 
     entries: list[bytes] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    #: parties' languages, looked up once per transaction
+    languages: dict[str, str] = field(default_factory=dict)
 
     def event(self, party: str, at: datetime, kind: str, data: Mapping[str, Any]) -> None:
         self.events.append(Event(party, 0, at, kind, data))
@@ -237,14 +239,13 @@ class Hotline:
             for r in recipients
         ]
         w.add_message(message, deliveries)
-        languages: dict[str, str] = {}
         rendered: dict[str, dict[str, Any]] = {}
         for d in deliveries:
             batch.event(
                 d.recipient,
                 now,
                 "message",
-                self._message_event(message, d, self._language(w, d.recipient, languages), rendered),
+                self._message_event(message, d, self._language(w, d.recipient, batch.languages), rendered),
             )
         if mismatches:
             data = {"message": message.id, "refers_to": refers_to, "mismatches": list(message.mismatches)}
@@ -254,11 +255,13 @@ class Hotline:
         batch.entries.append(self.ledger.entry(Kind.MESSAGE_SENT, body, now))
         return message, deliveries
 
-    def _audience(self, w: Reader, exclude: str) -> list[str]:
-        """Who hears of a party's activity: every other operator and observer."""
-        return [
-            p.id for p in w.list_parties() if p.id != exclude and p.role in (Role.OPERATOR, Role.OBSERVER)
-        ]
+    def _audience(self, w: Reader, exclude: str, languages: dict[str, str] | None = None) -> list[str]:
+        """Who hears of a party's activity: every other operator and observer (their
+        languages noted in `languages` on the way)."""
+        parties = w.list_parties()
+        if languages is not None:
+            languages.update((p.id, p.language) for p in parties)
+        return [p.id for p in parties if p.id != exclude and p.role in (Role.OPERATOR, Role.OBSERVER)]
 
     @staticmethod
     def _notice_fields(filing: Filing) -> dict[str, JSONValue]:
@@ -292,7 +295,7 @@ class Hotline:
         NOTICE_OF_ACTIVITY when filed or its volumes or kind changed, ACTIVITY_ACTIVATED,
         ACTIVITY_NONCONFORMING and ACTIVITY_ENDED on those states, CONFLICT_WARNING to both
         owners of each conflict."""
-        audience = self._audience(w, filing.owner)
+        audience = self._audience(w, filing.owner, batch.languages)
         changed = previous is None or previous.volumes != filing.volumes or previous.kind != filing.kind
         ref = {"filing": filing.id, "kind": filing.kind}
         if audience and changed and filing.live:

@@ -13,6 +13,7 @@ import orjson
 from deconflict.errors import AlreadyExists, NotFound
 from deconflict.model import Delivery, Event, Message, PartyStatus, Webhook
 from deconflict.store.codec import from_us, to_us
+from deconflict.store.sqlparts import chunks, placeholders
 
 __all__ = ["HotlineReads", "HotlineWrites"]
 
@@ -158,9 +159,12 @@ class HotlineReads:
 
 
 class HotlineWrites(HotlineReads):
-    """Needs `_exec` of the writer it is mixed into."""
+    """Needs `_exec` and `_many` of the writer it is mixed into."""
 
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        raise NotImplementedError
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         raise NotImplementedError
 
     def add_message(self, message: Message, deliveries: Sequence[Delivery]) -> None:
@@ -180,14 +184,24 @@ class HotlineWrites(HotlineReads):
                 orjson.dumps(doc).decode(),
             ),
         )
-        for d in deliveries:
-            if self._one("SELECT 1 FROM parties WHERE id = ?", (d.recipient,)) is None:
-                raise NotFound("party", d.recipient)
-            self._exec(
-                f"INSERT INTO hotline_deliveries ({_DELIVERY_COLUMNS})"  # noqa: S608
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _delivery_row(d),
+        recipients = list(dict.fromkeys(d.recipient for d in deliveries))
+        known: set[str] = set()
+        for part in chunks(recipients):
+            known.update(
+                row[0]
+                for row in self._all(
+                    f"SELECT id FROM parties WHERE id IN ({placeholders(len(part))})",  # noqa: S608
+                    part,
+                )
             )
+        for recipient in recipients:
+            if recipient not in known:
+                raise NotFound("party", recipient)
+        self._many(
+            f"INSERT INTO hotline_deliveries ({_DELIVERY_COLUMNS})"  # noqa: S608
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_delivery_row(d) for d in deliveries],
+        )
 
     def put_delivery(self, delivery: Delivery) -> None:
         key = (delivery.message_id, delivery.recipient)
@@ -206,16 +220,18 @@ class HotlineWrites(HotlineReads):
         """Number and keep events (their `seq` is ignored): each party's next numbers."""
         next_seq: dict[str, int] = {}
         out: list[Event] = []
+        rows: list[tuple[str, int, int, str, str]] = []
         for e in events:
             if e.party not in next_seq:
                 next_seq[e.party] = self.last_event_seq(e.party) + 1
             seq = next_seq[e.party]
             next_seq[e.party] = seq + 1
-            self._exec(
-                "INSERT INTO hotline_events (party, seq, at_us, type, doc) VALUES (?, ?, ?, ?, ?)",
-                (e.party, seq, to_us(e.at), e.type, orjson.dumps(dict(e.data)).decode()),
-            )
+            rows.append((e.party, seq, to_us(e.at), e.type, orjson.dumps(dict(e.data)).decode()))
             out.append(Event(e.party, seq, e.at, e.type, e.data))
+        if rows:
+            self._many(
+                "INSERT INTO hotline_events (party, seq, at_us, type, doc) VALUES (?, ?, ?, ?, ?)", rows
+            )
         return out
 
     def put_party_status(self, status: PartyStatus) -> None:
