@@ -69,14 +69,6 @@ class _Conn:
             self.raw.executemany(sql, rows)
 
 
-#: Reads of the database file go through a memory map of it (the OS page cache, shared by
-#: every connection and process) rather than copies into each connection's own page
-#: cache, which another process's commit empties. SQLite caps it at its compile-time
-#: maximum (2 GiB by default); past the map, pages are read as usual.
-MMAP_BYTES = 1 << 40
-#: each connection's own page cache (KiB): the WAL's pages and what lies beyond the map
-CACHE_KIB = 16 * 1024
-
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
 
@@ -153,8 +145,6 @@ class SqliteStore:
         conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES:d}")
-        conn.execute(f"PRAGMA cache_size = {-CACHE_KIB:d}")
         return conn
 
     def _check_open(self) -> None:
