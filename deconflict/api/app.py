@@ -283,9 +283,9 @@ def _filing_routes(
     Answer = dict[str, Any]  # what the write routes answer (declared for the OpenAPI)
 
     @router.post("", status_code=status.HTTP_201_CREATED, name=f"create_{ftype.value}", response_model=Answer)
-    def create(body: create_model, who: Caller, signed: Signed) -> Response:  # type: ignore[valid-type]
+    async def create(body: create_model, who: Caller, signed: Signed) -> Response:  # type: ignore[valid-type]
         payload: Any = body
-        outcome = filings.submit(who, draft(payload), payload.key, evidence=signed)
+        outcome = await filings.submit_async(who, draft(payload), payload.key, evidence=signed)
         return _answer(outcome, who, status.HTTP_201_CREATED)
 
     @router.get("", name=f"list_{plural}")

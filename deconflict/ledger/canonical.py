@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TypeAlias
 
-__all__ = ["JSONValue", "MAX_SAFE_INTEGER", "canonicalize", "format_number"]
+__all__ = ["JSONValue", "MAX_SAFE_INTEGER", "canonicalize", "canonicalize_reference", "format_number"]
 
 JSONValue: TypeAlias = Mapping[str, "JSONValue"] | Sequence["JSONValue"] | str | int | float | bool | None
 
@@ -33,6 +33,20 @@ def canonicalize(value: JSONValue) -> bytes:
     """
     parts: list[str] = []
     _write(value, parts)
+    text = "".join(parts)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate somewhere: name the string it is in
+        _check_strings(value)
+        raise  # pragma: no cover - _check_strings raised
+
+
+def canonicalize_reference(value: JSONValue) -> bytes:
+    """`canonicalize` written plainly, one rule at a time: the reference the fast
+    writer is checked against (tests), and the writer for values whose member names
+    need UTF-16 ordering (characters beyond U+FFFF)."""
+    parts: list[str] = []
+    _write_plain(value, parts)
     return "".join(parts).encode("utf-8")
 
 
@@ -84,22 +98,116 @@ def _shortest_digits(x: float) -> tuple[str, int]:
 
 
 def _write_string(text: str, parts: list[str]) -> None:
+    _check_string(text)
+    parts.append('"')
+    parts.append(text.translate(_STRING_TABLE))
+    parts.append('"')
+
+
+def _check_string(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValueError(
             f"string {text!r} holds a lone surrogate at {exc.start}; JSON needs valid Unicode"
         ) from None
-    parts.append('"')
-    parts.append(text.translate(_STRING_TABLE))
-    parts.append('"')
+
+
+def _check_strings(value: JSONValue) -> None:
+    """Raise the lone-surrogate ValueError for the first string (or name) holding one."""
+    if isinstance(value, str):
+        _check_string(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_string(key)
+            _check_strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_strings(item)
 
 
 def _utf16_key(name: str) -> bytes:
     return name.encode("utf-16-be", "surrogatepass")
 
 
-def _write(value: JSONValue, parts: list[str]) -> None:
+def _beyond_bmp(names: list[str]) -> bool:
+    """Whether code-point order and UTF-16 order may differ among `names`."""
+    return any(max(name, default="\0") > "\uffff" for name in names)
+
+
+def _write(value: object, parts: list[str]) -> None:
+    """The fast writer: exact built-in types first, strings checked once at the end
+    (`canonicalize` encodes the whole text), member names sorted by code point unless
+    one lies beyond U+FFFF. Same output and refusals as `_write_plain`."""
+    kind = type(value)
+    if kind is str:
+        parts.append('"')
+        parts.append(value.translate(_STRING_TABLE))  # type: ignore[attr-defined]
+        parts.append('"')
+    elif kind is dict:
+        names = list(value)  # type: ignore[call-overload]
+        for name in names:
+            if type(name) is not str:
+                raise TypeError(f"object member names must be str, got {type(name).__name__}")
+        if "".join(names).isascii() or not _beyond_bmp(names):
+            names.sort()  # code-point order: UTF-16 order for names within U+FFFF
+        else:
+            names.sort(key=_utf16_key)
+        parts.append("{")
+        first = True
+        for name in names:
+            if first:
+                first = False
+            else:
+                parts.append(",")
+            parts.append('"')
+            parts.append(name.translate(_STRING_TABLE))
+            parts.append('":')
+            _write(value[name], parts)  # type: ignore[index]
+        parts.append("}")
+    elif kind is float:
+        text = repr(value)
+        if "e" in text or "n" in text:  # exponent form, inf, nan: the general rule
+            parts.append(format_number(value))  # type: ignore[arg-type]
+        elif text.endswith(".0"):
+            parts.append("0" if text in ("0.0", "-0.0") else text[:-2])
+        else:
+            parts.append(text)
+    elif kind is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:  # type: ignore[operator]
+            parts.append(str(value))
+        else:
+            parts.append(format_number(value))  # type: ignore[arg-type]  # raises
+    elif kind is list or kind is tuple:
+        parts.append("[")
+        first = True
+        for item in value:  # type: ignore[attr-defined]
+            if first:
+                first = False
+            else:
+                parts.append(",")
+            if type(item) is float:  # coordinates: the bulk of most documents
+                text = repr(item)
+                if "e" in text or "n" in text:
+                    parts.append(format_number(item))
+                elif text.endswith(".0"):
+                    parts.append("0" if text in ("0.0", "-0.0") else text[:-2])
+                else:
+                    parts.append(text)
+            else:
+                _write(item, parts)
+        parts.append("]")
+    elif value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    else:  # subclasses, other mappings and sequences: the plain writer knows them
+        _write_plain(value, parts)  # type: ignore[arg-type]
+
+
+def _write_plain(value: JSONValue, parts: list[str]) -> None:
     if value is None:
         parts.append("null")
     elif value is True:
@@ -120,14 +228,14 @@ def _write(value: JSONValue, parts: list[str]) -> None:
                 parts.append(",")
             _write_string(key, parts)
             parts.append(":")
-            _write(value[key], parts)
+            _write_plain(value[key], parts)
         parts.append("}")
     elif isinstance(value, list | tuple):
         parts.append("[")
         for i, item in enumerate(value):
             if i:
                 parts.append(",")
-            _write(item, parts)
+            _write_plain(item, parts)
         parts.append("]")
     else:
         raise TypeError(f"{type(value).__name__} is not a JSON value")

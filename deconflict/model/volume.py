@@ -51,6 +51,15 @@ class Circle:
         if errors:
             raise InvalidInput(errors)
 
+    @classmethod
+    def stored(cls, lon: float, lat: float, radius_m: float) -> Circle:
+        """From a document the service wrote after these checks: built without them."""
+        c = object.__new__(cls)
+        object.__setattr__(c, "lon", lon)
+        object.__setattr__(c, "lat", lat)
+        object.__setattr__(c, "radius_m", radius_m)
+        return c
+
 
 @dataclass(frozen=True, slots=True)
 class Polygon:
@@ -71,6 +80,13 @@ class Polygon:
             # consecutive duplicates are harmless but make the ring ambiguous
             ring = [self.ring[i] for i in range(len(self.ring)) if self.ring[i] != self.ring[i - 1]]
             object.__setattr__(self, "ring", tuple(ring))
+
+    @classmethod
+    def stored(cls, ring: tuple[tuple[float, float], ...]) -> Polygon:
+        """From a document the service wrote after these checks: built without them."""
+        p = object.__new__(cls)
+        object.__setattr__(p, "ring", ring)
+        return p
 
 
 Outline = Circle | Polygon
@@ -103,6 +119,20 @@ class Volume4D:
             errors.append(FieldError("time_end", "must be later than time_start"))
         if errors:
             raise InvalidInput(errors)
+
+    @classmethod
+    def stored(
+        cls, outline: Outline, lower_m: float, upper_m: float, start: datetime, end: datetime
+    ) -> Volume4D:
+        """From a document the service wrote after these checks: built without them
+        (decoding a neighbour is on every filing's path; checking it again is not)."""
+        v = object.__new__(cls)
+        object.__setattr__(v, "outline", outline)
+        object.__setattr__(v, "altitude_lower_m", lower_m)
+        object.__setattr__(v, "altitude_upper_m", upper_m)
+        object.__setattr__(v, "time_start", start)
+        object.__setattr__(v, "time_end", end)
+        return v
 
     @property
     def duration_s(self) -> float:

@@ -372,6 +372,37 @@ class Filings:
     ) -> Outcome:
         """File a new intent or constraint. `evidence` is the party's signature of the
         request, when it signed it (see `service.signatures`)."""
+        write = self._submission(
+            caller, draft, key, filing_id=filing_id, evidence=evidence, key_types=key_types, within=within
+        )
+        return self._committed(self._writes.run(write))
+
+    async def submit_async(
+        self,
+        caller: Party,
+        draft: Draft,
+        key: Collection[str] = (),
+        *,
+        evidence: SignedRequest | None = None,
+    ) -> Outcome:
+        """`submit` on an event loop: the checks before the write run here (pure, no
+        I/O), the write is queued to the group commit and awaited, holding no thread."""
+        write = self._submission(caller, draft, key, evidence=evidence)
+        return self._committed(await self._writes.run_async(write))
+
+    def _submission(
+        self,
+        caller: Party,
+        draft: Draft,
+        key: Collection[str],
+        *,
+        filing_id: str | None = None,
+        evidence: SignedRequest | None = None,
+        key_types: Collection[FilingType] = ALL_TYPES,
+        within: WriteHook | None = None,
+    ) -> Callable[[Writer], Outcome]:
+        """Everything of a submission up to the write (validated, covers computed), and
+        the write itself, to run in the store's write transaction."""
         self._may_file(caller)
         now = self.clock.now()
         self._validate(draft, now)
@@ -402,7 +433,7 @@ class Filings:
             self._enforce(w, filing, findings, set(key), key_types=key_types)
             return self._store(w, filing, covers, findings, now, entry, None, within)
 
-        return self._committed(self._writes.run(write))
+        return write
 
     def _committed(self, out: Outcome) -> Outcome:
         """After the commit: wake the stream readers."""

@@ -54,6 +54,8 @@ from deconflict.store.base import Reader, Store, Writer, retrying
 __all__ = ["Batch", "Hotline", "Sent", "TickReport", "delivery_json", "message_json"]
 
 _M_PER_DEG_LAT = 111_320.0
+#: rendered texts kept for events read again (streams reconnecting, pages polled)
+_TEXTS_KEPT = 10_000
 
 
 def _t(at: datetime | None) -> str | None:
@@ -100,6 +102,8 @@ class Batch:
 
     entries: list[bytes] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    #: parties' languages, looked up once per transaction
+    languages: dict[str, str] = field(default_factory=dict)
 
     def event(self, party: str, at: datetime, kind: str, data: Mapping[str, Any]) -> None:
         self.events.append(Event(party, 0, at, kind, data))
@@ -140,6 +144,8 @@ class Hotline:
         self.ledger = ledger
         self.catalogue = catalogue or catalogue_module.default()
         self.bell = bell or Bell()
+        #: texts of messages' deliveries by (message id, language), rendered on first read
+        self._texts: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- rules ------------------------------------------------------------------------
 
@@ -177,21 +183,12 @@ class Hotline:
     def _message_event(
         self, m: Message, d: Delivery, language: str, rendered: dict[str, dict[str, Any]] | None = None
     ) -> dict[str, Any]:
-        """The event of one delivery of `m`. `rendered`: the parts that depend on the
-        language only, kept across the deliveries of one message (rendered once each)."""
+        """The event of one delivery of `m`, as stored: the message and the recipient's
+        language; `readable` adds the texts when the event is read. `rendered`: the
+        parts that depend on the language only, kept across the deliveries of one message."""
         part = rendered.get(language) if rendered is not None else None
         if part is None:
-            code = self.code(m.code)
-            lang = self.catalogue.language(language)
-            part = {
-                "message": message_json(m),
-                "text": render(self.catalogue, code, m.fields, lang.tag),
-                "language": lang.tag,
-                "uncoded": code.uncoded,
-                "replies": [
-                    {"reply": r, "text": render_reply(self.catalogue, r, lang.tag)} for r in code.replies
-                ],
-            }
+            part = {"message": message_json(m), "language": self.catalogue.language(language).tag}
             if rendered is not None:
                 rendered[language] = part
         return {
@@ -220,7 +217,7 @@ class Hotline:
         """Store a message to `recipients` and queue its entry and events in `batch`."""
         message, deliveries = self._compose(code, sender, recipients, fields, now, refers_to, mismatches)
         w.add_message(message, deliveries)
-        self._queue(w, batch, message, deliveries, mismatches, evidence, {})
+        self._queue(w, batch, message, deliveries, mismatches, evidence)
         return message, deliveries
 
     def post_many(
@@ -234,9 +231,8 @@ class Hotline:
         statements (`Writer.add_messages`): a scan cycle's warnings at once."""
         composed = [self._compose(code, sender, to, fields, now) for code, sender, to, fields in posts]
         w.add_messages(composed)
-        languages: dict[str, str] = {}
         for message, deliveries in composed:
-            self._queue(w, batch, message, deliveries, (), None, languages)
+            self._queue(w, batch, message, deliveries, (), None)
         return composed
 
     def _compose(
@@ -282,7 +278,6 @@ class Hotline:
         deliveries: Sequence[Delivery],
         mismatches: Sequence[rules.Mismatch],
         evidence: SignedRequest | None,
-        languages: dict[str, str],
     ) -> None:
         """The events and the log entry of a stored message, queued in `batch`."""
         now = message.sent_at
@@ -292,7 +287,7 @@ class Hotline:
                 d.recipient,
                 now,
                 "message",
-                self._message_event(message, d, self._language(w, d.recipient, languages), rendered),
+                self._message_event(message, d, self._language(w, d.recipient, batch.languages), rendered),
             )
         if mismatches:
             data = {
@@ -305,11 +300,13 @@ class Hotline:
         body = {**message_json(message), **signed_member(evidence)}
         batch.entries.append(self.ledger.entry(Kind.MESSAGE_SENT, body, now))
 
-    def _audience(self, w: Reader, exclude: str) -> list[str]:
-        """Who hears of a party's activity: every other operator and observer."""
-        return [
-            p.id for p in w.list_parties() if p.id != exclude and p.role in (Role.OPERATOR, Role.OBSERVER)
-        ]
+    def _audience(self, w: Reader, exclude: str, languages: dict[str, str] | None = None) -> list[str]:
+        """Who hears of a party's activity: every other operator and observer (their
+        languages noted in `languages` on the way)."""
+        parties = w.list_parties()
+        if languages is not None:
+            languages.update((p.id, p.language) for p in parties)
+        return [p.id for p in parties if p.id != exclude and p.role in (Role.OPERATOR, Role.OBSERVER)]
 
     @staticmethod
     def _notice_fields(filing: Filing) -> dict[str, JSONValue]:
@@ -343,7 +340,7 @@ class Hotline:
         NOTICE_OF_ACTIVITY when filed or its volumes or kind changed, ACTIVITY_ACTIVATED,
         ACTIVITY_NONCONFORMING and ACTIVITY_ENDED on those states, CONFLICT_WARNING to both
         owners of each conflict."""
-        audience = self._audience(w, filing.owner)
+        audience = self._audience(w, filing.owner, batch.languages)
         changed = previous is None or previous.volumes != filing.volumes or previous.kind != filing.kind
         ref = {"filing": filing.id, "kind": filing.kind}
         if audience and changed and filing.live:
@@ -358,11 +355,8 @@ class Hotline:
         if audience and filing.state is State.ENDED and was is not State.ENDED:
             self.post(w, batch, self.catalogue.codes["ACTIVITY_ENDED"], filing.owner, audience, ref, now)
         warning = self.catalogue.codes["CONFLICT_WARNING"]
-        for c in conflicts:
-            f = c.finding
-            self.post(
-                w,
-                batch,
+        warnings: list[tuple[Code, str, Sequence[str], Mapping[str, JSONValue]]] = [
+            (
                 warning,
                 SERVICE,
                 sorted({f.a.owner, f.b.owner}),
@@ -378,8 +372,12 @@ class Hotline:
                     "agreed_horizontal": f.separation.horizontal_m,
                     "agreed_vertical": f.separation.vertical_m,
                 },
-                now,
             )
+            for c in conflicts
+            for f in (c.finding,)
+        ]
+        if warnings:  # one statement for them all: at 1M intents a filing meets about 6
+            self.post_many(w, batch, warnings, now)
 
     def down_parties(self, r: Reader) -> set[str]:
         return {s.party for s in r.party_statuses() if not s.up}
@@ -618,8 +616,36 @@ class Hotline:
     # -- streams ----------------------------------------------------------------------
 
     def events(self, party: str, after_seq: int = 0, limit: int = 1000) -> list[Event]:
+        """`party`'s events after `after_seq`, as its clients see them (`readable`)."""
         with self.store.read() as r:
-            return r.events(party, after_seq, limit)
+            found = r.events(party, after_seq, limit)
+        return [self.readable(e) for e in found]
+
+    def readable(self, e: Event) -> Event:
+        """A stored event as it is served: a message's delivery gets the text in the
+        recipient's language, whether it is uncoded, and the replies it allows with
+        their texts. Rendered on the way out, not in the write that sends the message
+        (every filing sends messages; most are read once, some never): the log and the
+        stored event keep the coded message, and the text follows from it and the
+        catalogue. Events stored with their texts are served as they are."""
+        data = e.data
+        if e.type != "message" or "text" in data:
+            return e
+        message = data["message"]
+        key = (message["id"], data["language"])
+        texts = self._texts.get(key)
+        if texts is None:
+            code = self.code(message["code"])
+            tag = data["language"]
+            texts = {
+                "text": render(self.catalogue, code, message["fields"], tag),
+                "uncoded": code.uncoded,
+                "replies": [{"reply": r, "text": render_reply(self.catalogue, r, tag)} for r in code.replies],
+            }
+            if len(self._texts) >= _TEXTS_KEPT:
+                self._texts.clear()
+            self._texts[key] = texts
+        return replace(e, data={**data, **texts})
 
     def last_seq(self, party: str) -> int:
         with self.store.read() as r:

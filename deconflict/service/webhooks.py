@@ -96,6 +96,7 @@ class Webhooks:
         with self.store.read() as r:
             due = [h for h in r.webhooks() if h.next_attempt is None or h.next_attempt <= now]
             pending = {h.party: r.events(h.party, h.delivered_seq, BATCH) for h in due}
+        pending = {party: [self.hotline.readable(e) for e in found] for party, found in pending.items()}
         accepted = 0
         for hook in due:
             done = hook.delivered_seq

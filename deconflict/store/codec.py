@@ -157,7 +157,8 @@ def _encode_volume(v: Volume4D) -> list[Any]:
 
 def _decode_volume(raw: list[Any]) -> Volume4D:
     outline, lo, hi, start, end = raw
-    return Volume4D(_decode_outline(outline), lo, hi, from_us(start), from_us(end))
+    # written by `_encode_volume` from a checked volume: not checked again
+    return Volume4D.stored(_decode_outline(outline), lo, hi, from_us(start), from_us(end))
 
 
 def _encode_outline(o: Outline) -> dict[str, Any]:
@@ -169,8 +170,8 @@ def _encode_outline(o: Outline) -> dict[str, Any]:
 def _decode_outline(raw: dict[str, Any]) -> Outline:
     if "c" in raw:
         lon, lat, r = raw["c"]
-        return Circle(lon, lat, r)
-    return Polygon(tuple((lon, lat) for lon, lat in raw["p"]))
+        return Circle.stored(lon, lat, r)
+    return Polygon.stored(tuple((lon, lat) for lon, lat in raw["p"]))
 
 
 def _encode_ref(r: FilingRef) -> list[Any]:

@@ -17,12 +17,19 @@ the others go on. When the batch as a whole fails (a storage error, contention, 
 bug in a body, the commit), nothing of it was committed and every body is run again
 alone with `retrying`, so each caller gets what it would have got without company.
 A batch of one is plain `retrying`.
+
+`run_async(body)` is the same for a caller on an event loop: its body is queued and
+the caller awaits, holding no thread. A writer thread of the group (started on first
+use) leads when no caller does, so a burst of requests costs one hand-over to the
+writer and one back, not a worker thread each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Generic, TypeVar
 
 from deconflict.errors import DeconflictError, StoreUnavailable
@@ -34,13 +41,15 @@ T = TypeVar("T")
 
 
 class _Item(Generic[T]):
-    __slots__ = ("body", "done", "error", "result")
+    __slots__ = ("body", "done", "error", "on_done", "result")
 
-    def __init__(self, body: Callable[[Writer], T]) -> None:
+    def __init__(self, body: Callable[[Writer], T], on_done: Callable[[], None] | None = None) -> None:
         self.body = body
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
+        #: called (on the thread that ran the batch) once the item is done
+        self.on_done = on_done
 
 
 class GroupCommit:
@@ -58,6 +67,7 @@ class GroupCommit:
         self._cond = threading.Condition()
         self._queue: list[_Item[object]] = []
         self._leading = False
+        self._writer: threading.Thread | None = None
         #: batches run and bodies in them (for benchmarks and tests)
         self.batches = 0
         self.bodies = 0
@@ -84,7 +94,61 @@ class GroupCommit:
             raise item.error
         return item.result  # type: ignore[return-value]
 
+    async def run_async(self, body: Callable[[Writer], T]) -> T:
+        """`run(body)` for a caller on an event loop: the group's writer thread (or a
+        thread already leading) runs it; the caller awaits without holding a thread."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def settle() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        def on_done() -> None:
+            with suppress(RuntimeError):  # the loop has closed: nobody is waiting
+                loop.call_soon_threadsafe(settle)
+
+        item: _Item[T] = _Item(body, on_done)
+        with self._cond:
+            self._queue.append(item)  # type: ignore[arg-type]
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_forever, name="group-commit", daemon=True)
+                self._writer.start()
+            self._cond.notify_all()
+        # the write goes on if the caller goes away (as a thread's would): wait it out
+        await asyncio.shield(future)
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[return-value]
+
+    def _write_forever(self) -> None:
+        """The writer thread: lead whenever bodies are queued and nobody leads."""
+        with self._cond:
+            while True:
+                while self._leading or not self._queue:
+                    self._cond.wait()
+                self._leading = True
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+                self._cond.release()
+                try:
+                    self._run(batch)
+                except BaseException:  # noqa: S110 - every caller in the batch has it
+                    pass
+                finally:
+                    self._cond.acquire()
+                    self._leading = False
+                    self._cond.notify_all()
+
     def _run(self, batch: list[_Item[object]]) -> None:
+        try:
+            self._run_batch(batch)
+        finally:
+            for item in batch:
+                if item.done and item.on_done is not None:
+                    item.on_done()
+
+    def _run_batch(self, batch: list[_Item[object]]) -> None:
         self.batches += 1
         self.bodies += len(batch)
         try:

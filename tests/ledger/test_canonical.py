@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deconflict.ledger.canonical import MAX_SAFE_INTEGER, JSONValue, canonicalize, format_number
+from deconflict.ledger.canonical import (
+    MAX_SAFE_INTEGER,
+    JSONValue,
+    canonicalize,
+    canonicalize_reference,
+    format_number,
+)
 
 # RFC 8785 Appendix B: IEEE 754 bit pattern -> JSON text.
 APPENDIX_B = [
@@ -204,3 +210,50 @@ def test_output_parses_to_the_same_value_and_is_a_fixed_point(value: JSONValue) 
     parsed = json.loads(out, parse_int=float)  # JSON numbers are doubles (RFC 8785 §3.2.2.3)
     assert parsed == value  # 1 == 1.0 and -0.0 == 0, as in JSON
     assert canonicalize(parsed) == out
+
+
+# names and strings that make the fast writer take every branch: astral characters
+# (UTF-16 order differs from code-point order), controls, quotes, non-ASCII text
+TRICKY = 'aZ0"\\\n\x01\x1f\x7f\u00e9\u05e9\ufb01\uffff\U0001f600\U00010000 '
+tricky_text = st.text(st.sampled_from(TRICKY), max_size=4)
+tricky_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
+    | finite
+    | st.sampled_from([0.0, -0.0, 1.0, -3.0, 1e16, 1e21, 1e-7, 123456789012.0, 5e-324])
+    | tricky_text,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(tricky_text, inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@given(tricky_values)
+def test_fast_writer_matches_the_plain_reference(value: JSONValue) -> None:
+    assert canonicalize(value) == canonicalize_reference(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        MAX_SAFE_INTEGER + 1,
+        [-MAX_SAFE_INTEGER - 1],
+        {"a": math.nan},
+        [math.inf],
+        ["a\ud800"],
+        {"\udc00": 1},
+        {1: "x"},
+        [b"x"],
+        {"a": {"b": [1, {2: 3}]}},
+    ],
+)
+def test_fast_writer_refuses_what_the_reference_refuses(value: object) -> None:
+    with pytest.raises((ValueError, TypeError)) as fast:
+        canonicalize(value)  # type: ignore[arg-type]
+    with pytest.raises((ValueError, TypeError)) as plain:
+        canonicalize_reference(value)  # type: ignore[arg-type]
+    assert (type(fast.value), str(fast.value)) == (type(plain.value), str(plain.value))

@@ -7,6 +7,7 @@ backend; see test_sqlite.py.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Sequence
@@ -1154,6 +1155,55 @@ class TestGroupCommit:
             assert r.get_filing("refused") is None
             assert sorted(f.id for f in r.list_filings()) == ["f0", "f1", "f2"]
         check_tree(store, entries_("f0", "f1", "f2"))
+
+    def test_async_callers_are_batched_by_the_writer_thread(self, store: Store) -> None:
+        """Callers on an event loop queue behind a sync caller holding the writer; then
+        the group's writer thread runs them as one batch, each result or refusal
+        reaching its own awaiting caller, none of them holding a thread meanwhile."""
+        group = GroupCommit(store)
+        release = threading.Event()
+        threads_seen: set[str] = set()
+
+        def setter(name: str, value: int) -> Any:
+            def body(w: Any) -> str:
+                threads_seen.add(threading.current_thread().name)
+                w.set_meta(name, w.get_meta("last"))  # what was last before it
+                w.set_meta("last", value)
+                return name
+
+            return body
+
+        def refused(w: Any) -> None:
+            w.set_meta("refused", 1)
+            raise AlreadyExists("filing", "x")  # a domain refusal: undone alone
+
+        def first(w: Any) -> str:
+            release.wait(10)
+            w.set_meta("last", 1)
+            return "a"
+
+        holder = threading.Thread(target=group.run, args=(first,))
+        holder.start()
+        while not group._leading:
+            time.sleep(0.001)
+
+        async def main() -> list[object]:
+            tasks = [
+                asyncio.ensure_future(group.run_async(b)) for b in (setter("b", 2), refused, setter("c", 3))
+            ]
+            while len(group._queue) < 3:
+                await asyncio.sleep(0.001)
+            release.set()
+            return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+        out = asyncio.run(main())
+        holder.join(10)
+        assert out[0] == "b" and out[2] == "c"
+        assert isinstance(out[1], AlreadyExists)
+        assert (group.batches, group.bodies) == (2, 4)
+        assert "group-commit" in threads_seen  # the queued bodies ran on the writer thread
+        with store.read() as r:
+            assert [r.get_meta(n) for n in ("b", "c", "last", "refused")] == [1, 2, 3, None]
 
     def test_a_failing_batch_is_run_again_body_by_body(self, store: Store) -> None:
         runs: list[str] = []
