@@ -242,7 +242,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 try:
                     scenario.run(done)
                 except Exception as exc:  # the console stays up; say what broke
-                    tqdm.write(f"scenario stopped: {exc}")
+                    if not (server.should_exit or scenario.stop.is_set()):  # not Ctrl-C
+                        tqdm.write(f"scenario stopped: {exc}")
+            if server.should_exit or scenario.stop.is_set():
+                return
             if args.once:
                 server.should_exit = True
                 return
@@ -251,7 +254,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         player = threading.Thread(target=play, name="demo-scenario", daemon=True)
         player.start()
-        server.run()
+        try:
+            server.run()
+        except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully, then re-raises it
+            pass
     scenario.stop.set()
     player.join(timeout=10)
     scenario.close()

@@ -35,10 +35,10 @@ function colorOf(party) {
 
 const state = {
   api: null, me: null, map: null, log: null, counts: {filings: 0, reservations: 0, conflicts: 0, tracks: 0},
-  refreshes: 0, fitted: false, overlay: null, signature: '', centres: new Map(), extra: new Map(), timer: null,
+  refreshes: 0, fitted: false, userMoved: false, overlay: null, signature: '', centres: new Map(), extra: new Map(), timer: null,
   pollMs: POLL_MS, running: null, again: false, soon: null, stream: null, hotline: null, timeline: null,
   at: null, drawnAt: null, // null: live; else the time (ms) the map shows, from the shared record
-  streamMode: 'stopped', streamEvents: 0,
+  streamMode: 'stopped', streamEvents: 0, fed: {filings: [], reservations: [], conflicts: []},
   trackFeed: false, trackTimer: null, // tracks from the service's live picture, until setTracks takes over
 };
 let readyResolve;
@@ -124,6 +124,12 @@ async function pastPicture(api, at) {
   };
 }
 
+/** Whether [[west, south], [east, north]] lies within the map's view. */
+function inView(map, [[w, s], [e, n]]) {
+  const v = map.getBounds();
+  return w >= v.getWest() && e <= v.getEast() && s >= v.getSouth() && n <= v.getNorth();
+}
+
 /** Redraw now, or as soon as the redraw under way has finished (never two at once). */
 function refresh() {
   if (state.running) { state.again = true; return state.running; }
@@ -166,6 +172,11 @@ async function draw() {
     map.getSource('filings').setData({type: 'FeatureCollection', features: fi.features});
     map.getSource('reservations').setData({type: 'FeatureCollection', features: fr.features});
     map.getSource('conflicts').setData({type: 'FeatureCollection', features: cf});
+    state.fed = {
+      filings: fi.features.map((f) => f.properties.vid),
+      reservations: fr.features.map((f) => f.properties.vid),
+      conflicts: cf.filter((f) => f.geometry.type === 'Point').map((f) => f.properties.cid),
+    };
     setCount('filings', new Set(fi.features.map((f) => f.properties.fid)).size);
     setCount('reservations', new Set(fr.features.map((f) => f.properties.fid)).size);
     setCount('conflicts', new Set(cf.map((f) => f.properties.cid)).size);
@@ -174,7 +185,8 @@ async function draw() {
       ? [[Math.min(fi.bounds[0][0], fr.bounds[0][0]), Math.min(fi.bounds[0][1], fr.bounds[0][1])],
         [Math.max(fi.bounds[1][0], fr.bounds[1][0]), Math.max(fi.bounds[1][1], fr.bounds[1][1])]]
       : fi.bounds || fr.bounds;
-    if (bounds && !state.fitted) {
+    // the view follows the picture (everything filed in sight) until the user moves it
+    if (bounds && !state.userMoved && !(state.fitted && inView(map, bounds))) {
       map.fitBounds(bounds, {padding: 60, maxZoom: 9, duration: 0});
       state.fitted = true;
     }
@@ -368,6 +380,7 @@ async function start() {
   await loaded;
   state.overlay = new TrackOverlay(map, tracks, {labelAllUpTo: LABEL_ALL_UP_TO, labelZoom: LABEL_ZOOM});
   installInteractions(map);
+  map.on('movestart', (e) => { if (e.originalEvent) state.userMoved = true; }); // a pan or zoom by hand
   flushTracks();
   state.timeline = new Timeline($('#timeline'), state.api, (at) => { state.at = at; refreshReporting(); });
   state.timeline.start().catch(() => {});
@@ -433,6 +446,9 @@ const api = {
   setTime(at) { return state.timeline.set(at === null ? null : (typeof at === 'number' ? at : Date.parse(at))); },
   /** null when live, else the time (ms) shown. */
   get at() { return state.at; },
+  /** What the console gave the map, one entry per feature, duplicates kept: volumes as
+   * `filing id#volume index`, a conflict's id per marker, a track's id per track. */
+  fed() { return {...state.fed, tracks: tracks.list.map((t) => t.id)}; },
   /** Distinct ids drawn on screen now, per layer group (MapLibre queryRenderedFeatures). */
   rendered() {
     const m = state.map;
