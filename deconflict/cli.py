@@ -198,6 +198,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from deconflict.api.app import create_app
+    from deconflict.clock import ScaledClock
     from deconflict.service import Services
     from deconflict.sim.demo import STEPS, TOKENS_FILE, Scenario, Step, demo_agreement, register_parties
     from deconflict.store import open_store
@@ -209,9 +210,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             old.unlink(missing_ok=True)
         bar.update()
         bar.set_postfix_str("store")
-        services = Services.build(
-            open_store(data_dir / DB_FILE), demo_agreement(args.speed), data_dir=data_dir
-        )
+        clock = ScaledClock(args.speed)  # the whole service on the demo's compressed time
+        services = Services.build(open_store(data_dir / DB_FILE), demo_agreement(), clock, data_dir=data_dir)
         bar.update()
         bar.set_postfix_str("parties")
         tokens = register_parties(services, data_dir)
@@ -220,7 +220,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         app = create_app(services, tick_interval_s=max(0.1, min(1.0, 10 / args.speed)))
         server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level))
         url = f"http://{args.host}:{args.port}"
-        scenario = Scenario(url, tokens, speed=args.speed, seed=args.seed)
+        scenario = Scenario(url, tokens, clock, seed=args.seed)
 
         def play() -> None:
             while not server.started:

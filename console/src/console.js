@@ -5,6 +5,7 @@
 // and receipt on click, tracks fed through window.deconflict, and the hotline panel on the
 // hotline API.
 import {Api, ApiError} from './api.js';
+import {serviceClock} from './clock.js';
 import {Hotline, HotlineClient} from './hotline.js';
 import {hex, leafHash, LogIndex, verifyInclusion} from './ledger.js';
 import {
@@ -17,7 +18,8 @@ import {Tracks} from './tracks.js';
 
 const TOKEN_KEY = 'deconflict.token';
 const POLL_MS = 1000;
-const TRACKS_MS = 1000; // the live picture (GET /v1/tracks, /v1/tactical/alerts) is polled this often
+const TRACKS_MS = 1000;
+const CLOCK_SYNC_MS = 60_000; // the service's time is read again this often (clock.js) // the live picture (GET /v1/tracks, /v1/tactical/alerts) is polled this often
 /** A stream event asks for a refresh this soon (events come in bursts: one refresh each burst). */
 const EVENT_REFRESH_MS = 100;
 // Past this many tracks, callsigns are drawn from zoom LABEL_ZOOM up (hover shows them at
@@ -39,7 +41,7 @@ const state = {
   pollMs: POLL_MS, running: null, again: false, soon: null, stream: null, hotline: null, timeline: null,
   at: null, drawnAt: null, // null: live; else the time (ms) the map shows, from the shared record
   streamMode: 'stopped', streamEvents: 0, fed: {filings: [], reservations: [], conflicts: []},
-  trackFeed: false, trackTimer: null, // tracks from the service's live picture, until setTracks takes over
+  clockTimer: null, trackFeed: false, trackTimer: null, // tracks from the service's live picture, until setTracks takes over
 };
 let readyResolve;
 const ready = new Promise((r) => { readyResolve = r; });
@@ -193,10 +195,11 @@ async function draw() {
   }
   state.drawnAt = at;
   state.refreshes += 1;
-  if (at === null) state.timeline?.extend(Date.now());
+  if (at === null) state.timeline?.extend(serviceClock.now());
   const how = {live: 'stream live', polling: 'stream unavailable: polling events', connecting: 'stream connecting',
     stopped: 'no stream'}[state.streamMode];
-  $('#updated').textContent = `updated ${new Date().toISOString().slice(11, 19)}Z · ${how} · polled every ${state.pollMs / 1000} s`;
+  const rate = serviceClock.rate === 1 ? '' : ` · service time ×${serviceClock.rate}`;
+  $('#updated').textContent = `updated ${new Date(serviceClock.now()).toISOString().slice(11, 19)}Z${rate} · ${how} · polled every ${state.pollMs / 1000} s`;
 }
 
 /** The service's live picture onto the map: every track's last report, and the open
@@ -220,6 +223,7 @@ async function pollTracks() {
 function signedOut(message) {
   clearTimeout(state.timer);
   clearInterval(state.trackTimer);
+  clearInterval(state.clockTimer);
   state.trackFeed = false;
   state.stream?.stop();
   state.hotline?.stop();
@@ -373,6 +377,8 @@ async function start() {
   $('#app').hidden = false;
   $('#signout').hidden = false;
   $('#who').textContent = `signed in as ${state.me.name || state.me.id} (${state.me.id}, ${state.me.role})`;
+  await serviceClock.sync(state.api).catch(() => {}); // before anything shows a time
+  state.clockTimer = setInterval(() => serviceClock.sync(state.api).catch(() => {}), CLOCK_SYNC_MS);
   const base = new URL('.', document.baseURI).href;
   const {map, loaded} = createMap($('#map'), base);
   state.map = map;
@@ -440,6 +446,8 @@ const api = {
   dropStream() { state.stream?.reconnect(); },
   /** Poll the API every `ms` (the stream refreshes at once regardless). */
   setPollInterval(ms) { state.pollMs = Math.max(100, Number(ms) || POLL_MS); schedule(); },
+  /** The service's clock as the console holds it: {now (ms), rate}. */
+  clock() { return {now: serviceClock.now(), rate: serviceClock.rate}; },
   /** The hotline client's heartbeats sent so far. */
   heartbeats() { return state.hotline?.heartbeats ?? 0; },
   /** Show the map at a past time (ms since the epoch or RFC 3339), or live (null). */

@@ -85,11 +85,28 @@ def _centre(geometry: dict[str, Any]) -> tuple[float, float]:
     return sum(p[0] for p in ring) / len(ring), sum(p[1] for p in ring) / len(ring)
 
 
-def _cause_conflict(server: Server) -> tuple[set[str], float]:
-    """north files a crewed flight over the drone survey (in its window), having seen it
+def _survey(server: Server, *, settled: bool = False) -> dict[str, Any]:
+    """The drone survey; `settled`: the demo's, once moved (version 2: it stays there to
+    the end of the round, when its window ends) with at least a minute of service time left."""
+
+    def found() -> dict[str, Any] | None:
+        mine = [f for f in server.client("north").get("/v1/intents").json() if f["owner"] == "drones"]
+        if not settled:
+            return mine[0] if mine else None
+        now = datetime.fromisoformat(server.client("north").get("/v1/clock").json()["now"])
+        return next((f for f in mine if f["version"] >= 2
+                     and datetime.fromisoformat(f["volumes"][0]["properties"]["time_end"]) - now
+                     > timedelta(minutes=1)), None)  # fmt: skip
+
+    survey = _until(found, timeout_s=30)
+    assert survey, "no drone survey"
+    return survey
+
+
+def _cause_conflict(server: Server, survey: dict[str, Any]) -> tuple[set[str], float]:
+    """north files a crewed flight over the drone `survey` (in its window), having seen it
     (accepted, its conflict recorded): the new conflicts' ids, and when the answer came
     (monotonic)."""
-    survey = next(f for f in server.client("north").get("/v1/intents").json() if f["owner"] == "drones")
     volume = survey["volumes"][0]
     window = [datetime.fromisoformat(volume["properties"][k]) for k in ("time_start", "time_end")]
     body = {
@@ -527,7 +544,7 @@ def test_conflict_arrives_through_the_stream_when_polling_is_slow(
     refreshes = console.js("() => window.deconflict.counts().refreshes")
     before = seeded.ids("/v1/conflicts")
 
-    new, caused = _cause_conflict(seeded)
+    new, caused = _cause_conflict(seeded, _survey(seeded))
     assert len(new) == 1 and not new & before
 
     console.wait(
@@ -658,6 +675,19 @@ def test_wilco_on_a_demo_message_is_recorded_on_the_server(demo_console: Console
     selector = f"[data-message='{warning['id']}']"
     console.page.wait_for_selector(f"{selector} [data-reply-button=WILCO]", timeout=5_000)
     assert (console.page.text_content(f"{selector} .text") or "").startswith("CONFLICT WARNING")
+    # its reply deadline counts down on the service's clock (the demo's: DEMO_SPEED times the real one)
+    service = demo.client("drones").get("/v1/clock").json()
+    held = console.js("() => window.deconflict.clock()")
+    assert service["rate"] == held["rate"] == DEMO_SPEED
+    assert (
+        abs(held["now"] / 1000 - datetime.fromisoformat(service["now"]).timestamp()) < DEMO_SPEED
+    )  # < 1 real s
+    due = console.page.get_attribute(f"{selector} [data-due]", "data-due") or ""
+    text = console.page.text_content(f"{selector} [data-due]") or ""
+    now = console.js("() => window.deconflict.clock().now") / 1000
+    m, sec = (int(v) for v in text.rsplit(" ", 1)[1].split(":"))
+    shown = (m * 60 + sec) * (1 if "due in" in text else -1)
+    assert abs(shown - (datetime.fromisoformat(due).timestamp() - now)) <= DEMO_SPEED + 1, (text, due)
     console.shot("warning-shown")
 
     console.page.click(f"{selector} [data-reply-button=WILCO]")
@@ -673,10 +703,11 @@ def test_conflict_caused_through_the_api_appears_within_5_s(demo_console: Consol
     is on north's map within 5 s of the API's answer."""
     console = demo_console
     console.sign_in("north")
+    survey = _survey(demo, settled=True)  # not about to move or end
     before = demo.ids("/v1/conflicts")
     console.shot("before")
 
-    new, caused = _cause_conflict(demo)
+    new, caused = _cause_conflict(demo, survey)
     assert len(new) == 1 and not new & before
 
     console.wait(
