@@ -192,6 +192,15 @@ AIRCRAFT = (
 )
 
 
+#: the filings a round makes: name in Scenario.ids -> (owner, API collection)
+_FILINGS = {
+    "reservation": ("north", "constraints"),
+    "survey": ("drones", "intents"),
+    "patrol": ("north", "intents"),
+    "transit": ("south", "intents"),
+}
+
+
 @dataclass(frozen=True)
 class Step:
     at_s: float
@@ -241,8 +250,8 @@ class Scenario:
         self._rng = random.Random(self.seed)
         self._icao = {a.track: f"{self._rng.randrange(0x100000, 0xFFFFFF):06x}" for a in AIRCRAFT}
         self._seen: dict[str, int] = {}
-        #: the filings' windows end 10 minutes after the scenario
-        self._end_s = DURATION_S + 600
+        #: the filings' windows end 5 minutes after the round (`finish` ends them at its end)
+        self._end_s = DURATION_S + 300
         self._airborne: set[str] = set()
         self._t0 = self.clock.now()
 
@@ -393,29 +402,48 @@ class Scenario:
                        json={"reply": "ROGER"})  # fmt: skip
 
     def run(self, on_step: Callable[[Step], None] | None = None, *, until_s: float = DURATION_S) -> None:
-        """Play the scenario once (up to `until_s`), on the clock; `on_step` after each
-        scripted event."""
+        """Play one round of the scenario (up to `until_s`), on the clock, with new filings
+        and messages; `on_step` after each scripted event."""
         self._t0 = self.clock.now()
+        self.ids.clear()
+        self.log.clear()
+        self._airborne.clear()
         script = list(STEPS)
         t = 0
         while t <= until_s and not self.stop.is_set():
             self._sleep_until(t)
-            if t % HEARTBEAT_S == 0:
-                self._heartbeats(t)
+            self._tracks(t)  # first: the reports are as fresh as the clock's rate allows
             while script and script[0].at_s <= t:
                 step = script.pop(0)
                 self._event(step)
                 self.log.append(f"{t:5.0f} s  {step.label}")
                 if on_step:
                     on_step(step)
-            self._tracks(t)
+            if t % HEARTBEAT_S == 0:
+                self._heartbeats(t)
             t += STEP_S
 
-    def keep_alive(self) -> None:
-        """After the run: keep every party's line up (heartbeats) until `stop`."""
-        period = HEARTBEAT_S / self.speed
-        while not self.stop.wait(period):
-            self._heartbeats(DURATION_S)
+    def finish(self) -> None:
+        """End the round, so that the next one starts clean: each filing it made ended by
+        its owner, then every message still waiting for a party's reply answered by that
+        party's client (ROGER where allowed, else the first reply allowed). Its tactical
+        alert closed when VIPER 1 came back to its volume; its aircraft, no longer
+        reporting, leave the picture a minute later."""
+        for name, (party, kind) in _FILINGS.items():
+            if name not in self.ids:
+                continue
+            path = f"/v1/{kind}/{self.ids[name]}"
+            current = self._call(party, "GET", path)
+            if current["state"] != "ended":
+                self._call(party, "POST", f"{path}/state", json={"ovn": current["ovn"], "state": "ended"})
+        for party in self.tokens:
+            if party == "admin":
+                continue
+            for m in self._call(party, "GET", "/v1/hotline/messages", params={"box": "in", "limit": 1000}):
+                mine = [d for d in m["deliveries"] if d["recipient"] == party]
+                if m["replies"] and mine and mine[0]["reply"] in (None, "STANDBY"):
+                    reply = "ROGER" if "ROGER" in m["replies"] else m["replies"][0]
+                    self._call(party, "POST", f"/v1/hotline/messages/{m['id']}/reply", json={"reply": reply})
 
     def close(self) -> None:
         for c in self._clients.values():
