@@ -24,6 +24,7 @@ from chromium import ARTIFACTS, EXECUTABLE, launch, root_conftest
 from deconflict.api.app import create_app
 from deconflict.model import Agreement
 from deconflict.service import Services
+from deconflict.sim.demo import DURATION_S
 from deconflict.sim.seed import seed_example
 from deconflict.store.sqlite import SqliteStore
 
@@ -87,7 +88,7 @@ def _centre(geometry: dict[str, Any]) -> tuple[float, float]:
 
 def _survey(server: Server, *, settled: bool = False) -> dict[str, Any]:
     """The drone survey; `settled`: the demo's, once moved (version 2: it stays there to
-    the end of the round, when its window ends) with at least a minute of service time left."""
+    the end of the round, when its window ends) with at least 5 minutes of service time left."""
 
     def found() -> dict[str, Any] | None:
         mine = [f for f in server.client("north").get("/v1/intents").json() if f["owner"] == "drones"]
@@ -96,7 +97,7 @@ def _survey(server: Server, *, settled: bool = False) -> dict[str, Any]:
         now = datetime.fromisoformat(server.client("north").get("/v1/clock").json()["now"])
         return next((f for f in mine if f["version"] >= 2
                      and datetime.fromisoformat(f["volumes"][0]["properties"]["time_end"]) - now
-                     > timedelta(minutes=1)), None)  # fmt: skip
+                     > timedelta(minutes=5)), None)  # fmt: skip
 
     survey = _until(found, timeout_s=30)
     assert survey, "no drone survey"
@@ -665,9 +666,12 @@ def test_wilco_on_a_demo_message_is_recorded_on_the_server(demo_console: Console
     console.sign_in("drones")
 
     def open_warning() -> dict[str, Any] | None:
+        """One still open, from a round not about to end (the round's end answers it ROGER)."""
         inbox = demo.client("drones").get("/v1/hotline/messages", params={"box": "all"}).json()
+        now = datetime.fromisoformat(demo.client("drones").get("/v1/clock").json()["now"])
         return next((m for m in inbox if m["code"] == "CONFLICT_WARNING" and "WILCO" in m["replies"]
-                     and not [d for d in m["deliveries"] if d["recipient"] == "drones" and d["reply"]]),
+                     and not [d for d in m["deliveries"] if d["recipient"] == "drones" and d["reply"]]
+                     and now - datetime.fromisoformat(m["sent_at"]) < timedelta(seconds=DURATION_S - 300)),
                     None)  # fmt: skip
 
     warning = _until(open_warning, timeout_s=20)
