@@ -189,17 +189,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _step_done(bar: Any, step: Any) -> None:
+    bar.set_postfix_str(step.label[:48])
+    bar.update()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The service on SQLite in a fresh data directory, with the demo scenario played
-    against it through the API; the console stays up when it ends."""
+    against it through the API, round after round until Ctrl-C (`--once`: one round,
+    then the service stops); a progress bar per round."""
     import threading
+    from functools import partial
 
     import uvicorn
     from tqdm import tqdm
 
     from deconflict.api.app import create_app
+    from deconflict.clock import ScaledClock
     from deconflict.service import Services
-    from deconflict.sim.demo import STEPS, TOKENS_FILE, Scenario, Step, demo_agreement, register_parties
+    from deconflict.sim.demo import STEPS, TOKENS_FILE, Scenario, demo_agreement, register_parties
     from deconflict.store import open_store
 
     data_dir = Path(args.data_dir)
@@ -209,9 +217,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             old.unlink(missing_ok=True)
         bar.update()
         bar.set_postfix_str("store")
-        services = Services.build(
-            open_store(data_dir / DB_FILE), demo_agreement(args.speed), data_dir=data_dir
-        )
+        clock = ScaledClock(args.speed)  # the whole service on the demo's compressed time
+        services = Services.build(open_store(data_dir / DB_FILE), demo_agreement(), clock, data_dir=data_dir)
         bar.update()
         bar.set_postfix_str("parties")
         tokens = register_parties(services, data_dir)
@@ -220,7 +227,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         app = create_app(services, tick_interval_s=max(0.1, min(1.0, 10 / args.speed)))
         server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level))
         url = f"http://{args.host}:{args.port}"
-        scenario = Scenario(url, tokens, speed=args.speed, seed=args.seed)
+        scenario = Scenario(url, tokens, clock, seed=args.seed)
 
         def play() -> None:
             while not server.started:
@@ -233,25 +240,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"(data in {data_dir}, time x{args.speed:g}, seed {args.seed})"
             )
             print(f"console: {url}/console/ ; API tokens of the parties in {data_dir / TOKENS_FILE}")
-            with tqdm(total=len(STEPS), desc="scenario", unit="event") as steps:
-
-                def done(step: Step) -> None:
-                    steps.set_postfix_str(step.label[:48])
-                    steps.update()
-
-                try:
-                    scenario.run(done)
-                except Exception as exc:  # the console stays up; say what broke
-                    tqdm.write(f"scenario stopped: {exc}")
-            if args.once:
-                server.should_exit = True
-                return
-            tqdm.write("scenario complete; the console stays up (Ctrl-C to stop)")
-            scenario.keep_alive()
+            rounds = 0
+            while not (server.should_exit or scenario.stop.is_set()):
+                rounds += 1
+                with tqdm(total=len(STEPS), desc=f"round {rounds}", unit="event") as steps:
+                    try:
+                        scenario.run(partial(_step_done, steps))
+                        if args.once:
+                            break
+                        steps.set_postfix_str("ending the round")
+                        scenario.finish()
+                        steps.set_postfix_str("round over")
+                    except Exception as exc:
+                        if server.should_exit or scenario.stop.is_set():  # Ctrl-C
+                            return
+                        tqdm.write(f"scenario stopped: {exc}; the console stays up (Ctrl-C to stop)")
+                        return
+            server.should_exit = True  # --once: the single play is over
 
         player = threading.Thread(target=play, name="demo-scenario", daemon=True)
         player.start()
-        server.run()
+        try:
+            server.run()
+        except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully, then re-raises it
+            pass
     scenario.stop.set()
     player.join(timeout=10)
     scenario.close()
@@ -634,7 +646,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the tracks' noise and transponder ids (default 0)"
     )
-    p.add_argument("--once", action="store_true", help="stop the service when the scenario ends")
+    p.add_argument(
+        "--once", action="store_true", help="play the scenario once, then stop (default: round after round)"
+    )
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     p.set_defaults(func=cmd_demo)
 

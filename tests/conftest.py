@@ -15,6 +15,8 @@ import itertools
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -44,6 +46,42 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_deconflict(
+    args: list[str], port: int, *, env: dict[str, str] | None = None, stderr: Any = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
+    """`python -m deconflict *args` as a process (with `env` added to this one's), once
+    http://127.0.0.1:`port`/healthz answers; `stderr` as for Popen (a pipe by default)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deconflict", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        env={**os.environ, **(env or {})},
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "deconflict died")
+    proc.kill()
+    raise RuntimeError(f"deconflict {args[0]} did not start")
+
+
+def stop_deconflict(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> int:
+    """Ctrl-C (SIGINT, as a user stops it), then a kill if it is still running after `timeout_s`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 class ThreadServer:

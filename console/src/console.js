@@ -5,6 +5,7 @@
 // and receipt on click, tracks fed through window.deconflict, and the hotline panel on the
 // hotline API.
 import {Api, ApiError} from './api.js';
+import {serviceClock} from './clock.js';
 import {Hotline, HotlineClient} from './hotline.js';
 import {hex, leafHash, LogIndex, verifyInclusion} from './ledger.js';
 import {
@@ -17,7 +18,8 @@ import {Tracks} from './tracks.js';
 
 const TOKEN_KEY = 'deconflict.token';
 const POLL_MS = 1000;
-const TRACKS_MS = 1000; // the live picture (GET /v1/tracks, /v1/tactical/alerts) is polled this often
+const TRACKS_MS = 1000;
+const CLOCK_SYNC_MS = 60_000; // the service's time is read again this often (clock.js) // the live picture (GET /v1/tracks, /v1/tactical/alerts) is polled this often
 /** A stream event asks for a refresh this soon (events come in bursts: one refresh each burst). */
 const EVENT_REFRESH_MS = 100;
 // Past this many tracks, callsigns are drawn from zoom LABEL_ZOOM up (hover shows them at
@@ -35,11 +37,11 @@ function colorOf(party) {
 
 const state = {
   api: null, me: null, map: null, log: null, counts: {filings: 0, reservations: 0, conflicts: 0, tracks: 0},
-  refreshes: 0, fitted: false, overlay: null, signature: '', centres: new Map(), extra: new Map(), timer: null,
+  refreshes: 0, fitted: false, userMoved: false, overlay: null, signature: '', centres: new Map(), extra: new Map(), timer: null,
   pollMs: POLL_MS, running: null, again: false, soon: null, stream: null, hotline: null, timeline: null,
   at: null, drawnAt: null, // null: live; else the time (ms) the map shows, from the shared record
-  streamMode: 'stopped', streamEvents: 0,
-  trackFeed: false, trackTimer: null, // tracks from the service's live picture, until setTracks takes over
+  streamMode: 'stopped', streamEvents: 0, fed: {filings: [], reservations: [], conflicts: []},
+  clockTimer: null, trackFeed: false, trackTimer: null, // tracks from the service's live picture, until setTracks takes over
 };
 let readyResolve;
 const ready = new Promise((r) => { readyResolve = r; });
@@ -124,6 +126,12 @@ async function pastPicture(api, at) {
   };
 }
 
+/** Whether [[west, south], [east, north]] lies within the map's view. */
+function inView(map, [[w, s], [e, n]]) {
+  const v = map.getBounds();
+  return w >= v.getWest() && e <= v.getEast() && s >= v.getSouth() && n <= v.getNorth();
+}
+
 /** Redraw now, or as soon as the redraw under way has finished (never two at once). */
 function refresh() {
   if (state.running) { state.again = true; return state.running; }
@@ -166,6 +174,11 @@ async function draw() {
     map.getSource('filings').setData({type: 'FeatureCollection', features: fi.features});
     map.getSource('reservations').setData({type: 'FeatureCollection', features: fr.features});
     map.getSource('conflicts').setData({type: 'FeatureCollection', features: cf});
+    state.fed = {
+      filings: fi.features.map((f) => f.properties.vid),
+      reservations: fr.features.map((f) => f.properties.vid),
+      conflicts: cf.filter((f) => f.geometry.type === 'Point').map((f) => f.properties.cid),
+    };
     setCount('filings', new Set(fi.features.map((f) => f.properties.fid)).size);
     setCount('reservations', new Set(fr.features.map((f) => f.properties.fid)).size);
     setCount('conflicts', new Set(cf.map((f) => f.properties.cid)).size);
@@ -174,17 +187,19 @@ async function draw() {
       ? [[Math.min(fi.bounds[0][0], fr.bounds[0][0]), Math.min(fi.bounds[0][1], fr.bounds[0][1])],
         [Math.max(fi.bounds[1][0], fr.bounds[1][0]), Math.max(fi.bounds[1][1], fr.bounds[1][1])]]
       : fi.bounds || fr.bounds;
-    if (bounds && !state.fitted) {
+    // the view follows the picture (everything filed in sight) until the user moves it
+    if (bounds && !state.userMoved && !(state.fitted && inView(map, bounds))) {
       map.fitBounds(bounds, {padding: 60, maxZoom: 9, duration: 0});
       state.fitted = true;
     }
   }
   state.drawnAt = at;
   state.refreshes += 1;
-  if (at === null) state.timeline?.extend(Date.now());
+  if (at === null) state.timeline?.extend(serviceClock.now());
   const how = {live: 'stream live', polling: 'stream unavailable: polling events', connecting: 'stream connecting',
     stopped: 'no stream'}[state.streamMode];
-  $('#updated').textContent = `updated ${new Date().toISOString().slice(11, 19)}Z · ${how} · polled every ${state.pollMs / 1000} s`;
+  const rate = serviceClock.rate === 1 ? '' : ` · service time ×${serviceClock.rate}`;
+  $('#updated').textContent = `updated ${new Date(serviceClock.now()).toISOString().slice(11, 19)}Z${rate} · ${how} · polled every ${state.pollMs / 1000} s`;
 }
 
 /** The service's live picture onto the map: every track's last report, and the open
@@ -208,6 +223,7 @@ async function pollTracks() {
 function signedOut(message) {
   clearTimeout(state.timer);
   clearInterval(state.trackTimer);
+  clearInterval(state.clockTimer);
   state.trackFeed = false;
   state.stream?.stop();
   state.hotline?.stop();
@@ -361,6 +377,8 @@ async function start() {
   $('#app').hidden = false;
   $('#signout').hidden = false;
   $('#who').textContent = `signed in as ${state.me.name || state.me.id} (${state.me.id}, ${state.me.role})`;
+  await serviceClock.sync(state.api).catch(() => {}); // before anything shows a time
+  state.clockTimer = setInterval(() => serviceClock.sync(state.api).catch(() => {}), CLOCK_SYNC_MS);
   const base = new URL('.', document.baseURI).href;
   const {map, loaded} = createMap($('#map'), base);
   state.map = map;
@@ -368,6 +386,7 @@ async function start() {
   await loaded;
   state.overlay = new TrackOverlay(map, tracks, {labelAllUpTo: LABEL_ALL_UP_TO, labelZoom: LABEL_ZOOM});
   installInteractions(map);
+  map.on('movestart', (e) => { if (e.originalEvent) state.userMoved = true; }); // a pan or zoom by hand
   flushTracks();
   state.timeline = new Timeline($('#timeline'), state.api, (at) => { state.at = at; refreshReporting(); });
   state.timeline.start().catch(() => {});
@@ -427,12 +446,17 @@ const api = {
   dropStream() { state.stream?.reconnect(); },
   /** Poll the API every `ms` (the stream refreshes at once regardless). */
   setPollInterval(ms) { state.pollMs = Math.max(100, Number(ms) || POLL_MS); schedule(); },
+  /** The service's clock as the console holds it: {now (ms), rate}. */
+  clock() { return {now: serviceClock.now(), rate: serviceClock.rate}; },
   /** The hotline client's heartbeats sent so far. */
   heartbeats() { return state.hotline?.heartbeats ?? 0; },
   /** Show the map at a past time (ms since the epoch or RFC 3339), or live (null). */
   setTime(at) { return state.timeline.set(at === null ? null : (typeof at === 'number' ? at : Date.parse(at))); },
   /** null when live, else the time (ms) shown. */
   get at() { return state.at; },
+  /** What the console gave the map, one entry per feature, duplicates kept: volumes as
+   * `filing id#volume index`, a conflict's id per marker, a track's id per track. */
+  fed() { return {...state.fed, tracks: tracks.list.map((t) => t.id)}; },
   /** Distinct ids drawn on screen now, per layer group (MapLibre queryRenderedFeatures). */
   rendered() {
     const m = state.map;

@@ -3,7 +3,9 @@
 // HotlineClient (the hotline API: inbox, stream, status, heartbeat) through the same
 // setMessages / setChannels that window.deconflict exposes; a reply goes to
 // window.deconflict.onReply (HotlineClient.reply unless replaced) and is announced as a
-// "deconflict:reply" event.
+// "deconflict:reply" event. Deadlines count down, and heartbeats go, on the service's
+// clock (clock.js: in the demo it runs faster than the browser's).
+import {serviceClock} from './clock.js';
 
 const REPLIES = ['WILCO', 'UNABLE', 'STANDBY', 'ROGER'];
 
@@ -95,7 +97,7 @@ export class Hotline {
   }
 
   tick() {
-    const now = Date.now();
+    const now = serviceClock.now();
     for (const d of this.messagesEl.querySelectorAll('[data-due]')) {
       const ms = Date.parse(d.dataset.due) - now;
       d.textContent = countdown(ms);
@@ -173,7 +175,7 @@ export class HotlineClient {
       this.lastHeartbeat = r.last_heartbeat;
       period = r.heartbeat_period_s || period;
     } catch { /* the next one may get through; the status shows what the others see */ }
-    this.heartbeatTimer = setTimeout(() => this.heartbeat(), Math.max(1, period) * 1000);
+    this.heartbeatTimer = setTimeout(() => this.heartbeat(), Math.max(100, serviceClock.realMs(period)));
   }
 
   async loadStatus() {

@@ -1,7 +1,8 @@
 // The timeline: look at the map as the shared record had it at any past moment (the
 // server rebuilds it from the log alone: GET /v1/log/replay?at=), or live. A slider from the
 // log's first entry to now, a time field (RFC 3339 UTC), a "Live" button, and an indicator
-// that always says which of the two the map shows.
+// that always says which of the two the map shows. Times are the service's (clock.js).
+import {serviceClock} from './clock.js';
 
 const SETTLE_MS = 250;
 
@@ -31,7 +32,7 @@ export class Timeline {
     this.liveButton = root.querySelector('#timeline-live');
     this.errorEl = root.querySelector('#timeline-error');
     this.at = null;
-    this.first = Date.now() - 3600_000;
+    this.first = serviceClock.now() - 3600_000;
     this.settle = null;
     this.range.addEventListener('input', () => {
       clearTimeout(this.settle);
@@ -53,7 +54,7 @@ export class Timeline {
       this.set(ms);
     });
     this.liveButton.addEventListener('click', () => this.set(null));
-    this.extend(Date.now());
+    this.extend(serviceClock.now());
     this.show();
   }
 
@@ -82,13 +83,13 @@ export class Timeline {
   /** Show time `at` (ms), or live (null, or any time not in the past). */
   set(at) {
     this.errorEl.textContent = '';
-    const live = at === null || at >= Date.now();
+    const live = at === null || at >= serviceClock.now();
     this.at = live ? null : at;
     if (!live) {
       this.range.value = String(Math.floor(at / 1000));
       this.field.value = isoSeconds(at);
     } else {
-      this.extend(Date.now());
+      this.extend(serviceClock.now());
     }
     this.show();
     this.onChange(this.at);

@@ -137,6 +137,15 @@ def create_app(
     def healthz() -> dict[str, object]:
         return {"status": "ok", "version": __version__, "pid": os.getpid()}
 
+    @app.get("/v1/clock", tags=["meta"])
+    def clock() -> dict[str, Any]:
+        """The service's time (every deadline, notice and track time is on it) and its rate:
+        seconds of service time per real second, 1 but in the demo (`demo --speed`). No
+        token needed: a client sets its countdowns, and the `created` of its signatures, by it."""
+        c = services.clock
+        now = c.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return {"now": now, "rate": c.rate}
+
     @app.get("/v1/me", tags=["parties"])
     def me(who: Caller) -> dict[str, Any]:
         return wire.party_view(who)

@@ -19,10 +19,13 @@ language. Scripted, at simulated times (seconds from the start):
 - 1140: `north` answers the channel check, late (ROGER);
 - 1200-1500: `drones` loses its link: no heartbeats, no tracks: DOWN, then UP again.
 
-The service runs on the real clock; the scenario's times are divided by `speed`, and so
-are the time figures of the agreement the demo serves (`demo_agreement`): notice,
-buffers in time, hotline deadlines and heartbeats. `seed` varies track noise and the
-ids of the aircraft's transponders only: the same seed gives the same run.
+Time: the demo runs the whole service on a `ScaledClock` (`deconflict.clock`), `speed`
+times as fast as the real one, and plays the scenario on that clock. So every figure is
+true in simulated time: the agreement's notice, buffers, deadlines and heartbeats as
+`demo_agreement` gives them, the tracks' ground speeds and climb rates, their times, and
+the tactical look-ahead and CPA figures; only a real second holds `speed` simulated ones.
+`seed` varies track noise and the ids of the aircraft's transponders only: the same seed
+gives the same run.
 """
 
 from __future__ import annotations
@@ -32,17 +35,17 @@ import math
 import os
 import random
 import threading
-import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from deconflict.clock import Clock
 from deconflict.geometry.projection import LocalProjection
 from deconflict.model import Agreement, Role
 from deconflict.service import Services
@@ -67,7 +70,7 @@ TOKENS_FILE = "demo-tokens.json"
 DROPOUT = (1200, 1500)
 PLANE = LocalProjection.at(*BASE)
 
-#: the demo's rules in simulated time (before `demo_agreement` divides them by the speed)
+#: the demo's rules (simulated time, as everything on the service's clock)
 _KIND_NOTICE_S = {"crewed_flight": 600, "uas_flight": 300, "air_defence_activity": 600}
 _DEADLINES = {
     "CHANNEL_CHECK": {"delivery_s": 30, "reply_s": 120},
@@ -76,24 +79,18 @@ _DEADLINES = {
 }
 
 
-def demo_agreement(speed: float = 1.0) -> Agreement:
-    """The shipped agreement with the demo's notice and deadlines, its times divided by
-    `speed` (so that the service, on the real clock, sees the scenario's compressed
-    time). Distances and priorities are the shipped ones."""
+def demo_agreement() -> Agreement:
+    """The shipped agreement with the demo's shorter notice, heartbeats and deadlines (so
+    that 30 minutes show them all). Distances, buffers and priorities are the shipped ones."""
     text = resources.files("deconflict.agreements").joinpath("default.toml").read_text(encoding="utf-8")
     doc = tomllib.loads(text)
-    doc["agreement"]["name"] = f"{doc['agreement']['name']} (demo, time x{speed:g})"
-    doc["agreement"]["conformance_tolerance_s"] = doc["agreement"].get("conformance_tolerance_s", 0) / speed
+    doc["agreement"]["name"] = f"{doc['agreement']['name']} (demo)"
     for name, kind in doc["kinds"].items():
-        kind["min_notice_s"] = _KIND_NOTICE_S.get(name, kind["min_notice_s"]) / speed
-        kind["time_buffer_s"] = kind["time_buffer_s"] / speed
+        kind["min_notice_s"] = _KIND_NOTICE_S.get(name, kind["min_notice_s"])
     hot = doc.setdefault("hotline", {})
-    hot["heartbeat_period_s"] = HEARTBEAT_S / speed
-    hot["down_after_s"] = 3 * HEARTBEAT_S / speed
-    hot["deadlines"] = {
-        code: {k: v / speed for k, v in d.items()}
-        for code, d in {**hot.get("deadlines", {}), **_DEADLINES}.items()
-    }
+    hot["heartbeat_period_s"] = HEARTBEAT_S
+    hot["down_after_s"] = 3 * HEARTBEAT_S
+    hot["deadlines"] = {**hot.get("deadlines", {}), **_DEADLINES}
     return Agreement.from_mapping(doc)
 
 
@@ -195,6 +192,15 @@ AIRCRAFT = (
 )
 
 
+#: the filings a round makes: name in Scenario.ids -> (owner, API collection)
+_FILINGS = {
+    "reservation": ("north", "constraints"),
+    "survey": ("drones", "intents"),
+    "patrol": ("north", "intents"),
+    "transit": ("south", "intents"),
+}
+
+
 @dataclass(frozen=True)
 class Step:
     at_s: float
@@ -221,15 +227,19 @@ STEPS = (
 
 @dataclass
 class Scenario:
-    """The scripted run against a service at `url`, as the parties of `tokens`."""
+    """The scripted run against a service at `url`, as the parties of `tokens`, on the
+    service's `clock` (a `ScaledClock` at the demo's speed: the same object, or one
+    started at the same instant with the same rate)."""
 
     url: str
     tokens: dict[str, str]
-    speed: float = 10.0
+    clock: Clock
     seed: int = 0
     #: what the scenario made: filing ids and message ids by name
     ids: dict[str, str] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
+    #: tactical alerts the answers to its track reports opened: (step, reporting track, alert)
+    alerts_opened: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -240,23 +250,27 @@ class Scenario:
         self._rng = random.Random(self.seed)
         self._icao = {a.track: f"{self._rng.randrange(0x100000, 0xFFFFFF):06x}" for a in AIRCRAFT}
         self._seen: dict[str, int] = {}
-        #: the filings end two real hours after the scenario, so the idle console still shows them
-        self._end_s = DURATION_S + 7200 * self.speed
+        #: the filings' windows end 5 minutes after the round (`finish` ends them at its end)
+        self._end_s = DURATION_S + 300
         self._airborne: set[str] = set()
-        self._t0 = datetime.now(UTC)
-        self._mono0 = time.monotonic()
+        self._t0 = self.clock.now()
 
     # -- time
 
+    @property
+    def speed(self) -> float:
+        """Simulated seconds per real second (the clock's rate)."""
+        return self.clock.rate
+
     def when(self, sim_s: float) -> datetime:
-        """The real instant of a simulated time."""
-        return self._t0 + timedelta(seconds=sim_s / self.speed)
+        """The instant, on the service's clock, of `sim_s` seconds into the scenario."""
+        return self._t0 + timedelta(seconds=sim_s)
 
     def _iso(self, sim_s: float) -> str:
         return self.when(sim_s).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def _sleep_until(self, sim_s: float) -> None:
-        delay = self._mono0 + sim_s / self.speed - time.monotonic()
+        delay = (self.when(sim_s) - self.clock.now()).total_seconds() / self.speed
         if delay > 0:
             self.stop.wait(delay)
 
@@ -316,7 +330,7 @@ class Scenario:
             lon, lat = _lonlat(x + self._rng.gauss(0, noise), y + self._rng.gauss(0, noise))
             report = {
                 "track": a.track,
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "time": self._iso(t),  # where it was at t, as its velocity says (simulated m/s)
                 "lat": lat,
                 "lon": lon,
                 "alt_m": round(alt + self._rng.gauss(0, 2.0), 1),
@@ -334,7 +348,10 @@ class Scenario:
                     body = {"ovn": self.ids[f"{a.filing}_ovn"], "state": "activated"}
                     f = self._call(a.party, "POST", f"/v1/intents/{self.ids[a.filing]}/state", json=body)
                     self.ids[f"{a.filing}_ovn"] = f["filing"]["ovn"]
-            self._call(a.party, "POST", "/v1/tracks", json={"reports": [report]})
+            done = self._call(a.party, "POST", "/v1/tracks", json={"reports": [report]})
+            for change in done.get("alerts", []):  # the service scans each batch before answering
+                if change["change"] == "opened":
+                    self.alerts_opened.append((t, a.track, change["alert"]))
 
     # -- the script
 
@@ -384,30 +401,49 @@ class Scenario:
             self._call("north", "POST", f"/v1/hotline/messages/{self.ids['channel_check']}/reply",
                        json={"reply": "ROGER"})  # fmt: skip
 
-    def run(self, on_step: Callable[[Step], None] | None = None) -> None:
-        """Play the scenario once, in (compressed) real time; `on_step` after each scripted event."""
-        self._t0 = datetime.now(UTC)
-        self._mono0 = time.monotonic()
+    def run(self, on_step: Callable[[Step], None] | None = None, *, until_s: float = DURATION_S) -> None:
+        """Play one round of the scenario (up to `until_s`), on the clock, with new filings
+        and messages; `on_step` after each scripted event."""
+        self._t0 = self.clock.now()
+        self.ids.clear()
+        self.log.clear()
+        self._airborne.clear()
         script = list(STEPS)
         t = 0
-        while t <= DURATION_S and not self.stop.is_set():
+        while t <= until_s and not self.stop.is_set():
             self._sleep_until(t)
-            if t % HEARTBEAT_S == 0:
-                self._heartbeats(t)
+            self._tracks(t)  # first: the reports are as fresh as the clock's rate allows
             while script and script[0].at_s <= t:
                 step = script.pop(0)
                 self._event(step)
                 self.log.append(f"{t:5.0f} s  {step.label}")
                 if on_step:
                     on_step(step)
-            self._tracks(t)
+            if t % HEARTBEAT_S == 0:
+                self._heartbeats(t)
             t += STEP_S
 
-    def keep_alive(self) -> None:
-        """After the run: keep every party's line up (heartbeats) until `stop`."""
-        period = HEARTBEAT_S / self.speed
-        while not self.stop.wait(period):
-            self._heartbeats(DURATION_S)
+    def finish(self) -> None:
+        """End the round, so that the next one starts clean: each filing it made ended by
+        its owner, then every message still waiting for a party's reply answered by that
+        party's client (ROGER where allowed, else the first reply allowed). Its tactical
+        alert closed when VIPER 1 came back to its volume; its aircraft, no longer
+        reporting, leave the picture a minute later."""
+        for name, (party, kind) in _FILINGS.items():
+            if name not in self.ids:
+                continue
+            path = f"/v1/{kind}/{self.ids[name]}"
+            current = self._call(party, "GET", path)
+            if current["state"] != "ended":
+                self._call(party, "POST", f"{path}/state", json={"ovn": current["ovn"], "state": "ended"})
+        for party in self.tokens:
+            if party == "admin":
+                continue
+            for m in self._call(party, "GET", "/v1/hotline/messages", params={"box": "in", "limit": 1000}):
+                mine = [d for d in m["deliveries"] if d["recipient"] == party]
+                if m["replies"] and mine and mine[0]["reply"] in (None, "STANDBY"):
+                    reply = "ROGER" if "ROGER" in m["replies"] else m["replies"][0]
+                    self._call(party, "POST", f"/v1/hotline/messages/{m['id']}/reply", json={"reply": reply})
 
     def close(self) -> None:
         for c in self._clients.values():

@@ -7,14 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import free_port
+from conftest import free_port, start_deconflict
 
 
 def start(
@@ -22,36 +20,8 @@ def start(
 ) -> subprocess.Popen[bytes]:
     """`deconflict serve --seed-example` as a process (with `env` added to this one's),
     once its /healthz answers."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "deconflict",
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-            "--seed-example",
-            "--log-level",
-            "warning",
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server died")
-    proc.kill()
-    raise RuntimeError("server did not start")
+    args = ["serve", "--data-dir", str(data_dir), "--port", str(port), "--seed-example"]
+    return start_deconflict([*args, "--log-level", "warning", *extra], port, env=env)
 
 
 def everything(url: str, token: str) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """The operations console in a real browser (Debian's headless Chromium, driven by
-Playwright) against the real server (uvicorn on loopback) running the seeded example.
+Playwright) against the real server: the issue's end-to-end checks (the map against the
+API, a conflict caused through the API, WILCO on a message) against `deconflict demo`
+itself, started as a process with the scenario moving (`demo`); the others against the
+seeded example in-process (`seeded`: a known, still picture).
 
 Every step leaves a screenshot in test-artifacts/console/ (git-ignored)."""
 
@@ -21,6 +24,7 @@ from chromium import ARTIFACTS, EXECUTABLE, launch, root_conftest
 from deconflict.api.app import create_app
 from deconflict.model import Agreement
 from deconflict.service import Services
+from deconflict.sim.demo import DURATION_S
 from deconflict.sim.seed import seed_example
 from deconflict.store.sqlite import SqliteStore
 
@@ -33,8 +37,14 @@ if not EXECUTABLE.exists():  # pragma: no cover - depends on the machine
     pytest.skip(message, allow_module_level=True)
 
 
+#: the demo's time compression in these tests: the aircraft take off 6-14 s after the start
+DEMO_SPEED = 50.0
+
+
 @dataclass
-class Seeded:
+class Server:
+    """A running service, its parties' tokens, and a client per party."""
+
     url: str
     tokens: dict[str, str]
     reservation: dict[str, Any] = field(default_factory=dict)
@@ -67,23 +77,51 @@ def _box(lon: float, lat: float, half: float, start: datetime, end: datetime) ->
     }
 
 
-def _cause_conflict(seeded: Seeded) -> tuple[set[str], float]:
-    """north files a crewed flight over the drone survey, having seen it (accepted, its
-    conflict recorded): the new conflicts' ids, and when the answer came (monotonic)."""
-    survey = next(f for f in seeded.client("north").get("/v1/intents").json() if f["owner"] == "drones")
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+def _centre(geometry: dict[str, Any]) -> tuple[float, float]:
+    """A volume's centre: a circle's, or the mean of a polygon's vertices."""
+    if geometry["type"] == "Point":
+        lon, lat = geometry["coordinates"]
+        return float(lon), float(lat)
+    ring = geometry["coordinates"][0][:-1]
+    return sum(p[0] for p in ring) / len(ring), sum(p[1] for p in ring) / len(ring)
+
+
+def _survey(server: Server, *, settled: bool = False) -> dict[str, Any]:
+    """The drone survey; `settled`: the demo's, once moved (version 2: it stays there to
+    the end of the round, when its window ends) with at least 5 minutes of service time left."""
+
+    def found() -> dict[str, Any] | None:
+        mine = [f for f in server.client("north").get("/v1/intents").json() if f["owner"] == "drones"]
+        if not settled:
+            return mine[0] if mine else None
+        now = datetime.fromisoformat(server.client("north").get("/v1/clock").json()["now"])
+        return next((f for f in mine if f["version"] >= 2
+                     and datetime.fromisoformat(f["volumes"][0]["properties"]["time_end"]) - now
+                     > timedelta(minutes=5)), None)  # fmt: skip
+
+    survey = _until(found, timeout_s=30)
+    assert survey, "no drone survey"
+    return survey
+
+
+def _cause_conflict(server: Server, survey: dict[str, Any]) -> tuple[set[str], float]:
+    """north files a crewed flight over the drone `survey` (in its window), having seen it
+    (accepted, its conflict recorded): the new conflicts' ids, and when the answer came
+    (monotonic)."""
+    volume = survey["volumes"][0]
+    window = [datetime.fromisoformat(volume["properties"][k]) for k in ("time_start", "time_end")]
     body = {
         "kind": "crewed_flight",
-        "volumes": [_box(36.05, 35.1, 0.05, start, start + timedelta(hours=1))],
+        "volumes": [_box(*_centre(volume["geometry"]), 0.05, *window)],
         "key": [survey["ovn"]],
     }
-    r = seeded.client("north").post("/v1/intents", json=body)
+    r = server.client("north").post("/v1/intents", json=body)
     assert r.status_code == 201, r.text
     return {c["id"] for c in r.json()["conflicts"]}, time.monotonic()
 
 
 @pytest.fixture
-def seeded(tmp_path: Path, agreement: Agreement) -> Iterator[Seeded]:
+def seeded(tmp_path: Path, agreement: Agreement) -> Iterator[Server]:
     """`deconflict serve --seed-example` in-process (the system clock, as scripts/serve),
     plus one reservation filed through the API (the example has none)."""
     store = SqliteStore(tmp_path / "deconflict.sqlite3")
@@ -91,7 +129,7 @@ def seeded(tmp_path: Path, agreement: Agreement) -> Iterator[Seeded]:
     tokens = seed_example(services, tmp_path)
     assert tokens is not None
     with root_conftest().ThreadServer(create_app(services, sth_interval_s=None)) as url:
-        s = Seeded(url, tokens)
+        s = Server(url, tokens)
         start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
         volume = _box(34.9, 34.3, 0.1, start, start + timedelta(hours=2))
         r = s.client("south").post("/v1/constraints", json={"kind": "reservation", "volumes": [volume]})
@@ -101,6 +139,28 @@ def seeded(tmp_path: Path, agreement: Agreement) -> Iterator[Seeded]:
         for c in s.clients.values():
             c.close()
     store.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`deconflict demo` as a user starts it (a process: SQLite in a fresh data directory,
+    a free port), at DEMO_SPEED so that the scenario moves while the tests run; the
+    parties' tokens from the file it writes."""
+    root = root_conftest()
+    data = tmp_path_factory.mktemp("demo")
+    port = root.free_port()
+    args = ["demo", "--data-dir", str(data), "--port", str(port), "--speed", f"{DEMO_SPEED:g}"]
+    with (data / "demo.log").open("wb") as log:  # its progress bars, and what went wrong if anything
+        proc = root.start_deconflict(args, port, stderr=log)
+        try:
+            server = Server(f"http://127.0.0.1:{port}", json.loads((data / "demo-tokens.json").read_text()))
+            yield server
+            for c in server.clients.values():
+                c.close()
+        finally:
+            returncode = root.stop_deconflict(proc)
+    assert returncode == 0, (data / "demo.log").read_text()
+    assert "scenario stopped" not in (data / "demo.log").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +174,7 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 class Console:
     """One tab on the console, with every request it made and a screenshot per step."""
 
-    def __init__(self, page: Any, server: Seeded, name: str) -> None:
+    def __init__(self, page: Any, server: Server, name: str) -> None:
         self.page = page
         self.server = server
         self.name = name
@@ -153,33 +213,30 @@ class Console:
         return [u for u in self.requests if not u.startswith((self.server.url + "/", "data:", "blob:"))]
 
 
-@pytest.fixture
-def console(browser_context: Any, seeded: Seeded, request: pytest.FixtureRequest) -> Iterator[Console]:
+def _tab(browser_context: Any, server: Server, request: pytest.FixtureRequest) -> Iterator[Console]:
     page = browser_context.new_page()
-    c = Console(page, seeded, request.node.name)
+    c = Console(page, server, request.node.name)
     yield c
     page.close()
     assert c.errors == [], f"errors on the page: {c.errors}"
 
 
-def test_map_shows_what_the_api_reports(console: Console, seeded: Seeded) -> None:
-    console.sign_in("shield")
-    intents, constraints = seeded.ids("/v1/intents"), seeded.ids("/v1/constraints")
-    conflicts = seeded.ids("/v1/conflicts")
-    assert (len(intents), len(constraints), len(conflicts)) == (3, 1, 1)  # the example, plus the reservation
-    console.shot("signed-in")
+@pytest.fixture
+def console(browser_context: Any, seeded: Server, request: pytest.FixtureRequest) -> Iterator[Console]:
+    """A tab on the seeded example's console."""
+    yield from _tab(browser_context, seeded, request)
 
-    # the console's own counters, what MapLibre holds, and what it drew on screen: all the API's
-    counts = console.js("() => window.deconflict.counts()")
-    assert (counts["filings"], counts["reservations"], counts["conflicts"]) == (3, 1, 1)
-    for view in ("sources", "rendered"):
-        got = console.js(f"() => window.deconflict.{view}()")
-        assert set(got["filings"]) == intents, view
-        assert set(got["reservations"]) == constraints, view
-        assert set(got["conflicts"]) == conflicts, view
-    assert console.page.text_content("#count-filings") == "3"
-    assert console.page.text_content("#count-reservations") == "1"
-    assert console.page.text_content("#count-conflicts") == "1"
+
+@pytest.fixture
+def demo_console(browser_context: Any, demo: Server, request: pytest.FixtureRequest) -> Iterator[Console]:
+    """A tab on the running demo's console."""
+    yield from _tab(browser_context, demo, request)
+
+
+def test_hover_and_click_a_filing(console: Console, seeded: Server) -> None:
+    console.sign_in("shield")
+    assert console.page.text_content("#count-filings") == "3"  # the example's three
+    console.shot("signed-in")
 
     # hover south's transit (a box 4000-10000 m around 35.4E 33.6N): its band and window
     south = next(f for f in seeded.client("shield").get("/v1/intents").json() if f["owner"] == "south")
@@ -215,31 +272,7 @@ def test_map_shows_what_the_api_reports(console: Console, seeded: Seeded) -> Non
     assert any(u.endswith("/console/basemap/land.geojson") for u in console.requests)
 
 
-def test_conflict_caused_through_the_api_appears_within_5_s(console: Console, seeded: Seeded) -> None:
-    console.sign_in("north")
-    before = seeded.ids("/v1/conflicts")
-    assert set(console.js("() => window.deconflict.rendered()")["conflicts"]) == before
-    console.shot("before")
-
-    new, caused = _cause_conflict(seeded)
-    assert len(new) == 1 and not new & before
-
-    console.wait(
-        f"() => {{ const r = window.deconflict.rendered().conflicts; return {json.dumps(sorted(new))}"
-        ".every((id) => r.includes(id)); }",
-        timeout_ms=5_000,
-    )
-    shown_after_s = time.monotonic() - caused
-    assert shown_after_s < 5
-    console.idle()
-    assert set(console.js("() => window.deconflict.rendered()")["conflicts"]) == before | new
-    assert console.page.text_content("#count-conflicts") == str(len(before | new))
-    assert console.page.text_content("#count-filings") == "4"
-    console.shot("conflict-shown")
-    assert console.offsite() == []
-
-
-def test_a_bad_token_is_refused(console: Console, seeded: Seeded) -> None:
+def test_a_bad_token_is_refused(console: Console, seeded: Server) -> None:
     page = console.page
     page.goto(seeded.url + "/")
     page.fill("#token", "dcf_not-a-token")
@@ -264,7 +297,7 @@ def test_a_bad_token_is_refused(console: Console, seeded: Seeded) -> None:
     assert console.js("() => sessionStorage.getItem('deconflict.token')") is None
 
 
-def test_tracks_take_data_through_the_entry_point(console: Console, seeded: Seeded) -> None:
+def test_tracks_take_data_through_the_entry_point(console: Console, seeded: Server) -> None:
     console.sign_in("south")
     tracks = [
         {"id": "t1", "callsign": "NRT21", "party": "north", "lon": 35.9, "lat": 35.0, "heading_deg": 90},
@@ -317,7 +350,7 @@ def test_tracks_take_data_through_the_entry_point(console: Console, seeded: Seed
     assert sorted(console.js("() => window.deconflict.rendered()")["tracks"]) == ["t1", "t2"]
 
 
-def test_tracks_from_the_live_picture_match_the_api(console: Console, seeded: Seeded) -> None:
+def test_tracks_from_the_live_picture_match_the_api(console: Console, seeded: Server) -> None:
     """Tracks reported through the ingestion API are drawn, as many as GET /v1/tracks holds,
     with the tactical conflict the service alerts on between them."""
     console.sign_in("shield")
@@ -345,7 +378,7 @@ def test_tracks_from_the_live_picture_match_the_api(console: Console, seeded: Se
     assert console.offsite() == []
 
 
-def test_console_files_are_served_with_a_same_origin_policy(seeded: Seeded) -> None:
+def test_console_files_are_served_with_a_same_origin_policy(seeded: Server) -> None:
     with httpx.Client(base_url=seeded.url) as c:
         r = c.get("/")
         assert r.status_code == 307 and r.headers["location"] == "/console/"
@@ -365,7 +398,7 @@ def test_console_files_are_served_with_a_same_origin_policy(seeded: Seeded) -> N
     assert land["type"] == "FeatureCollection" and land["features"][0]["geometry"]["type"] == "MultiPolygon"
 
 
-def test_browser_inclusion_check_agrees_with_the_python_reference(console: Console, seeded: Seeded) -> None:
+def test_browser_inclusion_check_agrees_with_the_python_reference(console: Console, seeded: Server) -> None:
     """The receipt's in-browser RFC 9162 check against deconflict.ledger.rfc9162's verifier,
     on every leaf of trees of 1 to 13 leaves, with the right proof and with a changed hash,
     a wrong index and a wrong size."""
@@ -406,7 +439,7 @@ def test_browser_inclusion_check_agrees_with_the_python_reference(console: Conso
     assert console.js("(e) => window.deconflict.leafHash(e)", entries[3].hex()) == hashes[3].hex()
 
 
-def _message(seeded: Seeded, sender: str, to: str, text: str) -> dict[str, Any]:
+def _message(seeded: Server, sender: str, to: str, text: str) -> dict[str, Any]:
     body = {"code": "FREE_TEXT", "to": [to], "fields": {"text": text}}
     r = seeded.client(sender).post("/v1/hotline/messages", json=body)
     assert r.status_code == 201, r.text
@@ -414,7 +447,7 @@ def _message(seeded: Seeded, sender: str, to: str, text: str) -> dict[str, Any]:
     return message
 
 
-def _delivery(seeded: Seeded, reader: str, message_id: str, recipient: str) -> dict[str, Any]:
+def _delivery(seeded: Server, reader: str, message_id: str, recipient: str) -> dict[str, Any]:
     r = seeded.client(reader).get(f"/v1/hotline/messages/{message_id}")
     r.raise_for_status()
     return next(d for d in r.json()["deliveries"] if d["recipient"] == recipient)
@@ -429,10 +462,11 @@ def _until(check: Any, timeout_s: float = 5.0) -> Any:
         time.sleep(0.1)
 
 
-def test_hotline_panel_on_the_real_api(console: Console, seeded: Seeded) -> None:
-    """A message sent through the API appears in the recipient's language, is marked
-    delivered once shown, and clicking WILCO records that reply on the server; the console
-    heartbeats for its party and shows every party's line as the status endpoint does."""
+def test_hotline_panel_on_the_real_api(console: Console, seeded: Server) -> None:
+    """A message sent through the API appears in the recipient's language, with its reply
+    deadline counting down, and is marked delivered once shown (a reply clicked: on the
+    demo, below); the console heartbeats for its party and shows every party's line as the
+    status endpoint does."""
     console.sign_in("north")  # north reads Russian
     console.wait("() => window.deconflict.stream().mode === 'live'")
     sent = _message(seeded, "south", "north", "Tanker moving to track B at 12:40Z")
@@ -452,13 +486,6 @@ def test_hotline_panel_on_the_real_api(console: Console, seeded: Seeded) -> None
     assert _delivery(seeded, "south", sent["id"], "north")["reply"] is None
     console.shot("hotline-message")
 
-    console.page.click(f"{selector} [data-reply-button=WILCO]")
-    console.page.wait_for_selector(f"{selector} [data-reply=WILCO]")
-    got = _delivery(seeded, "south", sent["id"], "north")
-    assert got["reply"] == "WILCO" and got["replied_at"] is not None
-    assert console.page.query_selector(f"{selector} [data-reply-button]") is None
-    console.shot("hotline-wilco")
-
     # the console heartbeats for north: the status endpoint has north UP, and the panel
     # shows every party's line as that endpoint reports it (up, down or unknown)
     assert console.js("() => window.deconflict.heartbeats()") >= 1
@@ -473,7 +500,7 @@ def test_hotline_panel_on_the_real_api(console: Console, seeded: Seeded) -> None
     assert console.offsite() == []
 
 
-def test_hotline_stream_reconnects_and_falls_back_to_polling(console: Console, seeded: Seeded) -> None:
+def test_hotline_stream_reconnects_and_falls_back_to_polling(console: Console, seeded: Server) -> None:
     console.sign_in("drones")
     console.wait("() => window.deconflict.stream().mode === 'live'")
     first = _message(seeded, "north", "drones", "first")
@@ -506,7 +533,7 @@ def test_hotline_stream_reconnects_and_falls_back_to_polling(console: Console, s
 
 @pytest.mark.parametrize("party", ["north", "shield"])
 def test_conflict_arrives_through_the_stream_when_polling_is_slow(
-    console: Console, seeded: Seeded, party: str
+    console: Console, seeded: Server, party: str
 ) -> None:
     """Polling once a minute: a conflict caused through the API still appears within 5 s,
     because the stream's event (a conflict warning to north; a notice of north's new filing
@@ -518,7 +545,7 @@ def test_conflict_arrives_through_the_stream_when_polling_is_slow(
     refreshes = console.js("() => window.deconflict.counts().refreshes")
     before = seeded.ids("/v1/conflicts")
 
-    new, caused = _cause_conflict(seeded)
+    new, caused = _cause_conflict(seeded, _survey(seeded))
     assert len(new) == 1 and not new & before
 
     console.wait(
@@ -532,7 +559,7 @@ def test_conflict_arrives_through_the_stream_when_polling_is_slow(
     console.shot("conflict-from-stream")
 
 
-def test_timeline_shows_the_shared_record_at_a_past_moment(console: Console, seeded: Seeded) -> None:
+def test_timeline_shows_the_shared_record_at_a_past_moment(console: Console, seeded: Server) -> None:
     console.sign_in("shield")
     assert console.page.get_attribute("[data-testid=timeline-mode]", "data-mode") == "live"
     assert console.page.text_content("[data-testid=timeline-mode]") == "LIVE"
@@ -581,3 +608,142 @@ def test_timeline_shows_the_shared_record_at_a_past_moment(console: Console, see
     assert set(console.js("() => window.deconflict.rendered()")["filings"]) == live_ids
     console.shot("timeline-live")
     assert any("/v1/log/replay?at=" in u for u in console.requests)
+
+
+# -- against `deconflict demo`, the scenario moving (in this order: the aircraft take off
+# while the first two run) -----------------------------------------------------------------
+
+
+def _api_picture(server: Server) -> dict[str, list[str]]:
+    """What the API reports: each filing's volumes (`id#index`, as the console keys its
+    features), each reservation's, and the tracks' ids; sorted."""
+
+    def volumes(path: str) -> list[str]:
+        return sorted(f"{f['id']}#{i}" for f in server.client("shield").get(path).json()
+                      for i in range(len(f["volumes"])))  # fmt: skip
+
+    picture = server.client("shield").get("/v1/tracks").json()
+    return {
+        "filings": volumes("/v1/intents"),
+        "reservations": volumes("/v1/constraints"),
+        "tracks": sorted(t["id"] for t in picture["tracks"]),
+    }
+
+
+def _map_disagreement(console: Console, server: Server) -> str | None:
+    """None when the map shows exactly what the API reports, read before and after the map
+    (the same answer both times, so that the picture did not move in between); else what
+    differs."""
+    before = _api_picture(server)
+    console.idle()
+    shown = console.js(
+        "() => { const d = window.deconflict; return {fed: d.fed(), sources: d.sources(),"
+        " rendered: d.rendered(), counts: d.counts()}; }"
+    )
+    texts = {k: console.page.text_content(f"#count-{k}") for k in before}
+    after = _api_picture(server)
+    if before != after:
+        return "the picture moved while it was read"
+    problems = []
+    for layer, api in before.items():
+        ids = {v.split("#")[0] for v in api}
+        if sorted(shown["fed"][layer]) != api:  # one dropped, or given twice
+            problems.append(f"{layer}: fed {sorted(shown['fed'][layer])} != API {api}")
+        for view in ("sources", "rendered"):
+            if sorted(shown[view][layer]) != sorted(ids):
+                problems.append(f"{layer}: {view} {sorted(shown[view][layer])} != API {sorted(ids)}")
+        if shown["counts"][layer] != len(ids) or texts[layer] != str(len(ids)):
+            problems.append(
+                f"{layer}: counted {shown['counts'][layer]}, shown {texts[layer]}, API {len(ids)}"
+            )
+    return "; ".join(problems) or None
+
+
+def test_wilco_on_a_demo_message_is_recorded_on_the_server(demo_console: Console, demo: Server) -> None:
+    """The demo's strategic conflict (north's patrol over the drone survey) sends drones a
+    CONFLICT_WARNING; clicking WILCO on it in drones' console records that reply."""
+    console = demo_console
+    console.sign_in("drones")
+
+    def open_warning() -> dict[str, Any] | None:
+        """One still open, from a round not about to end (the round's end answers it ROGER)."""
+        inbox = demo.client("drones").get("/v1/hotline/messages", params={"box": "all"}).json()
+        now = datetime.fromisoformat(demo.client("drones").get("/v1/clock").json()["now"])
+        return next((m for m in inbox if m["code"] == "CONFLICT_WARNING" and "WILCO" in m["replies"]
+                     and not [d for d in m["deliveries"] if d["recipient"] == "drones" and d["reply"]]
+                     and now - datetime.fromisoformat(m["sent_at"]) < timedelta(seconds=DURATION_S - 300)),
+                    None)  # fmt: skip
+
+    warning = _until(open_warning, timeout_s=20)
+    assert warning, "the demo sent drones no conflict warning"
+    selector = f"[data-message='{warning['id']}']"
+    console.page.wait_for_selector(f"{selector} [data-reply-button=WILCO]", timeout=5_000)
+    assert (console.page.text_content(f"{selector} .text") or "").startswith("CONFLICT WARNING")
+    # its reply deadline counts down on the service's clock (the demo's: DEMO_SPEED times the real one)
+    service = demo.client("drones").get("/v1/clock").json()
+    held = console.js("() => window.deconflict.clock()")
+    assert service["rate"] == held["rate"] == DEMO_SPEED
+    assert (
+        abs(held["now"] / 1000 - datetime.fromisoformat(service["now"]).timestamp()) < DEMO_SPEED
+    )  # < 1 real s
+    due = console.page.get_attribute(f"{selector} [data-due]", "data-due") or ""
+    text = console.page.text_content(f"{selector} [data-due]") or ""
+    now = console.js("() => window.deconflict.clock().now") / 1000
+    m, sec = (int(v) for v in text.rsplit(" ", 1)[1].split(":"))
+    shown = (m * 60 + sec) * (1 if "due in" in text else -1)
+    assert abs(shown - (datetime.fromisoformat(due).timestamp() - now)) <= DEMO_SPEED + 1, (text, due)
+    console.shot("warning-shown")
+
+    console.page.click(f"{selector} [data-reply-button=WILCO]")
+    console.page.wait_for_selector(f"{selector} [data-reply=WILCO]")
+    got = _delivery(demo, "drones", warning["id"], "drones")
+    assert got["reply"] == "WILCO" and got["replied_at"] is not None
+    assert console.page.query_selector(f"{selector} [data-reply-button]") is None
+    console.shot("wilco-recorded")
+
+
+def test_conflict_caused_through_the_api_appears_within_5_s(demo_console: Console, demo: Server) -> None:
+    """north, a party of the running demo, files over the demo's drone survey: the conflict
+    is on north's map within 5 s of the API's answer."""
+    console = demo_console
+    console.sign_in("north")
+    survey = _survey(demo, settled=True)  # not about to move or end
+    before = demo.ids("/v1/conflicts")
+    console.shot("before")
+
+    new, caused = _cause_conflict(demo, survey)
+    assert len(new) == 1 and not new & before
+
+    console.wait(
+        f"() => {{ const r = window.deconflict.rendered().conflicts; return {json.dumps(sorted(new))}"
+        ".every((id) => r.includes(id)); }",
+        timeout_ms=5_000,
+    )
+    shown_after_s = time.monotonic() - caused
+    assert shown_after_s < 5
+    console.idle()
+    assert new <= set(console.js("() => window.deconflict.sources()")["conflicts"])
+    console.shot("conflict-shown")
+    assert console.offsite() == []
+
+
+def test_demo_map_shows_what_the_api_reports(demo_console: Console, demo: Server) -> None:
+    """While the demo runs (filings changing state, tracks moving every simulated 10 s),
+    the map holds and draws exactly the filings, reservations and tracks the API reports."""
+    console = demo_console
+    console.sign_in("shield")
+    assert _until(lambda: len(_api_picture(demo)["tracks"]) >= 2, timeout_s=20), "no aircraft airborne"
+    first = demo.client("shield").get("/v1/tracks").json()["tracks"]
+    for step in ("airborne", "moving"):
+        problem: str | None = "not compared yet"
+        deadline = time.monotonic() + 15
+        while problem and time.monotonic() < deadline:
+            problem = _map_disagreement(console, demo)
+        assert problem is None, problem
+        picture = _api_picture(demo)
+        assert picture["reservations"] and picture["filings"]
+        console.shot(step)
+        time.sleep(1.0)
+    later = {t["id"]: (t["lon"], t["lat"]) for t in demo.client("shield").get("/v1/tracks").json()["tracks"]}
+    assert any(later.get(t["id"]) not in (None, (t["lon"], t["lat"])) for t in first)  # they moved
+    assert console.offsite() == []
