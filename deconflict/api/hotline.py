@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from deconflict.api.signatures import signed_request_dependency
 from deconflict.errors import DeconflictError, InvalidInput, NotFound, Unauthorized
-from deconflict.model import Delivery, Event, Message, Party, PartyStatus
+from deconflict.model import Delivery, Event, Message, Party, PartyStatus, Role
 from deconflict.model.signature import SignedRequest
 from deconflict.service import Services
 from deconflict.service.bell import POLL_S
@@ -170,12 +170,16 @@ def hotline_routes(services: Services, caller: Callable[..., Party]) -> APIRoute
 
     @router.get("/status")
     def party_status(who: Caller) -> list[dict[str, Any]]:
-        """Every party's line: up, down, or unknown (never heard a heartbeat)."""
+        """Every hotline party's line (operators and observers, and any other party once
+        it has sent a heartbeat): up, down, or unknown (never heard a heartbeat)."""
         known = {s.party: s for s in hotline.statuses()}
         out = []
         for p in services.parties.all():
             s = known.get(p.id)
-            out.append(status_view(s) if s else {"party": p.id, "state": "unknown"})
+            if s is not None:
+                out.append(status_view(s))
+            elif p.role in (Role.OPERATOR, Role.OBSERVER):
+                out.append({"party": p.id, "state": "unknown"})
         return out
 
     @router.put("/webhook")

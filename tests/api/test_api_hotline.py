@@ -103,6 +103,7 @@ def test_websocket_client_acknowledges_delivery_and_heartbeats(live: Live) -> No
     assert got["deliveries"][0]["delivered_at"] == "2030-06-01T12:00:00Z"
     status = {s["party"]: s["state"] for s in live.client("north").get("/v1/hotline/status").json()}
     assert status["south"] == "up" and status["north"] == "unknown"
+    assert "admin" not in status  # not a hotline party: it has no line to watch
 
 
 def test_streams_need_a_token(live: Live) -> None:
