@@ -48,9 +48,10 @@ def number(value: float) -> str:
 
 
 def instant(value: datetime) -> str:
-    """ISO 8601 UTC, seconds always, microseconds only when there are some."""
+    """ISO 8601 UTC, seconds always, a fraction only when there is one, without its
+    trailing zeros (an operator reads 10:54:36.047Z, not 10:54:36.047000Z)."""
     base = value.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{value.microsecond:06d}Z" if value.microsecond else f"{base}Z"
+    return f"{base}.{value.microsecond:06d}".rstrip("0") + "Z" if value.microsecond else f"{base}Z"
 
 
 def position(lon: float, lat: float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -14,7 +15,7 @@ from hotline_samples import SAMPLE, sample_fields
 from deconflict.errors import InvalidInput
 from deconflict.hotline import catalogue, fields
 from deconflict.hotline.catalogue import REQUIRED_CODES, CatalogueError, FieldType
-from deconflict.hotline.render import FSI, LRI, PDI, RLI, render, render_reply, strip_isolates
+from deconflict.hotline.render import FSI, LRI, PDI, RLI, instant, render, render_reply, strip_isolates
 
 LANGUAGES = ("en", "ru", "he", "ar")
 CAT = catalogue.default()
@@ -170,6 +171,20 @@ def test_free_text_is_shown_uncoded_and_isolated_in_every_language() -> None:
         text = render(CAT, spec, {"text": "שלום world"}, lang)
         assert f"{FSI}שלום world{PDI}" in text
     assert render(CAT, spec, {"text": "x"}, "en").startswith("UNCODED TEXT")
+
+
+@pytest.mark.parametrize(
+    ("micro", "text"),
+    [
+        (0, "2026-11-26T10:54:36Z"),
+        (47_000, "2026-11-26T10:54:36.047Z"),
+        (123_456, "2026-11-26T10:54:36.123456Z"),
+        (500_000, "2026-11-26T10:54:36.5Z"),
+        (1, "2026-11-26T10:54:36.000001Z"),
+    ],
+)
+def test_instants_show_a_fraction_only_as_long_as_it_is(micro: int, text: str) -> None:
+    assert instant(datetime(2026, 11, 26, 10, 54, 36, micro, tzinfo=UTC)) == text
 
 
 def test_unknown_language_falls_back_to_english() -> None:
