@@ -135,6 +135,17 @@ def _beyond_bmp(names: list[str]) -> bool:
     return any(max(name, default="\0") > "\uffff" for name in names)
 
 
+def _float_text(x: float) -> str:
+    """`format_number(x)` by way of repr, which already gives ECMAScript's form for
+    every finite double written without an exponent, but for a trailing ".0"."""
+    text = repr(x)
+    if "e" in text or "n" in text:  # exponent form, inf, nan: the general rule
+        return format_number(x)
+    if text.endswith(".0"):
+        return "0" if text in ("0.0", "-0.0") else text[:-2]
+    return text
+
+
 def _write(value: object, parts: list[str]) -> None:
     """The fast writer: exact built-in types first, strings checked once at the end
     (`canonicalize` encodes the whole text), member names sorted by code point unless
@@ -166,13 +177,7 @@ def _write(value: object, parts: list[str]) -> None:
             _write(value[name], parts)  # type: ignore[index]
         parts.append("}")
     elif kind is float:
-        text = repr(value)
-        if "e" in text or "n" in text:  # exponent form, inf, nan: the general rule
-            parts.append(format_number(value))  # type: ignore[arg-type]
-        elif text.endswith(".0"):
-            parts.append("0" if text in ("0.0", "-0.0") else text[:-2])
-        else:
-            parts.append(text)
+        parts.append(_float_text(value))  # type: ignore[arg-type]
     elif kind is int:
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:  # type: ignore[operator]
             parts.append(str(value))
@@ -187,13 +192,7 @@ def _write(value: object, parts: list[str]) -> None:
             else:
                 parts.append(",")
             if type(item) is float:  # coordinates: the bulk of most documents
-                text = repr(item)
-                if "e" in text or "n" in text:
-                    parts.append(format_number(item))
-                elif text.endswith(".0"):
-                    parts.append("0" if text in ("0.0", "-0.0") else text[:-2])
-                else:
-                    parts.append(text)
+                parts.append(_float_text(item))
             else:
                 _write(item, parts)
         parts.append("]")
