@@ -11,8 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from deconflict.errors import FieldError, InvalidInput
+
+_T = TypeVar("_T")
 
 #: Altitudes outside this band (metres, WGS84) are refused as nonsense.
 MIN_ALTITUDE_M = -1_000.0
@@ -30,6 +33,15 @@ def check_lon_lat(lon: float, lat: float, field: str) -> list[FieldError]:
     if not _finite(lat) or not -90.0 <= lat <= 90.0:
         errors.append(FieldError(f"{field}[1]", "latitude must be a number within [-90, 90]"))
     return errors
+
+
+def _unchecked(cls: type[_T], **fields: object) -> _T:
+    """An instance of the frozen dataclass `cls` with these fields, without running its
+    `__post_init__` checks (the `stored` constructors: values checked when filed)."""
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+    return obj
 
 
 def is_utc(value: datetime) -> bool:
@@ -54,11 +66,7 @@ class Circle:
     @classmethod
     def stored(cls, lon: float, lat: float, radius_m: float) -> Circle:
         """From a document the service wrote after these checks: built without them."""
-        c = object.__new__(cls)
-        object.__setattr__(c, "lon", lon)
-        object.__setattr__(c, "lat", lat)
-        object.__setattr__(c, "radius_m", radius_m)
-        return c
+        return _unchecked(cls, lon=lon, lat=lat, radius_m=radius_m)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +92,7 @@ class Polygon:
     @classmethod
     def stored(cls, ring: tuple[tuple[float, float], ...]) -> Polygon:
         """From a document the service wrote after these checks: built without them."""
-        p = object.__new__(cls)
-        object.__setattr__(p, "ring", ring)
-        return p
+        return _unchecked(cls, ring=ring)
 
 
 Outline = Circle | Polygon
@@ -126,13 +132,14 @@ class Volume4D:
     ) -> Volume4D:
         """From a document the service wrote after these checks: built without them
         (decoding a neighbour is on every filing's path; checking it again is not)."""
-        v = object.__new__(cls)
-        object.__setattr__(v, "outline", outline)
-        object.__setattr__(v, "altitude_lower_m", lower_m)
-        object.__setattr__(v, "altitude_upper_m", upper_m)
-        object.__setattr__(v, "time_start", start)
-        object.__setattr__(v, "time_end", end)
-        return v
+        return _unchecked(
+            cls,
+            outline=outline,
+            altitude_lower_m=lower_m,
+            altitude_upper_m=upper_m,
+            time_start=start,
+            time_end=end,
+        )
 
     @property
     def duration_s(self) -> float:
