@@ -300,12 +300,11 @@ class Hotline:
         body = {**message_json(message), **signed_member(evidence)}
         batch.entries.append(self.ledger.entry(Kind.MESSAGE_SENT, body, now))
 
-    def _audience(self, w: Reader, exclude: str, languages: dict[str, str] | None = None) -> list[str]:
-        """Who hears of a party's activity: every other operator and observer (their
-        languages noted in `languages` on the way)."""
+    def _audience(self, w: Reader, exclude: str, languages: dict[str, str]) -> list[str]:
+        """Who hears of a party's activity: every other operator and observer (every
+        party's language noted in `languages` on the way)."""
         parties = w.list_parties()
-        if languages is not None:
-            languages.update((p.id, p.language) for p in parties)
+        languages.update((p.id, p.language) for p in parties)
         return [p.id for p in parties if p.id != exclude and p.role in (Role.OPERATOR, Role.OBSERVER)]
 
     @staticmethod
@@ -589,10 +588,9 @@ class Hotline:
             w.put_delivery(d)
             body = {"id": message.id, "by": caller.id, "reply": reply, **signed_member(evidence)}
             batch.entries.append(self.ledger.entry(Kind.MESSAGE_REPLIED, body, now))
-            languages: dict[str, str] = {}
             for party in message.parties:
                 if party != caller.id:
-                    lang = self._language(w, party, languages)
+                    lang = self._language(w, party, batch.languages)
                     batch.event(
                         party,
                         now,
@@ -699,7 +697,6 @@ class Hotline:
             retried = escalated = 0
             down: list[str] = []
             messages: dict[str, Message] = {}
-            languages: dict[str, str] = {}
             for d in w.due_deliveries(now):
                 if d.message_id not in messages:
                     found = w.get_message(d.message_id)
@@ -721,7 +718,7 @@ class Hotline:
                             delivery_due=due + timedelta(seconds=limits.delivery_s),
                         )
                         retried += 1
-                        lang = self._language(w, d.recipient, languages)
+                        lang = self._language(w, d.recipient, batch.languages)
                         batch.event(d.recipient, now, "message", self._message_event(m, d, lang))
                         data = {
                             "message": m.id,
