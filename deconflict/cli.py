@@ -54,10 +54,12 @@ def _print_json(value: Any) -> None:
     print(json.dumps(plain(value), ensure_ascii=False))
 
 
-def _tune_gc() -> None:
+def tune_gc() -> None:
     """A long-running service keeps large caches of immutable objects: freeze what
     start-up built and collect the oldest generation less often, so that full
-    collections do not stall filings."""
+    collections do not stall filings. Every process that serves calls this (`serve`,
+    its worker processes, `demo`); `bench/strategic.py` does too before it times
+    filings in-process, so that it measures the service as it runs."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 100)
@@ -127,7 +129,7 @@ def app_factory() -> Any:
         sth_interval_s=float(interval) if interval else 10.0,
         dss_auth=_dss_auth(_auth_from_env()),
     )
-    _tune_gc()
+    tune_gc()
     return app
 
 
@@ -183,7 +185,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     services.tactical.scan_interval_s = args.tactical_scan_interval_s
     app = create_app(services, sth_interval_s=args.sth_interval_s or None, dss_auth=dss_auth)
-    _tune_gc()
+    tune_gc()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     services.store.close()
     return 0
@@ -226,6 +228,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         bar.set_postfix_str("server")
         app = create_app(services, tick_interval_s=max(0.1, min(1.0, 10 / args.speed)))
         server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level))
+        tune_gc()
         url = f"http://{args.host}:{args.port}"
         scenario = Scenario(url, tokens, clock, seed=args.seed)
 

@@ -13,13 +13,13 @@ parties (for an unannounced track, an `IDENTITY_QUERY` to every party).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from deconflict.hotline.catalogue import Code
+from deconflict.ids import new_id
 from deconflict.ledger.canonical import JSONValue
 from deconflict.ledger.entries import Kind
 from deconflict.model import SERVICE, Role
@@ -197,7 +197,7 @@ class Alerts:
             a = self.open.get(f.key)
             if a is None:
                 a = TacticalAlert(
-                    str(uuid.uuid4()), f.kind, f.track_a, f.party_a, f.track_b, f.party_b, f.filing,
+                    new_id(), f.kind, f.track_a, f.party_a, f.track_b, f.party_b, f.filing,
                     now, now, None, dict(f.figures),
                 )  # fmt: skip
                 opened.append((f, a))

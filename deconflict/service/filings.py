@@ -39,6 +39,7 @@ from deconflict.errors import (
 )
 from deconflict.geometry.cells import search_cells
 from deconflict.geometry.outline import validate_outline
+from deconflict.ids import new_id
 from deconflict.ledger.entries import Kind
 from deconflict.model import (
     Agreement,
@@ -315,7 +316,7 @@ class Filings:
         `within` and the notifier run in that same transaction."""
         w.put_filing(filing, [c.own for c in covers])
         closed = w.close_conflicts(filing.id, now) if filing.version > 1 else []
-        conflicts = tuple(Conflict(str(uuid.uuid4()), f, ConflictState.OPEN, now) for f in findings)
+        conflicts = tuple(Conflict(new_id(), f, ConflictState.OPEN, now) for f in findings)
         if conflicts:
             w.add_conflicts(conflicts)
         entries = [entry]
@@ -407,7 +408,7 @@ class Filings:
         now = self.clock.now()
         self._validate(draft, now)
         notice_s, late = self._notice(draft.kind, draft.volumes, None, now)
-        fid = filing_id or str(uuid.uuid4())
+        fid = filing_id or str(uuid.uuid4())  # v4: ASTM F3548 names entities by UUIDv4
         filing = Filing(
             id=fid,
             type=draft.type,

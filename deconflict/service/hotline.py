@@ -14,7 +14,6 @@ move time instead of sleeping; a deadline is met exactly when ``now`` reaches it
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from deconflict.hotline import fields as typed
 from deconflict.hotline import rules
 from deconflict.hotline.catalogue import Catalogue, Code, FieldType
 from deconflict.hotline.render import render, render_reply
+from deconflict.ids import new_id
 from deconflict.ledger.canonical import JSONValue
 from deconflict.ledger.entries import Kind
 from deconflict.model import (
@@ -247,7 +247,7 @@ class Hotline:
     ) -> tuple[Message, list[Delivery]]:
         limits = rules.deadlines(code.pick(fields), self.agreement.hotline.deadlines)
         message = Message(
-            str(uuid.uuid4()),
+            new_id(),
             code.name,
             sender,
             tuple(recipients),

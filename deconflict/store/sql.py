@@ -257,14 +257,18 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
             else:
                 got[fid] = f
         fresh: list[Filing] = []
+        wanted = dict(keys)
         for chunk in chunks(missing):
-            # only '?' placeholders are interpolated
+            # one index look-up per (id, version) pair, straight into filing_versions;
+            # only '(?, ?)' placeholders are interpolated
             sql = (
-                "SELECT fv.doc FROM filings AS f JOIN filing_versions AS fv"  # noqa: S608
-                " ON fv.filing_id = f.id AND fv.version = f.version"
-                f" WHERE f.id IN ({placeholders(len(chunk))})"
+                "SELECT fv.doc FROM (VALUES "  # noqa: S608
+                + ",".join(["(?, ?)"] * len(chunk))
+                + ") AS k JOIN filing_versions AS fv"
+                " ON fv.filing_id = k.column1 AND fv.version = k.column2"
             )
-            for (doc,) in self._all(sql, list(chunk)):
+            params = [x for fid in chunk for x in (fid, wanted[fid])]
+            for (doc,) in self._all(sql, params):
                 f = decode_filing(doc)
                 got[f.id] = f
                 fresh.append(f)
@@ -569,23 +573,32 @@ class SqlWriter(DssWrites, HotlineWrites, TacticalWrites, SqlReader):
     # -- conflicts
 
     def add_conflicts(self, conflicts: Sequence[Conflict]) -> None:
-        for c in conflicts:
-            if self._one("SELECT 1 FROM conflicts WHERE id = ?", (c.id,)) is not None:
+        if not conflicts:
+            return
+        ids = [c.id for c in conflicts]
+        taken: set[str] = set()
+        for chunk in chunks(ids):
+            # only '?' placeholders are interpolated
+            sql = f"SELECT id FROM conflicts WHERE id IN ({placeholders(len(chunk))})"  # noqa: S608
+            taken.update(r[0] for r in self._all(sql, list(chunk)))
+        named = sorted({ref.id for c in conflicts for ref in (c.finding.a, c.finding.b)})
+        stored: set[tuple[str, int]] = set()
+        for chunk in chunks(named):
+            sql = (
+                "SELECT filing_id, version FROM filing_versions"  # noqa: S608 (only '?' interpolated)
+                f" WHERE filing_id IN ({placeholders(len(chunk))})"
+            )
+            stored.update((r[0], r[1]) for r in self._all(sql, list(chunk)))
+        rows: list[tuple[Any, ...]] = []
+        for c in conflicts:  # the first offender in order, as one insert at a time would find
+            if c.id in taken:
                 raise AlreadyExists("conflict", c.id)
+            taken.add(c.id)
             a, b = c.finding.a, c.finding.b
             for ref in (a, b):
-                if (
-                    self._one(
-                        "SELECT 1 FROM filing_versions WHERE filing_id = ? AND version = ?",
-                        (ref.id, ref.version),
-                    )
-                    is None
-                ):
+                if (ref.id, ref.version) not in stored:
                     raise NotFound("filing version", f"{ref.id} v{ref.version}")
-            self._exec(
-                "INSERT INTO conflicts (id, a_id, a_version, a_owner, b_id, b_version, b_owner,"
-                " state, detected_at_us, closed_at_us, doc)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows.append(
                 (
                     c.id,
                     a.id,
@@ -598,8 +611,14 @@ class SqlWriter(DssWrites, HotlineWrites, TacticalWrites, SqlReader):
                     to_us(c.detected_at),
                     None if c.closed_at is None else to_us(c.closed_at),
                     encode_finding(c.finding).decode(),
-                ),
+                )
             )
+        self._conn.many(
+            "INSERT INTO conflicts (id, a_id, a_version, a_owner, b_id, b_version, b_owner,"
+            " state, detected_at_us, closed_at_us, doc)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
     def close_conflicts(self, filing_id: str, at: datetime) -> list[str]:
         params = (ConflictState.OPEN.value, filing_id, filing_id)

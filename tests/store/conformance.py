@@ -496,8 +496,22 @@ class TestConflicts:
             w.add_conflicts([conflict("k2", a, b), conflict("k1", b, a)])
         with pytest.raises(NotFound), store.write() as w:
             w.add_conflicts([conflict("k3", bump(a), b)])  # version 2 was never stored
+        with pytest.raises(AlreadyExists, match="k4"), store.write() as w:
+            w.add_conflicts([conflict("k4", a, b), conflict("k5", b, a), conflict("k4", b, a)])
+        with pytest.raises(NotFound, match="a1 v2"), store.write() as w:  # the first offender
+            w.add_conflicts([conflict("k6", a, b), conflict("k7", bump(a), b), conflict("k1", a, b)])
         with store.read() as r:
-            assert [k.id for k in r.list_conflicts()] == ["k1"]  # k2 was rolled back too
+            assert [k.id for k in r.list_conflicts()] == ["k1"]  # k2, k4... were rolled back too
+
+    def test_many_conflicts_in_one_call(self, store: Store) -> None:
+        a = self._f(store, "a1")
+        put(store, *(filing(f"b{i:03d}", owner="bravo") for i in range(700)))  # > one IN chunk
+        others = [self._f(store, f"b{i:03d}") for i in range(700)]
+        made = [conflict(f"k{i:03d}", a, b) for i, b in enumerate(others)]
+        with store.write() as w:
+            w.add_conflicts(made)
+        with store.read() as r:
+            assert sorted(r.list_conflicts(), key=lambda k: k.id) == made
 
 
 class TestTransactions:
