@@ -23,6 +23,7 @@ microseconds, so "touching" is exact.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,7 @@ class PreparedCache:
     def __init__(self, max_entries: int = 100_000) -> None:
         self._max = max_entries
         self._entries: OrderedDict[tuple[str, int, str], _Prepared] = OrderedDict()
+        self._lock = threading.Lock()  # threads share it; preparing runs outside the lock
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -148,19 +150,22 @@ class PreparedCache:
     def get(self, filings: Sequence[Filing]) -> list[_Prepared]:
         found: list[_Prepared | None] = []
         missing: list[int] = []
-        for i, f in enumerate(filings):
-            key = (f.id, f.version, f.ovn)
-            hit = self._entries.get(key)
-            if hit is None:
-                missing.append(i)
-            else:
-                self._entries.move_to_end(key)
-            found.append(hit)
-        for i, p in zip(missing, _prepare_many([filings[i] for i in missing]), strict=True):
-            found[i] = p
-            self._entries[(p.filing.id, p.filing.version, p.filing.ovn)] = p
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        with self._lock:
+            for i, f in enumerate(filings):
+                key = (f.id, f.version, f.ovn)
+                hit = self._entries.get(key)
+                if hit is None:
+                    missing.append(i)
+                else:
+                    self._entries.move_to_end(key)
+                found.append(hit)
+        made = _prepare_many([filings[i] for i in missing])
+        with self._lock:
+            for i, p in zip(missing, made, strict=True):
+                found[i] = p
+                self._entries[(p.filing.id, p.filing.version, p.filing.ovn)] = p
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
         return [p for p in found if p is not None]
 
 

@@ -98,6 +98,14 @@ class Reader(Protocol):
         """Current versions, ordered by id."""
         ...
 
+    def filings_changed_since(self, log_size: int) -> list[Filing]:
+        """Current versions of the filings stored (created, versioned, ended) since a
+        snapshot in which `log_size()` was `log_size`, ended ones included, ordered by
+        id: every filing a transaction wrote that committed after that snapshot (and,
+        in a write transaction, every one it wrote itself), perhaps a few more. A
+        filing checked against that snapshot need be checked again only against these."""
+        ...
+
     def list_conflicts(
         self, *, state: ConflictState | None = None, party: str | None = None
     ) -> list[Conflict]:

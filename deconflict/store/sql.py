@@ -246,6 +246,11 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
         rows = self._all(sql, params)
         return self._current([(r[0], r[1]) for r in rows])
 
+    def filings_changed_since(self, log_size: int) -> list[Filing]:
+        # sorted here: ORDER BY id leads SQLite to scan the whole table in id order
+        rows = self._all("SELECT id, version FROM filings WHERE log_seq >= ?", (log_size,))
+        return self._current(sorted((r[0], r[1]) for r in rows))
+
     def _current(self, keys: list[tuple[str, int]]) -> list[Filing]:
         """Decoded current versions for (id, version) pairs read in this snapshot."""
         got: dict[str, Filing] = {}
@@ -515,18 +520,21 @@ class SqlWriter(DssWrites, HotlineWrites, TacticalWrites, SqlReader):
             to_us(filing.time_start),
             to_us(filing.time_end),
             to_us(filing.updated_at),
+            # the log's size now: at least what any snapshot taken before this
+            # transaction commits can have seen (`filings_changed_since`)
+            self._border().size,
         )
         if stored is None:
             self._exec(
                 "INSERT INTO filings (version, type, owner, kind, state, time_start_us,"
-                " time_end_us, updated_at_us, created_at_us, id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " time_end_us, updated_at_us, log_seq, created_at_us, id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*row, to_us(filing.created_at), filing.id),
             )
         else:
             self._exec(
                 "UPDATE filings SET version = ?, type = ?, owner = ?, kind = ?, state = ?,"
-                " time_start_us = ?, time_end_us = ?, updated_at_us = ? WHERE id = ?",
+                " time_start_us = ?, time_end_us = ?, updated_at_us = ?, log_seq = ? WHERE id = ?",
                 (*row, filing.id),
             )
         self._exec(

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from deconflict import agreements
 from deconflict.clock import ManualClock
-from deconflict.detect.strategic import all_conflicts
+from deconflict.detect.strategic import all_conflicts, detect
 from deconflict.errors import ConflictRefused, MissingKey
 from deconflict.geometry.projection import LocalProjection
 from deconflict.model import Circle, FilingType, Polygon, Role, State, Volume4D
@@ -192,4 +192,74 @@ def test_a_batch_checks_each_filing_against_those_before_it(tmp_path: Path) -> N
     with services.store.read() as r:
         assert sorted(f.id for f in r.list_filings()) == ["first", "holder"]
         assert r.list_conflicts() == []
+    services.store.close()
+
+
+meanwhile_st = st.lists(
+    st.tuples(
+        st.sampled_from(PARTIES),
+        st.sampled_from(("crewed_flight", "uas_flight", "air_defence_activity", "reservation")),
+        st.lists(volumes(), min_size=1, max_size=2),
+        st.booleans(),  # True: the party withdraws one of its live filings instead
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=filings_st, meanwhile=meanwhile_st, every=st.integers(1, 3))
+def test_a_filing_is_checked_against_what_was_stored_after_its_look(
+    tmp_path_factory: object,
+    plan: list,  # type: ignore[type-arg]
+    meanwhile: list,  # type: ignore[type-arg]
+    every: int,
+) -> None:
+    """A filing is checked against a read snapshot before the write lock, then only
+    against what changed since. Here other parties file and withdraw between every
+    look and its write: each outcome's conflicts must still equal a check of the
+    filing against every live filing as stored when it was written."""
+    path = tmp_path_factory.mktemp("look") / "db.sqlite3"  # type: ignore[attr-defined]
+    services = build(path, ConflictAction.WARN)
+    filings = services.filings
+    parties = {p.id: p for p in services.parties.all()}
+    pending = list(meanwhile)
+    look = filings._look
+    busy = False
+
+    def submit(owner: str, draft: Draft) -> object:
+        key: list[str] = []
+        while True:  # each attempt's look may let new conflicting filings in: add them
+            try:
+                return filings.submit(parties[owner], draft, key)
+            except MissingKey as exc:
+                key += [m["ovn"] for m in exc.missing]
+
+    def look_then_others_write(filing: object, covers: object) -> object:
+        nonlocal busy
+        seen = look(filing, covers)  # type: ignore[arg-type]
+        if busy:
+            return seen
+        busy = True
+        try:
+            for _ in range(every):
+                if not pending:
+                    break
+                owner, kind, vols, withdraw = pending.pop()
+                mine = filings.current(owner=owner)
+                if withdraw and mine:
+                    filings.withdraw(parties[owner], mine[0].type, mine[0].id, mine[0].ovn)
+                else:
+                    submit(owner, Draft(FilingType.INTENT, kind, tuple(vols), State.ACCEPTED))
+        finally:
+            busy = False
+        return seen
+
+    filings._look = look_then_others_write  # type: ignore[method-assign]
+    for owner, kind, vols in plan:
+        out = submit(owner, Draft(FilingType.INTENT, kind, tuple(vols), State.ACCEPTED))
+        filing = out.filing  # type: ignore[attr-defined]
+        with services.store.read() as r:
+            others = [f for f in r.list_filings() if f.id != filing.id]
+        expected = detect(filing, others, services.agreement)
+        assert [c.finding for c in out.conflicts] == expected  # type: ignore[attr-defined]
     services.store.close()

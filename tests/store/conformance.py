@@ -350,6 +350,33 @@ class TestFilings:
             assert [f.id for f in r.list_filings(owner="alpha", live_only=False)] == ["b", "c"]
             assert [f.id for f in r.list_filings(owner="bravo")] == ["a"]
 
+    def test_filings_changed_since_a_snapshot(self, store: Store) -> None:
+        put(store, filing("old"), filing("kept", owner="bravo"))
+        with store.write() as w:
+            w.append_log([b'{"n":0}'])
+        with store.read() as r:
+            mark = r.log_size()
+            assert r.filings_changed_since(mark) == []
+        old = filing("old")
+        with store.write() as w:  # no log entry at all: still seen as changed
+            w.put_filing(bump(old, state=State.ENDED), cells_of(old))
+            w.put_filing(filing("new", owner="bravo"), cells_of(filing("new")))
+            assert [f.id for f in w.filings_changed_since(mark)] == ["new", "old"]  # its own writes
+        with store.write() as w:
+            w.append_log([b'{"n":1}', b'{"n":2}'])
+        with store.read() as r:
+            changed = r.filings_changed_since(mark)
+            assert [(f.id, f.version, f.state) for f in changed] == [
+                ("new", 1, State.ACCEPTED),
+                ("old", 2, State.ENDED),  # ended ones too, at their current version
+            ]
+            assert r.filings_changed_since(r.log_size()) == []
+        with pytest.raises(Boom), store.write() as w:  # rolled back: not a change
+            w.put_filing(filing("lost"), cells_of(filing("lost")))
+            raise Boom
+        with store.read() as r:
+            assert [f.id for f in r.filings_changed_since(mark)] == ["new", "old"]
+
 
 class TestFind:
     @pytest.fixture(autouse=True)

@@ -42,6 +42,7 @@ def test_migrations_are_recorded_once(store: SqliteStore) -> None:
         (4, "hotline"),
         (5, "dss"),
         (6, "tactical"),
+        (7, "filing_changes"),
     ]
 
 
