@@ -78,10 +78,7 @@ import deconflict.service.hotline as hotline_mod  # noqa: E402
 import deconflict.service.ledger as ledger_mod  # noqa: E402
 import deconflict.store.sql as sql_mod  # noqa: E402
 from deconflict import agreements  # noqa: E402
-from deconflict.cli import (
-    DB_FILE,  # noqa: E402
-    tune_gc,  # noqa: E402
-)
+from deconflict.cli import DB_FILE, tune_runtime  # noqa: E402
 from deconflict.clock import SystemClock  # noqa: E402
 from deconflict.detect.strategic import all_conflicts, detect  # noqa: E402
 from deconflict.errors import MissingKey  # noqa: E402
@@ -253,7 +250,7 @@ def in_process(path: Database, t0: datetime, specs: list[Spec], args: argparse.N
     with store.read() as r:
         parties = {pid: r.get_party(pid) for pid in OWNERS}
     keyer = Keyer(path, agreement)
-    tune_gc()  # as `deconflict serve` runs
+    tune_runtime()  # as `deconflict serve` runs
     times: list[float] = []
     cpu: list[float] = []  # CPU time of this process (all its threads): robust to a busy machine
     conflicts: list[int] = []

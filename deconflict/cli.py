@@ -54,15 +54,23 @@ def _print_json(value: Any) -> None:
     print(json.dumps(plain(value), ensure_ascii=False))
 
 
-def tune_gc() -> None:
-    """A long-running service keeps large caches of immutable objects: freeze what
-    start-up built and collect the oldest generation less often, so that full
-    collections do not stall filings. Every process that serves calls this (`serve`,
-    its worker processes, `demo`); `bench/strategic.py` does too before it times
-    filings in-process, so that it measures the service as it runs."""
+def tune_runtime() -> None:
+    """The interpreter as a long-running service wants it. Every process that serves
+    calls this (`serve`, its worker processes, `demo`); `bench/strategic.py` does too
+    before it times filings in-process, so that it measures the service as it runs.
+
+    - The service keeps large caches of immutable objects: freeze what start-up built
+      and collect the oldest generation less often, so that full collections do not
+      stall filings.
+    - The write thread (group commit) gives up the interpreter lock for every SQL
+      statement and must win it back from the event loop's thread each time: hand the
+      lock over every 0.5 ms instead of every 5 ms, so a write holding the store's
+      lock is not kept waiting (measured at 1M filings through HTTP: 185-195 against
+      207-208 filings/s in one process, 224-231 against 246-247 with two)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 100)
+    sys.setswitchinterval(0.0005)
 
 
 def _env_list(name: str, sep: str = ",") -> list[str]:
@@ -129,7 +137,7 @@ def app_factory() -> Any:
         sth_interval_s=float(interval) if interval else 10.0,
         dss_auth=_dss_auth(_auth_from_env()),
     )
-    tune_gc()
+    tune_runtime()
     return app
 
 
@@ -185,7 +193,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     services.tactical.scan_interval_s = args.tactical_scan_interval_s
     app = create_app(services, sth_interval_s=args.sth_interval_s or None, dss_auth=dss_auth)
-    tune_gc()
+    tune_runtime()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     services.store.close()
     return 0
@@ -228,7 +236,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         bar.set_postfix_str("server")
         app = create_app(services, tick_interval_s=max(0.1, min(1.0, 10 / args.speed)))
         server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level))
-        tune_gc()
+        tune_runtime()
         url = f"http://{args.host}:{args.port}"
         scenario = Scenario(url, tokens, clock, seed=args.seed)
 

@@ -124,9 +124,11 @@ def create_app(
         BodyLimit, max_bytes=max_body_bytes, paths={"/v1/tracks": max(max_body_bytes, MAX_TRACK_BODY_BYTES)}
     )
 
-    def caller(
+    async def caller(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Party:
+        # one indexed read, on the loop: a hop to a worker thread per request costs
+        # more than the read (and filings look at a snapshot on the loop anyway)
         return services.parties.authenticate(creds.credentials if creds else None)
 
     Caller = Annotated[Party, Depends(caller)]

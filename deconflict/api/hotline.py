@@ -13,7 +13,7 @@ No `from __future__ import annotations`: FastAPI reads these routes' annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
@@ -115,7 +115,7 @@ def _after(value: str | None, name: str) -> int:
     return int(value)
 
 
-def hotline_routes(services: Services, caller: Callable[..., Party]) -> APIRouter:
+def hotline_routes(services: Services, caller: Callable[..., Awaitable[Party]]) -> APIRouter:
     router = APIRouter(prefix="/v1/hotline", tags=["hotline"])
     Caller = Annotated[Party, Depends(caller)]
     Signed = Annotated[SignedRequest | None, Depends(signed_request_dependency(services, caller))]

@@ -144,7 +144,7 @@ def _signature_bytes(headers: _Headers, label: str) -> bytes:
 
 
 def signed_request_dependency(
-    services: Services, caller: Callable[..., Party]
+    services: Services, caller: Callable[..., Awaitable[Party]]
 ) -> Callable[..., Awaitable[SignedRequest | None]]:
     """A FastAPI dependency: the caller's verified signature of this request, or None
     when it carries none (whether one was required is the service's rule)."""

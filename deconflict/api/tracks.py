@@ -10,7 +10,7 @@ No `from __future__ import annotations`: FastAPI reads these routes' annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -81,7 +81,7 @@ def track_view(t: TrackInfo) -> dict[str, Any]:
     }
 
 
-def track_routes(services: Services, caller: Callable[..., Party]) -> APIRouter:
+def track_routes(services: Services, caller: Callable[..., Awaitable[Party]]) -> APIRouter:
     router = APIRouter(tags=["tactical"])
     Caller = Annotated[Party, Depends(caller)]
     tactical = services.tactical
