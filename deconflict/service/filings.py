@@ -65,7 +65,7 @@ from deconflict.model.dss import Availability, Subscriber
 from deconflict.model.filing import INITIAL_STATES, make_ovn, transitions
 from deconflict.model.signature import SignedRequest
 from deconflict.service.covers import Cover, Covers
-from deconflict.service.hotline import Batch, Hotline
+from deconflict.service.hotline import Batch, Composed, Hotline
 from deconflict.service.ledger import (
     Ledger,
     Receipt,
@@ -89,12 +89,25 @@ class Draft:
 
 
 @dataclass(frozen=True, slots=True)
+class Opened:
+    """The conflicts a version opens on its findings, with their log entries and
+    warnings: made before the write lock (`Filings._opened`), used inside it when the
+    findings there are the same."""
+
+    findings: tuple[Finding, ...]
+    conflicts: tuple[Conflict, ...]
+    entries: tuple[bytes, ...]
+    warnings: tuple[Composed, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
 class Seen:
     """A filing's check against a read snapshot (`Filings._look`)."""
 
     log_size: int
     """The snapshot's `Reader.log_size()`: where to look for what changed since."""
     findings: tuple[Finding, ...]
+    opened: Opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,10 +253,21 @@ class Filings:
             return []
         return detect(filing, self._neighbours(r, filing, covers), self.agreement, cache=self._prepared)
 
-    def _look(self, filing: Filing, covers: Sequence[Cover]) -> Seen:
-        """Check `filing` against a read snapshot (outside the write lock)."""
+    def _look(self, filing: Filing, covers: Sequence[Cover], now: datetime) -> Seen:
+        """Check `filing` against a read snapshot (outside the write lock), and make
+        what its findings would open."""
         with self.store.read() as r:
-            return Seen(r.log_size(), tuple(self._findings(r, filing, covers)))
+            size, findings = r.log_size(), tuple(self._findings(r, filing, covers))
+        return Seen(size, findings, self._opened(findings, now))
+
+    def _opened(self, findings: Sequence[Finding], now: datetime) -> Opened:
+        """New conflicts on `findings`, their CONFLICT_OPENED entries and warnings (pure)."""
+        conflicts = tuple(Conflict(new_id(), f, ConflictState.OPEN, now) for f in findings)
+        entries = tuple(
+            self.ledger.entry(Kind.CONFLICT_OPENED, conflict_opened_body(c), now) for c in conflicts
+        )
+        warnings = tuple(self.hotline.conflict_warnings(conflicts, now)) if self.hotline else None
+        return Opened(tuple(findings), conflicts, entries, warnings)
 
     def _since(self, w: Writer, filing: Filing, seen: Seen) -> list[Finding]:
         """Inside the write lock: `seen`'s findings, but against every filing stored
@@ -343,23 +367,27 @@ class Filings:
         entry: bytes,
         previous: Filing | None = None,
         within: WriteHook | None = None,
+        opened: Opened | None = None,
     ) -> Outcome:
         """Store `filing` and its conflicts, and append `entry` (the filing's) and one
         entry per conflict closed and opened to the log, all in `w`'s transaction; then
-        `within` and the notifier run in that same transaction."""
+        `within` and the notifier run in that same transaction. `opened`: what was made
+        before the lock for the findings then, used if `findings` are still those."""
         w.put_filing(filing, [c.own for c in covers])
         closed = w.close_conflicts(filing.id, now) if filing.version > 1 else []
-        conflicts = tuple(Conflict(new_id(), f, ConflictState.OPEN, now) for f in findings)
+        if opened is None or opened.findings != tuple(findings):
+            opened = self._opened(findings, now)
+        conflicts = opened.conflicts
         if conflicts:
             w.add_conflicts(conflicts)
         entries = [entry]
         entries += [
             self.ledger.entry(Kind.CONFLICT_CLOSED, conflict_closed_body(c, filing), now) for c in closed
         ]
-        entries += [self.ledger.entry(Kind.CONFLICT_OPENED, conflict_opened_body(c), now) for c in conflicts]
+        entries += opened.entries
         if self.hotline is not None:
             batch = Batch()
-            self.hotline.on_filing(w, batch, filing, previous, conflicts, now)
+            self.hotline.on_filing(w, batch, filing, previous, conflicts, now, opened.warnings)
             if batch.events:
                 w.add_events(batch.events)
             entries += batch.entries
@@ -463,14 +491,14 @@ class Filings:
         )
         covers = self._covers.of(filing.volumes)  # pure and slow: outside the write lock
         entry = self._entry(Kind.FILING_CREATED, filing, None, now, evidence)  # likewise
-        seen = self._look(filing, covers)  # likewise: re-checked inside for what changed
+        seen = self._look(filing, covers, now)  # likewise: re-checked inside for what changed
 
         def write(w: Writer) -> Outcome:
             admit(w, caller, evidence, now)
             self._check_up(w, caller, filing.type, filing.state)
             findings = self._since(w, filing, seen)
             self._enforce(w, filing, findings, set(key), key_types=key_types)
-            return self._store(w, filing, covers, findings, now, entry, None, within)
+            return self._store(w, filing, covers, findings, now, entry, None, within, seen.opened)
 
         return write
 

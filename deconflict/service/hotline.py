@@ -51,11 +51,15 @@ from deconflict.service.ledger import Ledger, Receipt
 from deconflict.service.signatures import admit, signed_member
 from deconflict.store.base import Reader, Store, Writer, retrying
 
-__all__ = ["Batch", "Hotline", "Sent", "TickReport", "delivery_json", "message_json"]
+__all__ = ["Batch", "Composed", "Hotline", "Sent", "TickReport", "delivery_json", "message_json"]
 
 _M_PER_DEG_LAT = 111_320.0
 #: rendered texts kept for events read again (streams reconnecting, pages polled)
 _TEXTS_KEPT = 10_000
+
+
+#: A message composed but not stored: with its deliveries and its log entry.
+Composed = tuple[Message, list[Delivery], bytes]
 
 
 def _t(at: datetime | None) -> str | None:
@@ -229,11 +233,30 @@ class Hotline:
     ) -> list[tuple[Message, list[Delivery]]]:
         """`post` for each of `posts` (code, sender, recipients, fields), stored in batched
         statements (`Writer.add_messages`): a scan cycle's warnings at once."""
-        composed = [self._compose(code, sender, to, fields, now) for code, sender, to, fields in posts]
-        w.add_messages(composed)
-        for message, deliveries in composed:
-            self._queue(w, batch, message, deliveries, (), None)
-        return composed
+        return self.store_composed(w, batch, self.compose_many(posts, now))
+
+    def compose_many(
+        self, posts: Sequence[tuple[Code, str, Sequence[str], Mapping[str, JSONValue]]], now: datetime
+    ) -> list[Composed]:
+        """The messages of `posts` with their deliveries and log entries, stored nowhere
+        yet (pure: a filing composes its warnings before the write lock)."""
+        out: list[Composed] = []
+        for code, sender, to, fields in posts:
+            message, deliveries = self._compose(code, sender, to, fields, now)
+            entry = self.ledger.entry(Kind.MESSAGE_SENT, message_json(message), now)
+            out.append((message, deliveries, entry))
+        return out
+
+    def store_composed(
+        self, w: Writer, batch: Batch, composed: Sequence[Composed]
+    ) -> list[tuple[Message, list[Delivery]]]:
+        """Store messages `compose_many` made, in batched statements, and queue their
+        events and entries in `batch`."""
+        stored = [(message, deliveries) for message, deliveries, _ in composed]
+        w.add_messages(stored)
+        for message, deliveries, entry in composed:
+            self._queue(w, batch, message, deliveries, (), None, entry)
+        return stored
 
     def _compose(
         self,
@@ -278,8 +301,10 @@ class Hotline:
         deliveries: Sequence[Delivery],
         mismatches: Sequence[rules.Mismatch],
         evidence: SignedRequest | None,
+        entry: bytes | None = None,
     ) -> None:
-        """The events and the log entry of a stored message, queued in `batch`."""
+        """The events and the log entry of a stored message, queued in `batch`
+        (`entry`: the entry already made, for a message with no evidence)."""
         now = message.sent_at
         rendered: dict[str, dict[str, Any]] = {}
         for d in deliveries:
@@ -297,8 +322,10 @@ class Hotline:
             }
             for party in message.parties:
                 batch.event(party, now, "read_back_mismatch", data)
-        body = {**message_json(message), **signed_member(evidence)}
-        batch.entries.append(self.ledger.entry(Kind.MESSAGE_SENT, body, now))
+        if entry is None:
+            body = {**message_json(message), **signed_member(evidence)}
+            entry = self.ledger.entry(Kind.MESSAGE_SENT, body, now)
+        batch.entries.append(entry)
 
     def _audience(self, w: Reader, exclude: str, languages: dict[str, str]) -> list[str]:
         """Who hears of a party's activity: every other operator and observer (every
@@ -326,35 +353,10 @@ class Hotline:
             "volumes": len(volumes),
         }
 
-    def on_filing(
-        self,
-        w: Writer,
-        batch: Batch,
-        filing: Filing,
-        previous: Filing | None,
-        conflicts: Sequence[Conflict],
-        now: datetime,
-    ) -> None:
-        """The automatic messages of an accepted filing version, in its transaction:
-        NOTICE_OF_ACTIVITY when filed or its volumes or kind changed, ACTIVITY_ACTIVATED,
-        ACTIVITY_NONCONFORMING and ACTIVITY_ENDED on those states, CONFLICT_WARNING to both
-        owners of each conflict."""
-        audience = self._audience(w, filing.owner, batch.languages)
-        changed = previous is None or previous.volumes != filing.volumes or previous.kind != filing.kind
-        ref = {"filing": filing.id, "kind": filing.kind}
-        if audience and changed and filing.live:
-            code = self.catalogue.codes["NOTICE_OF_ACTIVITY"]
-            self.post(w, batch, code, filing.owner, audience, self._notice_fields(filing), now)
-        was = previous.state if previous else None
-        if audience and filing.state is State.ACTIVATED and was is not State.ACTIVATED:
-            self.post(w, batch, self.catalogue.codes["ACTIVITY_ACTIVATED"], filing.owner, audience, ref, now)
-        if audience and filing.state is State.NONCONFORMING and was is not State.NONCONFORMING:
-            code = self.catalogue.codes["ACTIVITY_NONCONFORMING"]
-            self.post(w, batch, code, filing.owner, audience, ref, now)
-        if audience and filing.state is State.ENDED and was is not State.ENDED:
-            self.post(w, batch, self.catalogue.codes["ACTIVITY_ENDED"], filing.owner, audience, ref, now)
+    def conflict_warnings(self, conflicts: Sequence[Conflict], now: datetime) -> list[Composed]:
+        """The CONFLICT_WARNING of each conflict (to both its owners), composed, not stored."""
         warning = self.catalogue.codes["CONFLICT_WARNING"]
-        warnings: list[tuple[Code, str, Sequence[str], Mapping[str, JSONValue]]] = [
+        posts: list[tuple[Code, str, Sequence[str], Mapping[str, JSONValue]]] = [
             (
                 warning,
                 SERVICE,
@@ -375,8 +377,41 @@ class Hotline:
             for c in conflicts
             for f in (c.finding,)
         ]
+        return self.compose_many(posts, now)
+
+    def on_filing(
+        self,
+        w: Writer,
+        batch: Batch,
+        filing: Filing,
+        previous: Filing | None,
+        conflicts: Sequence[Conflict],
+        now: datetime,
+        warnings: Sequence[Composed] | None = None,
+    ) -> None:
+        """The automatic messages of an accepted filing version, in its transaction:
+        NOTICE_OF_ACTIVITY when filed or its volumes or kind changed, ACTIVITY_ACTIVATED,
+        ACTIVITY_NONCONFORMING and ACTIVITY_ENDED on those states, CONFLICT_WARNING to both
+        owners of each conflict (`warnings`: those `conflict_warnings` composed already
+        for `conflicts`, before the write lock)."""
+        audience = self._audience(w, filing.owner, batch.languages)
+        changed = previous is None or previous.volumes != filing.volumes or previous.kind != filing.kind
+        ref = {"filing": filing.id, "kind": filing.kind}
+        if audience and changed and filing.live:
+            code = self.catalogue.codes["NOTICE_OF_ACTIVITY"]
+            self.post(w, batch, code, filing.owner, audience, self._notice_fields(filing), now)
+        was = previous.state if previous else None
+        if audience and filing.state is State.ACTIVATED and was is not State.ACTIVATED:
+            self.post(w, batch, self.catalogue.codes["ACTIVITY_ACTIVATED"], filing.owner, audience, ref, now)
+        if audience and filing.state is State.NONCONFORMING and was is not State.NONCONFORMING:
+            code = self.catalogue.codes["ACTIVITY_NONCONFORMING"]
+            self.post(w, batch, code, filing.owner, audience, ref, now)
+        if audience and filing.state is State.ENDED and was is not State.ENDED:
+            self.post(w, batch, self.catalogue.codes["ACTIVITY_ENDED"], filing.owner, audience, ref, now)
+        if warnings is None:
+            warnings = self.conflict_warnings(conflicts, now)
         if warnings:  # one statement for them all: at 1M intents a filing meets about 6
-            self.post_many(w, batch, warnings, now)
+            self.store_composed(w, batch, warnings)
 
     def down_parties(self, r: Reader) -> set[str]:
         return {s.party for s in r.party_statuses() if not s.up}
