@@ -106,8 +106,8 @@ class Seen:
 
     log_size: int
     """The snapshot's `Reader.log_size()`: where to look for what changed since."""
-    findings: tuple[Finding, ...]
     opened: Opened
+    """What the findings then would open (`opened.findings`: those findings)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +257,8 @@ class Filings:
         """Check `filing` against a read snapshot (outside the write lock), and make
         what its findings would open."""
         with self.store.read() as r:
-            size, findings = r.log_size(), tuple(self._findings(r, filing, covers))
-        return Seen(size, findings, self._opened(findings, now))
+            size, findings = r.log_size(), self._findings(r, filing, covers)
+        return Seen(size, self._opened(findings, now))
 
     def _opened(self, findings: Sequence[Finding], now: datetime) -> Opened:
         """New conflicts on `findings`, their CONFLICT_OPENED entries and warnings (pure)."""
@@ -275,9 +275,9 @@ class Filings:
         the result is what a check against `w`'s whole state gives, in the same order."""
         changed = w.filings_changed_since(seen.log_size)
         if not changed or not filing.live:
-            return list(seen.findings)
+            return list(seen.opened.findings)
         ids = {c.id for c in changed}
-        kept = [f for f in seen.findings if f.b.id not in ids]
+        kept = [f for f in seen.opened.findings if f.b.id not in ids]
         fresh = detect(filing, changed, self.agreement, cache=self._prepared)
         return sorted([*kept, *fresh], key=lambda f: f.b.id)
 
