@@ -243,8 +243,7 @@ class Hotline:
         out: list[Composed] = []
         for code, sender, to, fields in posts:
             message, deliveries = self._compose(code, sender, to, fields, now)
-            entry = self.ledger.entry(Kind.MESSAGE_SENT, message_json(message), now)
-            out.append((message, deliveries, entry))
+            out.append((message, deliveries, self._sent_entry(message)))
         return out
 
     def store_composed(
@@ -322,10 +321,12 @@ class Hotline:
             }
             for party in message.parties:
                 batch.event(party, now, "read_back_mismatch", data)
-        if entry is None:
-            body = {**message_json(message), **signed_member(evidence)}
-            entry = self.ledger.entry(Kind.MESSAGE_SENT, body, now)
-        batch.entries.append(entry)
+        batch.entries.append(entry if entry is not None else self._sent_entry(message, evidence))
+
+    def _sent_entry(self, message: Message, evidence: SignedRequest | None = None) -> bytes:
+        """The MESSAGE_SENT log entry of `message`, with the sender's signature if it signed."""
+        body = {**message_json(message), **signed_member(evidence)}
+        return self.ledger.entry(Kind.MESSAGE_SENT, body, message.sent_at)
 
     def _audience(self, w: Reader, exclude: str, languages: dict[str, str]) -> list[str]:
         """Who hears of a party's activity: every other operator and observer (every
