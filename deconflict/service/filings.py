@@ -387,7 +387,7 @@ class Filings:
         entries += opened.entries
         if self.hotline is not None:
             batch = Batch()
-            self.hotline.on_filing(w, batch, filing, previous, conflicts, now, opened.warnings)
+            self.hotline.on_filing(w, batch, filing, previous, opened.warnings or (), now)
             if batch.events:
                 w.add_events(batch.events)
             entries += batch.entries

@@ -386,15 +386,14 @@ class Hotline:
         batch: Batch,
         filing: Filing,
         previous: Filing | None,
-        conflicts: Sequence[Conflict],
+        warnings: Sequence[Composed],
         now: datetime,
-        warnings: Sequence[Composed] | None = None,
     ) -> None:
         """The automatic messages of an accepted filing version, in its transaction:
         NOTICE_OF_ACTIVITY when filed or its volumes or kind changed, ACTIVITY_ACTIVATED,
-        ACTIVITY_NONCONFORMING and ACTIVITY_ENDED on those states, CONFLICT_WARNING to both
-        owners of each conflict (`warnings`: those `conflict_warnings` composed already
-        for `conflicts`, before the write lock)."""
+        ACTIVITY_NONCONFORMING and ACTIVITY_ENDED on those states, and the CONFLICT_WARNINGs
+        of its conflicts (`warnings`: made by `conflict_warnings`, before the write lock
+        when it can be)."""
         audience = self._audience(w, filing.owner, batch.languages)
         changed = previous is None or previous.volumes != filing.volumes or previous.kind != filing.kind
         ref = {"filing": filing.id, "kind": filing.kind}
@@ -409,8 +408,6 @@ class Hotline:
             self.post(w, batch, code, filing.owner, audience, ref, now)
         if audience and filing.state is State.ENDED and was is not State.ENDED:
             self.post(w, batch, self.catalogue.codes["ACTIVITY_ENDED"], filing.owner, audience, ref, now)
-        if warnings is None:
-            warnings = self.conflict_warnings(conflicts, now)
         if warnings:  # one statement for them all: at 1M intents a filing meets about 6
             self.store_composed(w, batch, warnings)
 
