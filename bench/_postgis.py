@@ -3,7 +3,13 @@
 PostgreSQL 15 + PostGIS 3 in a private cluster (`deconflict.store.pg_cluster`: a
 temporary directory, loopback port, `initdb` as the `postgres` user), with the settings a user would give a
 dedicated box of this size (shared_buffers 2 GB, maintenance_work_mem 1 GB,
-max_wal_size 8 GB; fsync and synchronous_commit left on, so a commit is durable).
+max_wal_size 8 GB; fsync and synchronous_commit left on, so a commit is durable),
+and the predicate-lock room a user who runs SERIALIZABLE needs: at the default
+`max_pred_locks_per_transaction` (64), a transaction's SIREAD locks on more than
+32 pages of one relation are promoted to a lock on the whole relation, so any two
+concurrent filings conflict. Measured at 1M intents with 8 connections: 87
+filings/s with 9,531 serialization retries for 3,000 filings at the default,
+507/s with 70 retries at 4,096.
 
 One row per volume (every synthetic intent has one): the outline as `geography`
 (SRID 4326; a circle stored as its circumscribed 32-gon, computed by the client,
@@ -51,6 +57,8 @@ SETTINGS = {
     "max_wal_size": "8GB",
     "max_connections": "50",
     "listen_addresses": "127.0.0.1",
+    # SERIALIZABLE's SIREAD locks stay per page, not per relation (see the docstring)
+    "max_pred_locks_per_transaction": "4096",
 }
 
 SCHEMA = """
