@@ -328,6 +328,10 @@ class Store(Protocol):
     database: str
     """Where the data is (a file path or a server URL): `deconflict.store.open_store`
     opens another handle on the same database with it."""
+    local: bool
+    """Whether statements run in this process (an embedded database: each one a short
+    call) rather than as round trips to a server. `GroupCommit` runs an event loop's
+    writes on the loop itself only where they are local."""
 
     def read(self) -> AbstractContextManager[Reader]:
         """A consistent snapshot for reading."""

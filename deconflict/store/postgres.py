@@ -115,6 +115,8 @@ class PostgresStore:
     """`Store` on one PostgreSQL (or PostgreSQL-speaking) database, given as a libpq
     URL or connection string. Several processes may open the same database."""
 
+    local = False
+
     #: taken first in every write transaction, before its snapshot (see the module doc)
     lock_sql = "LOCK TABLE ledger_entries IN EXCLUSIVE MODE"
 

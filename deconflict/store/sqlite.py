@@ -105,6 +105,8 @@ def _translated() -> Iterator[None]:
 class SqliteStore:
     """`Store` on one SQLite file (created if missing)."""
 
+    local = True
+
     def __init__(self, path: str | Path, *, cache_size: int = 50_000, busy_timeout_ms: int = 10_000) -> None:
         #: what `deconflict.store.open_store` opens again (another handle on this database)
         self.database = str(path)

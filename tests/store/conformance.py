@@ -1197,11 +1197,13 @@ class TestGroupCommit:
             assert sorted(f.id for f in r.list_filings()) == ["f0", "f1", "f2"]
         check_tree(store, entries_("f0", "f1", "f2"))
 
-    def test_async_callers_are_batched_by_the_writer_thread(self, store: Store) -> None:
-        """Callers on an event loop queue behind a sync caller holding the writer; then
-        the group's writer thread runs them as one batch, each result or refusal
-        reaching its own awaiting caller, none of them holding a thread meanwhile."""
-        group = GroupCommit(store)
+    @pytest.mark.parametrize("on_loop", [True, False], ids=["loop-leads", "writer-thread"])
+    def test_async_callers_are_batched_behind_a_sync_leader(self, store: Store, on_loop: bool) -> None:
+        """Callers on an event loop queue behind a sync caller holding the writer; when
+        it lets go, their loop (`on_loop`) or the group's writer thread runs them as
+        one batch, each result or refusal reaching its own awaiting caller, none of
+        them holding a thread meanwhile."""
+        group = GroupCommit(store, on_loop=on_loop)
         release = threading.Event()
         threads_seen: set[str] = set()
 
@@ -1242,7 +1244,8 @@ class TestGroupCommit:
         assert out[0] == "b" and out[2] == "c"
         assert isinstance(out[1], AlreadyExists)
         assert (group.batches, group.bodies) == (2, 4)
-        assert "group-commit" in threads_seen  # the queued bodies ran on the writer thread
+        # the queued bodies ran on the loop's thread, or on the writer thread
+        assert threads_seen == {threading.current_thread().name if on_loop else "group-commit"}
         with store.read() as r:
             assert [r.get_meta(n) for n in ("b", "c", "last", "refused")] == [1, 2, 3, None]
 
@@ -1268,3 +1271,128 @@ class TestGroupCommit:
         assert runs == ["a", "b", "broken", "b", "broken", "c"]  # the batch, then each alone
         with store.read() as r:
             assert [r.get_meta(n) for n in ("a", "b", "c", "broken")] == [1, 1, 1, None]
+
+    @staticmethod
+    def _on_loop(store: Store, bodies: list[Any]) -> tuple[GroupCommit, list[object]]:
+        """`bodies` from callers on one event loop, queued together, so the loop
+        leads them as one batch; what each caller got."""
+        group = GroupCommit(store, on_loop=True)
+
+        async def main() -> list[object]:
+            tasks = [asyncio.ensure_future(group.run_async(b)) for b in bodies]
+            return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+        return group, asyncio.run(main())
+
+    def test_a_loop_runs_its_callers_as_one_batch_and_commits_off_the_loop(self, store: Store) -> None:
+        """A loop's queued callers are one batch, run on the loop in their order; the
+        transaction is opened and committed durably on the group's commit thread."""
+        seen: list[tuple[str, object]] = []
+        committed_on: list[str] = []
+        write = store.write
+
+        def spying_write() -> Any:
+            cm = write()
+
+            class Spy:
+                def __enter__(self) -> Any:
+                    return cm.__enter__()
+
+                def __exit__(self, *exc: Any) -> Any:
+                    committed_on.append(threading.current_thread().name)
+                    return cm.__exit__(*exc)
+
+            return Spy()
+
+        def setter(name: str, value: int) -> Any:
+            def body(w: Any) -> str:
+                seen.append((threading.current_thread().name, w.get_meta("last")))
+                w.set_meta(name, value)
+                w.set_meta("last", value)
+                return name
+
+            return body
+
+        store.write = spying_write  # type: ignore[method-assign]
+        try:
+            group, out = self._on_loop(store, [setter("a", 1), setter("b", 2), setter("c", 3)])
+        finally:
+            del store.write  # type: ignore[method-assign]
+        assert out == ["a", "b", "c"]
+        assert (group.batches, group.bodies) == (1, 3)
+        main = threading.current_thread().name
+        assert seen == [(main, None), (main, 1), (main, 2)]  # in order, each seeing those before
+        assert len(committed_on) == 1 and committed_on[0].startswith("group-commit")
+        with store.read() as r:
+            assert [r.get_meta(n) for n in "abc"] == [1, 2, 3]
+
+    def test_a_loop_batch_that_fails_is_run_again_body_by_body(self, store: Store) -> None:
+        runs: list[str] = []
+
+        def setter(name: str) -> Any:
+            def body(w: Any) -> str:
+                runs.append(name)
+                w.set_meta(name, 1)
+                return name
+
+            return body
+
+        def broken(w: Any) -> None:
+            runs.append("broken")
+            w.set_meta("broken", 1)
+            raise Boom  # not a domain refusal: the whole batch is rolled back
+
+        def refused(w: Any) -> None:
+            runs.append("refused")
+            w.set_meta("refused", 1)
+            raise AlreadyExists("filing", "x")  # a domain refusal: undone alone
+
+        group, out = self._on_loop(store, [setter("a"), refused, broken, setter("b")])
+        assert out[0] == "a" and out[3] == "b"
+        assert isinstance(out[1], AlreadyExists) and isinstance(out[2], Boom)
+        assert runs == ["a", "refused", "broken", "a", "refused", "broken", "b"]  # batch, then alone
+        with store.read() as r:
+            assert [r.get_meta(n) for n in ("a", "b", "broken", "refused")] == [1, 1, None, None]
+        with store.write() as w:  # nothing holds the writer
+            w.set_meta("after", 1)
+
+    def test_a_loop_shut_down_mid_batch_leaves_the_writer_free(self, store: Store) -> None:
+        """The loop stops while its batch waits for the transaction (another writer
+        holds it): the batch's callers are answered, nothing of it is stored, and the
+        writer is free afterwards, not held by a transaction nobody will end."""
+        group = GroupCommit(store, on_loop=True)
+        holding = threading.Event()
+        release = threading.Event()
+
+        def hold() -> None:
+            with store.write():
+                holding.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        holding.wait(10)
+
+        def body(w: Any) -> str:
+            w.set_meta("late", 1)
+            return "late"
+
+        async def main() -> None:
+            asyncio.ensure_future(group.run_async(body))
+            await asyncio.sleep(0.05)  # the lead now waits to open the transaction
+            threading.Timer(0.05, release.set).start()
+            # returning cancels the lead: it waits for the transaction, undoes it
+
+        asyncio.run(main())
+        holder.join(10)
+        with store.read() as r:
+            assert r.get_meta("late") is None
+        done = threading.Event()
+
+        def write_again() -> None:
+            with store.write() as w:
+                w.set_meta("after", 1)
+            done.set()
+
+        threading.Thread(target=write_again, daemon=True).start()
+        assert done.wait(10), "the writer was left held"
