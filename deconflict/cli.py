@@ -62,11 +62,14 @@ def tune_runtime() -> None:
     - The service keeps large caches of immutable objects: freeze what start-up built
       and collect the oldest generation less often, so that full collections do not
       stall filings.
-    - The write thread (group commit) gives up the interpreter lock for every SQL
-      statement and must win it back from the event loop's thread each time: hand the
-      lock over every 0.5 ms instead of every 5 ms, so a write holding the store's
-      lock is not kept waiting (measured at 1M filings through HTTP: 185-195 against
-      207-208 filings/s in one process, 224-231 against 246-247 with two)."""
+    - A thread beside the event loop that gives up the interpreter lock for I/O must
+      win it back from the loop's thread: the group commit's writer thread on
+      PostgreSQL (at every statement), its commit thread on SQLite (after each durable
+      commit, which the loop's callers await). Hand the lock over every 0.5 ms instead
+      of every 5 ms, so a write holding the store's lock is not kept waiting (measured
+      at 1M filings through HTTP when SQLite writes ran on the writer thread too:
+      185-195 against 207-208 filings/s in one process, 224-231 against 246-247 with
+      two)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 100)
