@@ -278,18 +278,11 @@ class Hotline:
             refers_to,
             tuple(x.as_dict() for x in mismatches),
         )
-        deliveries = [
-            self._scheduled(
-                Delivery(
-                    message.id,
-                    r,
-                    now,
-                    now + timedelta(seconds=limits.delivery_s),
-                    rules.due(now, limits.reply_s),
-                )
-            )
-            for r in recipients
-        ]
+        delivery_due, reply_due = now + timedelta(seconds=limits.delivery_s), rules.due(now, limits.reply_s)
+        # a fresh copy falls due at the same times whoever receives it (only an overdue
+        # reply's escalation depends on the recipient): schedule one, give all its time
+        due = self._next_due(Delivery(message.id, "", now, delivery_due, reply_due)) if recipients else None
+        deliveries = [Delivery(message.id, r, now, delivery_due, reply_due, next_due=due) for r in recipients]
         return message, deliveries
 
     def _queue(
