@@ -221,19 +221,29 @@ def _compare_many(
     # per offending pair: the common time, or the gap between the windows
     late_start = np.maximum(subject.start_us[ii], start[jj])
     early_end = np.minimum(subject.end_us[ii], end[jj])
-    win_lo = np.minimum(late_start, early_end)
-    win_hi = np.maximum(late_start, early_end)
-    pair_owner = owner[jj]
-    for k in np.unique(pair_owner):
-        sel = pair_owner == k
+    # per other filing (the pairs grouped by it): the widest window, the smallest gaps
+    order = np.argsort(owner[jj], kind="stable")
+    pair_owner = owner[jj][order]
+    first_pair = np.flatnonzero(np.concatenate([[True], pair_owner[1:] != pair_owner[:-1]]))
+    columns = zip(
+        pair_owner[first_pair].tolist(),
+        np.minimum.reduceat(np.minimum(late_start, early_end)[order], first_pair).tolist(),
+        np.maximum.reduceat(np.maximum(late_start, early_end)[order], first_pair).tolist(),
+        np.minimum.reduceat(h_dist[order], first_pair).tolist(),
+        np.minimum.reduceat(v_gap[ii, jj][order], first_pair).tolist(),
+        np.minimum.reduceat(t_gap[ii, jj][order], first_pair).tolist(),
+        strict=True,
+    )
+    a = subject.filing.ref()
+    for k, lo, hi, h_m, v_m, t_us in columns:
         results[k] = Finding(
-            a=subject.filing.ref(),
+            a=a,
             b=others[k].filing.ref(),
-            time_start=_EPOCH + int(win_lo[sel].min()) * _US,
-            time_end=_EPOCH + int(win_hi[sel].max()) * _US,
-            horizontal_separation_m=float(h_dist[sel].min()),
-            vertical_separation_m=float(v_gap[ii[sel], jj[sel]].min()),
-            time_separation_s=float(t_gap[ii[sel], jj[sel]].min()) / 1e6,
+            time_start=_EPOCH + int(lo) * _US,
+            time_end=_EPOCH + int(hi) * _US,
+            horizontal_separation_m=float(h_m),
+            vertical_separation_m=float(v_m),
+            time_separation_s=float(t_us) / 1e6,
             separation=seps[k],
         )
     return results

@@ -43,7 +43,9 @@ def parse_time(value: Any, field: str) -> datetime:
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:  # the service's own times are UTC already
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def _number(value: Any, field: str) -> float:
