@@ -74,7 +74,8 @@ def outline_centre(outline: Outline) -> tuple[float, float]:
     if isinstance(outline, Circle):
         return outline.lon, outline.lat
     ring = np.asarray(outline.ring, dtype=np.float64)
-    u = _unit(ring[:, 0], ring[:, 1]).sum(axis=0)
+    # summed vertex after vertex, as `horizontal_distances_m` sums many rings at once
+    u = np.add.reduceat(_unit(ring[:, 0], ring[:, 1]), [0], axis=0)[0]
     lon, lat = _lon_lat(u)
     return float(lon), float(lat)
 
@@ -184,49 +185,51 @@ def horizontal_distances_m(a: Sequence[Outline], b: Sequence[Outline]) -> _F64:
     if n == 0:
         return np.zeros(0)
     shapes = list(a) + list(b)
-    centres = np.array([outline_centre(s) for s in shapes], dtype=np.float64)
-    u = _unit(centres[:, 0], centres[:, 1])
+    # every vertex (a circle: its centre) in one pass, then numpy over all of them
+    lons: list[float] = []
+    lats: list[float] = []
+    counts: list[int] = []
+    radii = np.zeros(2 * n)
+    is_point = np.zeros(2 * n, dtype=bool)
+    for k, s in enumerate(shapes):
+        if isinstance(s, Circle):
+            radii[k] = s.radius_m
+            is_point[k] = True
+            lons.append(s.lon)
+            lats.append(s.lat)
+            counts.append(1)
+        else:
+            for lon, lat in s.ring:
+                lons.append(lon)
+                lats.append(lat)
+            counts.append(len(s.ring))
+    lon_v = np.array(lons, dtype=np.float64)
+    lat_v = np.array(lats, dtype=np.float64)
+    starts = np.zeros(2 * n, dtype=np.intp)
+    np.cumsum(counts[:-1], out=starts[1:])
+    # each shape's centre as `outline_centre` gives it: a circle's own, a polygon's
+    # mean direction of its vertices (summed in the same order)
+    mean_lon, mean_lat = _lon_lat(np.add.reduceat(_unit(lon_v, lat_v), starts, axis=0))
+    centre_lon = np.where(is_point, lon_v[starts], mean_lon)
+    centre_lat = np.where(is_point, lat_v[starts], mean_lat)
+    u = _unit(centre_lon, centre_lat)
     mid = u[:n] + u[n:]
     norm = np.linalg.norm(mid, axis=1)
     mid = np.where(norm[:, None] > 1e-9, mid / np.where(norm == 0, 1.0, norm)[:, None], u[:n])
     lon0, lat0 = _lon_lat(mid)
     lon0, lat0 = np.concatenate([lon0, lon0]), np.concatenate([lat0, lat0])
 
-    radii = np.zeros(2 * n)
-    lon_parts: list[_F64] = []
-    lat_parts: list[_F64] = []
-    owner: list[int] = []
-    poly_pos: list[int] = []
-    counts: list[int] = []
-    point_pos: list[int] = []
-    for k, s in enumerate(shapes):
-        if isinstance(s, Circle):
-            radii[k] = s.radius_m
-            point_pos.append(k)
-            lon_parts.append(np.array([s.lon]))
-            lat_parts.append(np.array([s.lat]))
-            owner.append(k)
-            counts.append(1)
-        else:
-            ring = np.asarray(s.ring, dtype=np.float64)
-            poly_pos.append(k)
-            lon_parts.append(ring[:, 0])
-            lat_parts.append(ring[:, 1])
-            owner.append(k)
-            counts.append(len(ring))
-    idx = np.repeat(np.asarray(owner), np.asarray(counts))
-    x, y = plane_xy(np.concatenate(lon_parts), np.concatenate(lat_parts), lon0[idx], lat0[idx])
+    idx = np.repeat(np.arange(2 * n), counts)
+    x, y = plane_xy(lon_v, lat_v, lon0[idx], lat0[idx])
     xy = np.column_stack([x, y])
-    is_point = np.zeros(2 * n, dtype=bool)
-    is_point[point_pos] = True
     point_mask = is_point[idx]
     geoms = np.empty(2 * n, dtype=object)
-    if point_pos:
-        geoms[point_pos] = shapely.points(xy[point_mask])
-    if poly_pos:
+    if is_point.any():
+        geoms[is_point] = shapely.points(xy[point_mask])
+    if not is_point.all():
         ring_idx = idx[~point_mask]
         rings = shapely.linearrings(xy[~point_mask], indices=np.unique(ring_idx, return_inverse=True)[1])
-        geoms[poly_pos] = shapely.polygons(rings)
+        geoms[~is_point] = shapely.polygons(rings)
     dist = shapely.distance(geoms[:n], geoms[n:]) - radii[:n] - radii[n:]
     out: _F64 = np.maximum(np.asarray(dist, dtype=np.float64), 0.0)
     return out
