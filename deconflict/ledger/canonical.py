@@ -146,36 +146,46 @@ def _float_text(x: float) -> str:
     return text
 
 
+#: Member names written before, each quoted and escaped with its colon ('"name":'):
+#: only names within U+FFFF, whose code-point order is their UTF-16 order. Bounded: a
+#: name beyond the bound is escaped each time it is written.
+_NAMES: dict[str, str] = {}
+_NAMES_MAX = 4096
+
+
 def _write(value: object, parts: list[str]) -> None:
     """The fast writer: exact built-in types first, strings checked once at the end
-    (`canonicalize` encodes the whole text), member names sorted by code point unless
-    one lies beyond U+FFFF. Same output and refusals as `_write_plain`."""
+    (`canonicalize` encodes the whole text), an object whose member names were all
+    written before sorted as they are (`_NAMES`), any other by `_write_members`. Same
+    output and refusals as `_write_plain`."""
     kind = type(value)
-    if kind is str:
-        parts.append('"')
-        parts.append(value.translate(_STRING_TABLE))  # type: ignore[attr-defined]
-        parts.append('"')
-    elif kind is dict:
-        names = list(value)  # type: ignore[call-overload]
-        for name in names:
-            if type(name) is not str:
-                raise TypeError(f"object member names must be str, got {type(name).__name__}")
-        if "".join(names).isascii() or not _beyond_bmp(names):
-            names.sort()  # code-point order: UTF-16 order for names within U+FFFF
-        else:
-            names.sort(key=_utf16_key)
+    if kind is dict:
+        try:
+            quoted = [_NAMES[name] for name in value]  # type: ignore[attr-defined]
+        except KeyError:
+            _write_members(value, parts)  # type: ignore[arg-type]
+            return
         parts.append("{")
         first = True
-        for name in names:
+        # names are unique: the tuples are ordered by name alone
+        for _, name, item in sorted(zip(value, quoted, value.values(), strict=True)):  # type: ignore[call-overload, attr-defined]
             if first:
                 first = False
             else:
                 parts.append(",")
-            parts.append('"')
-            parts.append(name.translate(_STRING_TABLE))
-            parts.append('":')
-            _write(value[name], parts)  # type: ignore[index]
+            parts.append(name)
+            kind = type(item)
+            if kind is str:
+                parts.append('"' + item.translate(_STRING_TABLE) + '"')
+            elif kind is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                parts.append(str(item))
+            elif kind is float:
+                parts.append(_float_text(item))
+            else:
+                _write(item, parts)
         parts.append("}")
+    elif kind is str:
+        parts.append('"' + value.translate(_STRING_TABLE) + '"')  # type: ignore[attr-defined]
     elif kind is float:
         parts.append(_float_text(value))  # type: ignore[arg-type]
     elif kind is int:
@@ -191,8 +201,11 @@ def _write(value: object, parts: list[str]) -> None:
                 first = False
             else:
                 parts.append(",")
-            if type(item) is float:  # coordinates: the bulk of most documents
+            kind = type(item)
+            if kind is float:  # coordinates: the bulk of most documents
                 parts.append(_float_text(item))
+            elif kind is list and len(item) == 2 and type(item[0]) is float and type(item[1]) is float:
+                parts.append("[" + _float_text(item[0]) + "," + _float_text(item[1]) + "]")
             else:
                 _write(item, parts)
         parts.append("]")
@@ -204,6 +217,33 @@ def _write(value: object, parts: list[str]) -> None:
         parts.append("false")
     else:  # subclasses, other mappings and sequences: the plain writer knows them
         _write_plain(value, parts)  # type: ignore[arg-type]
+
+
+def _write_members(value: dict[object, object], parts: list[str]) -> None:
+    """An object with a member name not in `_NAMES`: names checked, sorted by code
+    point unless one lies beyond U+FFFF (then by UTF-16 code units), and remembered."""
+    names = list(value)
+    for name in names:
+        if type(name) is not str:
+            raise TypeError(f"object member names must be str, got {type(name).__name__}")
+    text: list[str] = names  # type: ignore[assignment]
+    if "".join(text).isascii() or not _beyond_bmp(text):
+        text.sort()  # code-point order: UTF-16 order for names within U+FFFF
+    else:
+        text.sort(key=_utf16_key)
+    parts.append("{")
+    first = True
+    for name in text:
+        if first:
+            first = False
+        else:
+            parts.append(",")
+        quoted = '"' + name.translate(_STRING_TABLE) + '":'
+        if len(_NAMES) < _NAMES_MAX and max(name, default="\0") <= "\uffff":
+            _NAMES[name] = quoted
+        parts.append(quoted)
+        _write(value[name], parts)
+    parts.append("}")
 
 
 def _write_plain(value: JSONValue, parts: list[str]) -> None:

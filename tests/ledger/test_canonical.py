@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deconflict.ledger import canonical
 from deconflict.ledger.canonical import (
     MAX_SAFE_INTEGER,
     JSONValue,
@@ -257,3 +258,18 @@ def test_fast_writer_refuses_what_the_reference_refuses(value: object) -> None:
     with pytest.raises((ValueError, TypeError)) as plain:
         canonicalize_reference(value)  # type: ignore[arg-type]
     assert (type(fast.value), str(fast.value)) == (type(plain.value), str(plain.value))
+
+
+def test_an_object_whose_names_were_written_before_is_written_the_same() -> None:
+    """The second time, every name comes from the fast writer's cache of quoted names
+    (`_NAMES`); names beyond U+FFFF are never cached, so UTF-16 order still holds."""
+    value: JSONValue = {
+        "b": 1,
+        "a\n": [1.5, {"\u00e9": "x", "\U0001f600": 2, "\uffff": 3}],
+        "z": {"b": True, "a": None, "c": [[1.0, 2.5], [3.25, -0.0]]},
+    }
+    first = canonicalize(value)
+    assert canonicalize(value) == first == canonicalize_reference(value)
+    assert "\U0001f600" not in canonical._NAMES
+    with pytest.raises(TypeError, match="member names must be str"):
+        canonicalize({"b": 1, 2: "x"})  # type: ignore[dict-item]  # "b" is cached, 2 is not a name
