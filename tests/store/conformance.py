@@ -1249,8 +1249,11 @@ class TestGroupCommit:
         with store.read() as r:
             assert [r.get_meta(n) for n in ("b", "c", "last", "refused")] == [1, 2, 3, None]
 
-    def test_a_failing_batch_is_run_again_body_by_body(self, store: Store) -> None:
-        runs: list[str] = []
+    @staticmethod
+    def _recorded(runs: list[str]) -> tuple[Any, Any]:
+        """Bodies that note in `runs` each time they run: `setter(name)` sets meta
+        `name`; `broken` sets meta "broken", then fails with a bug (not a domain
+        refusal), so its whole batch is rolled back."""
 
         def setter(name: str) -> Any:
             def body(w: Any) -> str:
@@ -1263,7 +1266,13 @@ class TestGroupCommit:
         def broken(w: Any) -> None:
             runs.append("broken")
             w.set_meta("broken", 1)
-            raise Boom  # not a domain refusal: the whole batch is rolled back
+            raise Boom
+
+        return setter, broken
+
+    def test_a_failing_batch_is_run_again_body_by_body(self, store: Store) -> None:
+        runs: list[str] = []
+        setter, broken = self._recorded(runs)
 
         group, out = self._batched(store, [setter("a"), setter("b"), broken, setter("c")])
         assert out[:2] == ["a", "b"] and out[3] == "c"
@@ -1317,7 +1326,7 @@ class TestGroupCommit:
         try:
             group, out = self._on_loop(store, [setter("a", 1), setter("b", 2), setter("c", 3)])
         finally:
-            del store.write  # type: ignore[method-assign]
+            del store.write
         assert out == ["a", "b", "c"]
         assert (group.batches, group.bodies) == (1, 3)
         main = threading.current_thread().name
@@ -1328,19 +1337,7 @@ class TestGroupCommit:
 
     def test_a_loop_batch_that_fails_is_run_again_body_by_body(self, store: Store) -> None:
         runs: list[str] = []
-
-        def setter(name: str) -> Any:
-            def body(w: Any) -> str:
-                runs.append(name)
-                w.set_meta(name, 1)
-                return name
-
-            return body
-
-        def broken(w: Any) -> None:
-            runs.append("broken")
-            w.set_meta("broken", 1)
-            raise Boom  # not a domain refusal: the whole batch is rolled back
+        setter, broken = self._recorded(runs)
 
         def refused(w: Any) -> None:
             runs.append("refused")
