@@ -390,19 +390,21 @@ class Hotline:
         audience = self._audience(w, filing.owner, batch.languages)
         changed = previous is None or previous.volumes != filing.volumes or previous.kind != filing.kind
         ref = {"filing": filing.id, "kind": filing.kind}
+        codes = self.catalogue.codes
+        posts: list[tuple[Code, str, Sequence[str], Mapping[str, JSONValue]]] = []
         if audience and changed and filing.live:
-            code = self.catalogue.codes["NOTICE_OF_ACTIVITY"]
-            self.post(w, batch, code, filing.owner, audience, self._notice_fields(filing), now)
+            posts.append((codes["NOTICE_OF_ACTIVITY"], filing.owner, audience, self._notice_fields(filing)))
         was = previous.state if previous else None
-        if audience and filing.state is State.ACTIVATED and was is not State.ACTIVATED:
-            self.post(w, batch, self.catalogue.codes["ACTIVITY_ACTIVATED"], filing.owner, audience, ref, now)
-        if audience and filing.state is State.NONCONFORMING and was is not State.NONCONFORMING:
-            code = self.catalogue.codes["ACTIVITY_NONCONFORMING"]
-            self.post(w, batch, code, filing.owner, audience, ref, now)
-        if audience and filing.state is State.ENDED and was is not State.ENDED:
-            self.post(w, batch, self.catalogue.codes["ACTIVITY_ENDED"], filing.owner, audience, ref, now)
-        if warnings:  # one statement for them all: at 1M intents a filing meets about 6
-            self.store_composed(w, batch, warnings)
+        for state, name in (
+            (State.ACTIVATED, "ACTIVITY_ACTIVATED"),
+            (State.NONCONFORMING, "ACTIVITY_NONCONFORMING"),
+            (State.ENDED, "ACTIVITY_ENDED"),
+        ):
+            if audience and filing.state is state and was is not state:
+                posts.append((codes[name], filing.owner, audience, ref))
+        composed = [*self.compose_many(posts, now), *warnings]
+        if composed:  # one statement each for all the messages and all their copies
+            self.store_composed(w, batch, composed)
 
     def down_parties(self, r: Reader) -> set[str]:
         return {s.party for s in r.party_statuses() if not s.up}

@@ -223,11 +223,18 @@ class HotlineWrites(HotlineReads):
     def add_events(self, events: Sequence[Event]) -> list[Event]:
         """Number and keep events (their `seq` is ignored): each party's next numbers."""
         next_seq: dict[str, int] = {}
+        parties = list(dict.fromkeys(e.party for e in events))
+        for part in chunks(parties):
+            # each party's latest number in one statement (an index seek each)
+            latest = self._all(
+                "SELECT p.column1, (SELECT COALESCE(MAX(e.seq), 0) FROM hotline_events AS e"  # noqa: S608
+                " WHERE e.party = p.column1) FROM (VALUES " + ",".join(["(?)"] * len(part)) + ") AS p",
+                part,
+            )
+            next_seq.update((party, int(last) + 1) for party, last in latest)
         out: list[Event] = []
         rows: list[tuple[Any, ...]] = []
         for e in events:
-            if e.party not in next_seq:
-                next_seq[e.party] = self.last_event_seq(e.party) + 1
             seq = next_seq[e.party]
             next_seq[e.party] = seq + 1
             rows.append((e.party, seq, to_us(e.at), e.type, orjson.dumps(dict(e.data)).decode()))
