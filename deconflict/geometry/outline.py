@@ -74,10 +74,18 @@ def outline_centre(outline: Outline) -> tuple[float, float]:
     if isinstance(outline, Circle):
         return outline.lon, outline.lat
     ring = np.asarray(outline.ring, dtype=np.float64)
-    # summed vertex after vertex, as `horizontal_distances_m` sums many rings at once
-    u = np.add.reduceat(_unit(ring[:, 0], ring[:, 1]), [0], axis=0)[0]
-    lon, lat = _lon_lat(u)
-    return float(lon), float(lat)
+    lon, lat = _centres(ring[:, 0], ring[:, 1], np.zeros(1, dtype=np.intp), np.zeros(1, dtype=bool))
+    return float(lon[0]), float(lat[0])
+
+
+def _centres(
+    lon: _F64, lat: _F64, starts: NDArray[np.intp], is_point: NDArray[np.bool_]
+) -> tuple[_F64, _F64]:
+    """`outline_centre` of many shapes at once: shape i's vertices (a circle: its centre)
+    are lon, lat from starts[i] to the next start; a circle's centre is its own, a
+    polygon's the mean direction of its vertices, summed vertex after vertex."""
+    mean_lon, mean_lat = _lon_lat(np.add.reduceat(_unit(lon, lat), starts, axis=0))
+    return np.where(is_point, lon[starts], mean_lon), np.where(is_point, lat[starts], mean_lat)
 
 
 def to_local(outline: Outline, proj: Projector) -> tuple[shapely.Geometry, float]:
@@ -207,12 +215,7 @@ def horizontal_distances_m(a: Sequence[Outline], b: Sequence[Outline]) -> _F64:
     lat_v = np.array(lats, dtype=np.float64)
     starts = np.zeros(2 * n, dtype=np.intp)
     np.cumsum(counts[:-1], out=starts[1:])
-    # each shape's centre as `outline_centre` gives it: a circle's own, a polygon's
-    # mean direction of its vertices (summed in the same order)
-    mean_lon, mean_lat = _lon_lat(np.add.reduceat(_unit(lon_v, lat_v), starts, axis=0))
-    centre_lon = np.where(is_point, lon_v[starts], mean_lon)
-    centre_lat = np.where(is_point, lat_v[starts], mean_lat)
-    u = _unit(centre_lon, centre_lat)
+    u = _unit(*_centres(lon_v, lat_v, starts, is_point))
     mid = u[:n] + u[n:]
     norm = np.linalg.norm(mid, axis=1)
     mid = np.where(norm[:, None] > 1e-9, mid / np.where(norm == 0, 1.0, norm)[:, None], u[:n])
