@@ -203,17 +203,16 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
         filters = ""
         extra: list[Any] = []
         if live_only:
-            filters += " AND f.state <> ?"
+            filters += " AND vi.state <> ?"
             extra.append(State.ENDED.value)
         if exclude_owner is not None:
-            filters += " AND f.owner <> ?"
+            filters += " AND vi.owner <> ?"
             extra.append(exclude_owner)
         found: dict[str, int] = {}
         for chunk in chunks(cells):
             # only '?' placeholders and the fixed clauses above are interpolated
             sql = (
-                "SELECT DISTINCT f.id, f.version FROM volume_index AS vi"  # noqa: S608
-                " JOIN filings AS f ON f.id = vi.filing_id"
+                "SELECT DISTINCT vi.filing_id, vi.version FROM volume_index AS vi"  # noqa: S608
                 f" WHERE vi.cell IN ({placeholders(len(chunk))})"
                 " AND vi.t_start_us >= ? AND vi.t_start_us <= ? AND vi.t_end_us >= ?"
                 " AND vi.alt_lower_m <= ? AND vi.alt_upper_m >= ?" + filters
@@ -565,11 +564,14 @@ class SqlWriter(DssWrites, HotlineWrites, TacticalWrites, SqlReader):
                         t1,
                         volume.altitude_lower_m,
                         volume.altitude_upper_m,
+                        filing.owner,
+                        filing.version,
+                        filing.state.value,
                     )
                 )
         self._conn.many(
             "INSERT INTO volume_index (filing_id, volume_no, cell, t_start_us, t_end_us,"
-            " alt_lower_m, alt_upper_m) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " alt_lower_m, alt_upper_m, owner, version, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             index_rows,
         )
         self._exec(

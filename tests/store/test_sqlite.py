@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from conformance import bump, cells_of, filing, put, query, with_parties
 
+from deconflict.model import State
+from deconflict.store.sql import migrations, statements
 from deconflict.store.sqlite import SqliteStore, StoreError
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -43,6 +45,7 @@ def test_migrations_are_recorded_once(store: SqliteStore) -> None:
         (5, "dss"),
         (6, "tactical"),
         (7, "filing_changes"),
+        (8, "index_owner_state"),
     ]
 
 
@@ -71,17 +74,87 @@ def test_write_is_not_reentrant(store: SqliteStore) -> None:
         pass
 
 
-def test_find_uses_the_cell_time_index(store: SqliteStore) -> None:
-    conn = store._wconn
-    plan = conn.execute(
-        "EXPLAIN QUERY PLAN SELECT DISTINCT f.id, f.version FROM volume_index AS vi"
-        " JOIN filings AS f ON f.id = vi.filing_id WHERE vi.cell IN (?, ?)"
-        " AND vi.t_start_us >= ? AND vi.t_start_us <= ? AND vi.t_end_us >= ?"
-        " AND vi.alt_lower_m <= ? AND vi.alt_upper_m >= ? AND f.state <> ?",
-        (1, 2, 0, 1, 0, 1.0, 0.0, "ended"),
-    ).fetchall()
+def _traced_find(store: SqliteStore, **kw: Any) -> list[str]:
+    """The statements `find_filings` runs on the reader connection."""
+    seen: list[str] = []
+    with store.read() as r:
+        raw = store._local.conn
+        raw.set_trace_callback(seen.append)
+        try:
+            r.find_filings(query(), **kw)
+        finally:
+            raw.set_trace_callback(None)
+    return [s for s in seen if "volume_index" in s]
+
+
+def test_find_reads_only_the_cell_time_index(store: SqliteStore) -> None:
+    with_parties(store, "alpha")
+    put(store, filing("f1"))
+    (sql,) = _traced_find(store, exclude_owner="bravo")
+    plan = store._wconn.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
     text = " | ".join(str(r[-1]) for r in plan)
+    # an index-only scan: no look-up of each candidate in `filings`
     assert "COVERING INDEX volume_index_by_cell_time (cell=? AND t_start_us>? AND t_start_us<?)" in text
+    assert "filings" not in text
+
+
+def test_an_older_index_is_filled_in_by_the_migration(store: SqliteStore) -> None:
+    """A database from before migration 8 (index rows without owner, version and
+    state) finds the same filings once it is opened by this version."""
+    with_parties(store, "alpha", "bravo")
+    v1 = filing("moved")
+    put(
+        store,
+        filing("mine"),
+        filing("theirs", owner="bravo"),
+        filing("ended", state=State.ENDED),
+        v1,
+    )
+    put(store, bump(v1, state=State.ACTIVATED))
+    cases: list[dict[str, Any]] = [
+        {},
+        {"live_only": False},
+        {"exclude_owner": "alpha"},
+        {"exclude_owner": "bravo", "live_only": False},
+    ]
+
+    def answers(s: SqliteStore) -> list[list[tuple[str, int, str]]]:
+        with s.read() as r:
+            return [
+                sorted((f.id, f.version, f.state.value) for f in r.find_filings(query(), **kw))
+                for kw in cases
+            ]
+
+    expected = answers(store)
+    assert expected[0] == [("mine", 1, "accepted"), ("moved", 2, "activated"), ("theirs", 1, "accepted")]
+    path = store.path
+    store.close()
+    # back to the layout of migrations 1 to 7
+    init = migrations()[0][2]
+    create = next(s for s in statements(init) if "CREATE TABLE volume_index" in s)
+    index = next(s for s in statements(init) if "CREATE INDEX volume_index_by_cell_time" in s)
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("BEGIN")
+        raw.execute(
+            "CREATE TABLE old_rows AS SELECT filing_id, volume_no, cell, t_start_us, t_end_us,"
+            " alt_lower_m, alt_upper_m FROM volume_index"
+        )
+        raw.execute("DROP TABLE volume_index")
+        raw.execute(create)
+        raw.execute("INSERT INTO volume_index SELECT * FROM old_rows")
+        raw.execute("DROP TABLE old_rows")
+        raw.execute(index)
+        raw.execute("DELETE FROM schema_migrations WHERE version = 8")
+        raw.execute("COMMIT")
+        assert "owner" not in {r[1] for r in raw.execute("PRAGMA table_info(volume_index)")}
+    finally:
+        raw.close()
+    again = SqliteStore(path)
+    try:
+        assert answers(again) == expected
+    finally:
+        again.close()
 
 
 def test_decoded_versions_are_cached(store: SqliteStore) -> None:
