@@ -4,16 +4,23 @@ replaced by a same-numbered file in the engine's folder where there is one."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deconflict.errors import StoreUnavailable
+from deconflict.ledger.rfc9162 import nodes_completed_by
 from deconflict.store import sql
-from deconflict.store.sql import migrations
+from deconflict.store.sql import migrations, node_pos, pos_node
 
 
-def test_postgres_applies_the_portable_files_today() -> None:
+def test_postgres_applies_the_portable_files_but_its_own_ninth() -> None:
     portable = migrations()
     assert [(n, name) for n, name, _ in portable][:2] == [(1, "init"), (2, "ledger")]
-    assert migrations("postgres") == portable
+    pg = migrations("postgres")
+    assert [(n, name) for n, name, _ in pg] == [(n, name) for n, name, _ in portable]
+    differ = [n for (n, _, a), (_, _, b) in zip(pg, portable, strict=True) if a != b]
+    assert differ == [9]  # the log's node key: 64 bits (INTEGER is 32 there)
+    assert "pos  BIGINT PRIMARY KEY" in pg[8][2]
 
 
 def test_an_engine_file_replaces_the_portable_one_of_its_number(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,3 +60,12 @@ def test_statements_split_portable_sql_for_any_engine() -> None:
     ]
     with pytest.raises(StoreUnavailable, match="incomplete statement"):
         list(sql.statements("CREATE TABLE t (x TEXT)"))
+
+
+@given(st.lists(st.integers(0, 2**40), min_size=1, max_size=20))
+def test_node_keys_grow_in_the_order_nodes_are_made(starts: list[int]) -> None:
+    for leaf in sorted(set(starts)):
+        made = [*nodes_completed_by(leaf), *nodes_completed_by(leaf + 1)]
+        keys = [node_pos(n) for n in made]
+        assert keys == sorted(keys) and len(set(keys)) == len(keys)
+        assert [pos_node(k) for k in keys] == made

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from conformance import bump, cells_of, filing, put, query, with_parties
 
+from deconflict.ledger.rfc9162 import nodes_completed_by, range_nodes
 from deconflict.model import State
-from deconflict.store.sql import migrations, statements
+from deconflict.store.sql import migrations, pos_node, statements
 from deconflict.store.sqlite import SqliteStore, StoreError
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -46,6 +47,7 @@ def test_migrations_are_recorded_once(store: SqliteStore) -> None:
         (6, "tactical"),
         (7, "filing_changes"),
         (8, "index_owner_state"),
+        (9, "ledger_node_order"),
     ]
 
 
@@ -236,5 +238,49 @@ def test_log_nodes_are_looked_up_by_key_not_scanned(store: SqliteStore) -> None:
         plan = " | ".join(str(row[-1]) for row in raw.execute("EXPLAIN QUERY PLAN " + statement))
     finally:
         raw.close()
-    assert "SEARCH n USING INDEX" in plan or "SEARCH n USING PRIMARY KEY" in plan, plan
-    assert "SCAN n" not in plan and "SCAN ledger_nodes" not in plan, plan
+    assert "SEARCH ledger_nodes USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
+    assert "SCAN" not in plan, plan
+
+
+def test_an_older_log_keeps_its_nodes_once_migrated(store: SqliteStore) -> None:
+    """A log from before migration 9 (nodes keyed by level and index) has the same nodes
+    once this version opens it, and grows as a log that was never migrated does."""
+    entries = [f'{{"n":{i}}}'.encode() for i in range(37)]
+    with store.write() as w:
+        w.append_log(entries[:21])
+    every = range_nodes(0, 21) + [n for i in range(21) for n in nodes_completed_by(i)]
+    with store.read() as r:
+        before = r.log_nodes(every)
+    assert len(before) == len(set(every))
+    path = store.path
+    store.close()
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        rows = raw.execute("SELECT pos, hash FROM ledger_nodes").fetchall()
+        raw.execute("BEGIN")
+        raw.execute("DROP TABLE ledger_nodes")
+        raw.execute(
+            "CREATE TABLE ledger_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL,"
+            " hash TEXT NOT NULL, PRIMARY KEY (level, idx))"
+        )
+        raw.executemany("INSERT INTO ledger_nodes VALUES (?, ?, ?)", [(*pos_node(p), h) for p, h in rows])
+        raw.execute("DELETE FROM schema_migrations WHERE version = 9")
+        raw.execute("COMMIT")
+    finally:
+        raw.close()
+    again = SqliteStore(path)
+    fresh = SqliteStore(path.with_name("fresh.sqlite3"))
+    try:
+        with again.read() as r:
+            assert r.log_nodes(every) == before
+        with again.write() as w:
+            w.append_log(entries[21:])
+        with fresh.write() as w:
+            w.append_log(entries)
+        every = [n for i in range(37) for n in nodes_completed_by(i)]
+        with again.read() as r, fresh.read() as f:
+            assert r.log_nodes(every) == f.log_nodes(every)
+            assert len(f.log_nodes(every)) == len(every)
+    finally:
+        again.close()
+        fresh.close()
