@@ -42,10 +42,23 @@ def parse_time(value: Any, field: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+#: times formatted lately: a filing's conflicts and their warnings write the same few
+#: times (now, the windows, the deadlines) many times over. Equal datetimes are the
+#: same instant, so they format alike whatever their zone.
+_FORMATTED: dict[datetime, str] = {}
+_FORMATTED_KEPT = 4096
+
+
 def format_time(value: datetime) -> str:
-    if value.tzinfo is not UTC:  # the service's own times are UTC already
-        value = value.astimezone(UTC)
-    return value.isoformat().replace("+00:00", "Z")
+    """`value` as RFC 3339 in UTC (``Z``), microseconds only where there are some."""
+    text = _FORMATTED.get(value)
+    if text is None:
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)  # ours are UTC already
+        text = utc.isoformat().replace("+00:00", "Z")
+        if len(_FORMATTED) >= _FORMATTED_KEPT:
+            _FORMATTED.clear()
+        _FORMATTED[value] = text
+    return text
 
 
 def _number(value: Any, field: str) -> float:

@@ -13,14 +13,15 @@ from deconflict.store import sql
 from deconflict.store.sql import migrations, node_pos, pos_node
 
 
-def test_postgres_applies_the_portable_files_but_its_own_ninth() -> None:
+def test_postgres_applies_the_portable_files_but_its_own_ninth_and_tenth() -> None:
     portable = migrations()
     assert [(n, name) for n, name, _ in portable][:2] == [(1, "init"), (2, "ledger")]
     pg = migrations("postgres")
     assert [(n, name) for n, name, _ in pg] == [(n, name) for n, name, _ in portable]
     differ = [n for (n, _, a), (_, _, b) in zip(pg, portable, strict=True) if a != b]
-    assert differ == [9]  # the log's node key: 64 bits (INTEGER is 32 there)
-    assert "pos  BIGINT PRIMARY KEY" in pg[8][2]
+    assert differ == [9, 10]
+    assert "pos  BIGINT PRIMARY KEY" in pg[8][2]  # the log's node key: INTEGER is 32 bits there
+    assert list(sql.statements(pg[9][2])) == []  # SQLite's own key: nothing to do there
 
 
 def test_an_engine_file_replaces_the_portable_one_of_its_number(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,6 +48,7 @@ def test_migrations_are_recorded_once(store: SqliteStore) -> None:
         (7, "filing_changes"),
         (8, "index_owner_state"),
         (9, "ledger_node_order"),
+        (10, "ledger_entry_key"),
     ]
 
 
@@ -243,8 +244,9 @@ def test_log_nodes_are_looked_up_by_key_not_scanned(store: SqliteStore) -> None:
 
 
 def test_an_older_log_keeps_its_nodes_once_migrated(store: SqliteStore) -> None:
-    """A log from before migration 9 (nodes keyed by level and index) has the same nodes
-    once this version opens it, and grows as a log that was never migrated does."""
+    """A log from before migrations 9 and 10 (nodes keyed by level and index, entries
+    with a second index) has the same entries and nodes once this version opens it,
+    and grows as a log that was never migrated does."""
     entries = [f'{{"n":{i}}}'.encode() for i in range(37)]
     with store.write() as w:
         w.append_log(entries[:21])
@@ -256,6 +258,14 @@ def test_an_older_log_keeps_its_nodes_once_migrated(store: SqliteStore) -> None:
     store.close()
     raw = sqlite3.connect(path, isolation_level=None)
     try:
+        # the entries as version 2 made them too (BIGINT PRIMARY KEY: a second index)
+        old_entries = raw.execute("SELECT idx, CAST(entry AS BLOB) FROM ledger_entries").fetchall()
+        raw.execute("BEGIN")
+        raw.execute("DROP TABLE ledger_entries")
+        raw.execute("CREATE TABLE ledger_entries (idx BIGINT PRIMARY KEY, entry TEXT NOT NULL)")
+        raw.executemany("INSERT INTO ledger_entries VALUES (?, CAST(? AS TEXT))", old_entries)
+        raw.execute("DELETE FROM schema_migrations WHERE version = 10")
+        raw.execute("COMMIT")
         rows = raw.execute("SELECT pos, hash FROM ledger_nodes").fetchall()
         raw.execute("BEGIN")
         raw.execute("DROP TABLE ledger_nodes")
@@ -273,6 +283,7 @@ def test_an_older_log_keeps_its_nodes_once_migrated(store: SqliteStore) -> None:
     try:
         with again.read() as r:
             assert r.log_nodes(every) == before
+            assert r.log_entries(0, 21) == [(i, e) for i, e in enumerate(entries[:21])]
         with again.write() as w:
             w.append_log(entries[21:])
         with fresh.write() as w:
@@ -281,6 +292,13 @@ def test_an_older_log_keeps_its_nodes_once_migrated(store: SqliteStore) -> None:
         with again.read() as r, fresh.read() as f:
             assert r.log_nodes(every) == f.log_nodes(every)
             assert len(f.log_nodes(every)) == len(every)
+            assert r.log_entries(0, 37) == f.log_entries(0, 37) == list(enumerate(entries))
+        raw = sqlite3.connect(path)
+        try:
+            indexes = raw.execute("PRAGMA index_list(ledger_entries)").fetchall()
+        finally:
+            raw.close()
+        assert indexes == []  # idx is the table's own key
     finally:
         again.close()
         fresh.close()

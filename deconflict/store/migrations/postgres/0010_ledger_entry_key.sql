@@ -1,0 +1,1 @@
+-- Nothing to do here: see the portable file (a SQLite-only change of key).
