@@ -7,11 +7,12 @@ user would build instead) as the peer measured in the same run on the same data:
    around 35°E 45°N, 200 m circles to 50 km polygons, 10 min to 12 h over the next
    7 days, altitude bands 0-12 km, every agreement kind, 3 operator parties; one
    volume per intent) are bulk-loaded straight through the store: `store.write()` +
-   `put_filing` in batches of `--batch`, index cells from `volume_cells` computed by
-   2 worker processes while the main process writes. They are pre-existing state,
-   so no detection runs on fill. With `--data-dir` the filled store (and a
-   `meta.json` naming n, seed and t0) is kept and reused; every run works on a
-   fresh copy of it, so runs do not see each other's filings.
+   `put_filing` in batches of `--batch`, each filing with its FILING_CREATED log
+   entry, index cells from `volume_cells` computed by 2 worker processes while the
+   main process writes. They are pre-existing state, so no detection runs on fill.
+   With `--data-dir` the filled store (and a `meta.json` naming n, seed and t0) is
+   kept and reused; every run works on a fresh copy of it, so runs do not see each
+   other's filings.
 2. **In-process latency.** `Services` on the filled `SqliteStore`, with the default
    agreement changed to `conflict_action = warn` (conflicting filings are accepted
    and their conflicts recorded). For each of `--measure` new intents from the same
@@ -83,9 +84,11 @@ from deconflict.clock import SystemClock  # noqa: E402
 from deconflict.detect.strategic import all_conflicts, detect  # noqa: E402
 from deconflict.errors import MissingKey  # noqa: E402
 from deconflict.geometry.cells import volume_cells  # noqa: E402
+from deconflict.ledger.entries import Kind  # noqa: E402
 from deconflict.model import Agreement, Filing, Party  # noqa: E402
 from deconflict.model.agreement import ConflictAction  # noqa: E402
 from deconflict.service import Filings, Services  # noqa: E402
+from deconflict.service.ledger import filing_body  # noqa: E402
 from deconflict.store import is_server_url, open_store  # noqa: E402
 from deconflict.store.pg_cluster import cluster  # noqa: E402
 
@@ -157,9 +160,16 @@ def fill(path: Database, specs: list[Spec], t0: datetime, batch: int) -> Result:
     with pool:
         for chunk, cells in zip(chunks, pool.imap(_cells_of, chunks), strict=True):
             with store.write() as w:
+                entries: list[bytes] = []
                 for spec, c in zip(chunk, cells, strict=True):
-                    w.put_filing(spec.filing(t0, created), [c])
+                    filing = spec.filing(t0, created)
+                    w.put_filing(filing, [c])
+                    entries.append(services.ledger.entry(Kind.FILING_CREATED, filing_body(filing), created))
                     rows += len(c)
+                # each with its log entry, as the service stores a filing: the log is as
+                # long as it would be, and each filing's place in it (`log_seq`) is below
+                # the log's size, so a check's snapshot does not take them for new ones
+                w.append_log(entries)
             done += len(chunk)
             if done % (batch * 25) == 0:
                 rate = done / (time.perf_counter() - started)
@@ -708,8 +718,7 @@ def main() -> None:
     if args.store == "postgres":
         if args.data_dir:
             sys.exit("--data-dir keeps a SQLite store; with --store postgres the database is filled afresh")
-        results = run_on_postgres(args, kinds)
-        finish(args, results)
+        finish(args, run_on_postgres(args, kinds))
         return
     base, t0, fill_result = prepare_base(args, kinds)
     results: Result = {"n": args.n, "seed": args.seed, "t0": t0.isoformat(), "store": "sqlite"}
