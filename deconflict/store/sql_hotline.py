@@ -141,7 +141,21 @@ class HotlineReads:
         return [Event(party, int(seq), from_us(at), kind, orjson.loads(doc)) for seq, at, kind, doc in rows]
 
     def last_event_seq(self, party: str) -> int:
-        return int(self._one("SELECT COALESCE(MAX(seq), 0) FROM hotline_events WHERE party = ?", (party,))[0])
+        return self._last_event_seqs([party])[party]
+
+    def _last_event_seqs(self, parties: Sequence[str]) -> dict[str, int]:
+        """Each of `parties`' latest event number (0: none yet), in one statement a chunk
+        (an index seek each)."""
+        out: dict[str, int] = {}
+        for part in chunks(parties):
+            # only '(?)' placeholders are interpolated
+            rows = self._all(
+                "SELECT p.column1, (SELECT COALESCE(MAX(e.seq), 0) FROM hotline_events AS e"  # noqa: S608
+                " WHERE e.party = p.column1) FROM (VALUES " + ",".join(["(?)"] * len(part)) + ") AS p",
+                part,
+            )
+            out.update((party, int(last)) for party, last in rows)
+        return out
 
     def party_statuses(self) -> list[PartyStatus]:
         rows = self._all("SELECT party, last_heartbeat_us, down_since_us FROM hotline_status ORDER BY party")
@@ -222,16 +236,8 @@ class HotlineWrites(HotlineReads):
 
     def add_events(self, events: Sequence[Event]) -> list[Event]:
         """Number and keep events (their `seq` is ignored): each party's next numbers."""
-        next_seq: dict[str, int] = {}
-        parties = list(dict.fromkeys(e.party for e in events))
-        for part in chunks(parties):
-            # each party's latest number in one statement (an index seek each)
-            latest = self._all(
-                "SELECT p.column1, (SELECT COALESCE(MAX(e.seq), 0) FROM hotline_events AS e"  # noqa: S608
-                " WHERE e.party = p.column1) FROM (VALUES " + ",".join(["(?)"] * len(part)) + ") AS p",
-                part,
-            )
-            next_seq.update((party, int(last) + 1) for party, last in latest)
+        latest = self._last_event_seqs(list(dict.fromkeys(e.party for e in events)))
+        next_seq = {party: last + 1 for party, last in latest.items()}
         out: list[Event] = []
         rows: list[tuple[Any, ...]] = []
         for e in events:

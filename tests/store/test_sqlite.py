@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 from conformance import bump, cells_of, filing, put, query, with_parties
 
 from deconflict.ledger.rfc9162 import nodes_completed_by, range_nodes
 from deconflict.model import State
+from deconflict.store.base import Reader
 from deconflict.store.sql import migrations, pos_node, statements
 from deconflict.store.sqlite import SqliteStore, StoreError
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+T = TypeVar("T")
 
 
 def test_durability_and_concurrency_pragmas(store: SqliteStore) -> None:
@@ -77,25 +81,26 @@ def test_write_is_not_reentrant(store: SqliteStore) -> None:
         pass
 
 
-def _traced_find(store: SqliteStore, **kw: Any) -> list[str]:
-    """The statements `find_filings` runs on the reader connection."""
+def _plan(store: SqliteStore, read: Callable[[Reader], T], table: str) -> tuple[T, str]:
+    """What `read` returns on a snapshot, and the query plan of the one statement it
+    ran there that names `table`."""
     seen: list[str] = []
     with store.read() as r:
         raw = store._local.conn
         raw.set_trace_callback(seen.append)
         try:
-            r.find_filings(query(), **kw)
+            got = read(r)
         finally:
             raw.set_trace_callback(None)
-    return [s for s in seen if "volume_index" in s]
+    (statement,) = [s for s in seen if table in s]
+    plan = store._wconn.execute("EXPLAIN QUERY PLAN " + statement).fetchall()
+    return got, " | ".join(str(row[-1]) for row in plan)
 
 
 def test_find_reads_only_the_cell_time_index(store: SqliteStore) -> None:
     with_parties(store, "alpha")
     put(store, filing("f1"))
-    (sql,) = _traced_find(store, exclude_owner="bravo")
-    plan = store._wconn.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
-    text = " | ".join(str(r[-1]) for r in plan)
+    _, text = _plan(store, lambda r: r.find_filings(query(), exclude_owner="bravo"), "volume_index")
     # an index-only scan: no look-up of each candidate in `filings`
     assert "COVERING INDEX volume_index_by_cell_time (cell=? AND t_start_us>? AND t_start_us<?)" in text
     assert "filings" not in text
@@ -225,20 +230,9 @@ def test_log_nodes_are_looked_up_by_key_not_scanned(store: SqliteStore) -> None:
 
     with store.write() as w:
         w.append_log([b'{"n":%d}' % i for i in range(8)])
-    seen: list[str] = []
-    with store.read() as r:
-        r._conn.raw.set_trace_callback(seen.append)  # type: ignore[attr-defined]
-        try:
-            got = r.log_nodes([NodeId(0, 3), NodeId(1, 0), NodeId(2, 1)])
-        finally:
-            r._conn.raw.set_trace_callback(None)  # type: ignore[attr-defined]
-    assert set(got) == {NodeId(0, 3), NodeId(1, 0), NodeId(2, 1)}
-    statement = next(s for s in seen if "ledger_nodes" in s)
-    raw = sqlite3.connect(store.path)
-    try:
-        plan = " | ".join(str(row[-1]) for row in raw.execute("EXPLAIN QUERY PLAN " + statement))
-    finally:
-        raw.close()
+    wanted = [NodeId(0, 3), NodeId(1, 0), NodeId(2, 1)]
+    got, plan = _plan(store, lambda r: r.log_nodes(wanted), "ledger_nodes")
+    assert set(got) == set(wanted)
     assert "SEARCH ledger_nodes USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
     assert "SCAN" not in plan, plan
 
