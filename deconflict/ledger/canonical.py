@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring as _quoted  # C: escapes exactly as RFC 8785 §3.2.2.2
 from typing import TypeAlias
 
 __all__ = ["JSONValue", "MAX_SAFE_INTEGER", "canonicalize", "canonicalize_reference", "format_number"]
@@ -151,32 +152,47 @@ def _float_text(x: float) -> str:
 #: name beyond the bound is escaped each time it is written.
 _NAMES: dict[str, str] = {}
 _NAMES_MAX = 4096
+#: Objects' member names in the order they were made (a "shape", every name in
+#: `_NAMES`) -> each name with its quoted text, sorted, the first opening the object
+#: ('{"name":') and the others following a comma: most entries are made by a few
+#: functions, so a few shapes are written over and over. Bounded like `_NAMES`.
+_SHAPES: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+_SHAPES_MAX = 4096
+_SHAPE_NAMES_MAX = 64
 
 
 def _write(value: object, parts: list[str]) -> None:
-    """The fast writer: exact built-in types first, strings checked once at the end
-    (`canonicalize` encodes the whole text), an object whose member names were all
-    written before sorted as they are (`_NAMES`), any other by `_write_members`. Same
-    output and refusals as `_write_plain`."""
+    """The fast writer: exact built-in types first; strings escaped by json's C
+    escaper, which writes exactly RFC 8785's escapes (two-character forms for the
+    quote, the backslash, \\b \\f \\n \\r \\t; \\u00xx in lower case for the other
+    controls; everything else as it is), and checked once at the end (`canonicalize`
+    encodes the whole text); an object whose member names were all written before in
+    the order of its shape (`_SHAPES`) or sorted as they are (`_NAMES`), any other by
+    `_write_members`. Same output and refusals as `_write_plain`, which is written
+    without any of this."""
     kind = type(value)
     if kind is dict:
-        try:
-            quoted = [_NAMES[name] for name in value]  # type: ignore[attr-defined]
-        except KeyError:
-            _write_members(value, parts)  # type: ignore[arg-type]
+        shape: tuple[str, ...] = tuple(value)  # type: ignore[arg-type]
+        order = _SHAPES.get(shape)
+        if order is None:
+            try:
+                quoted = [_NAMES[name] for name in shape]
+            except KeyError:
+                _write_members(value, parts)  # type: ignore[arg-type]
+                return
+            ordered = sorted(zip(shape, quoted, strict=True))
+            order = tuple((key, ("{" if i == 0 else ",") + name) for i, (key, name) in enumerate(ordered))
+            if len(_SHAPES) < _SHAPES_MAX and len(shape) <= _SHAPE_NAMES_MAX:
+                _SHAPES[shape] = order
+        if not order:
+            parts.append("{}")
             return
-        parts.append("{")
-        first = True
-        # names are unique: the tuples are ordered by name alone
-        for _, name, item in sorted(zip(value, quoted, value.values(), strict=True)):  # type: ignore[call-overload, attr-defined]
-            if first:
-                first = False
-            else:
-                parts.append(",")
+        for key, name in order:
             parts.append(name)
+            item = value[key]  # type: ignore[index]
             kind = type(item)
             if kind is str:
-                parts.append('"' + item.translate(_STRING_TABLE) + '"')
+                parts.append(_quoted(item))
             elif kind is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
                 parts.append(str(item))
             elif kind is float:
@@ -185,7 +201,7 @@ def _write(value: object, parts: list[str]) -> None:
                 _write(item, parts)
         parts.append("}")
     elif kind is str:
-        parts.append('"' + value.translate(_STRING_TABLE) + '"')  # type: ignore[attr-defined]
+        parts.append(_quoted(value))  # type: ignore[arg-type]
     elif kind is float:
         parts.append(_float_text(value))  # type: ignore[arg-type]
     elif kind is int:

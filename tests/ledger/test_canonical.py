@@ -273,3 +273,21 @@ def test_an_object_whose_names_were_written_before_is_written_the_same() -> None
     assert "\U0001f600" not in canonical._NAMES
     with pytest.raises(TypeError, match="member names must be str"):
         canonicalize({"b": 1, 2: "x"})  # type: ignore[dict-item]  # "b" is cached, 2 is not a name
+
+
+def test_objects_of_one_shape_are_written_from_its_cached_order() -> None:
+    """The fast writer keeps each shape's sorted order (`_SHAPES`): another object of
+    that shape, with other values, and the same names made in another order, come out
+    as the reference writes them."""
+    first: JSONValue = {"zq": 1, "aq": 'x\u0001"\\\x7f', "mq": [2.5, -0.0]}
+    canonicalize(first)  # names now known
+    assert canonicalize(first) == canonicalize_reference(first)
+    assert ("zq", "aq", "mq") in canonical._SHAPES
+    again: JSONValue = {"zq": "\t\u2067", "aq": None, "mq": {"zq": 1e21, "aq": []}}
+    assert canonicalize(again) == canonicalize_reference(again)
+    reordered: JSONValue = {"mq": [2.5, -0.0], "aq": 'x\u0001"\\\x7f', "zq": 1}
+    want = b'{"aq":"x\\u0001\\"\\\\\x7f","mq":[2.5,0],"zq":1}'
+    assert canonicalize(reordered) == canonicalize(first) == want
+    assert canonicalize({}) == canonicalize_reference({}) == b"{}"
+    with pytest.raises(ValueError, match="lone surrogate"):
+        canonicalize({"zq": 1, "aq": "\ud800", "mq": 2})
