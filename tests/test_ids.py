@@ -46,3 +46,9 @@ def test_threads_never_share_an_id() -> None:
 def test_the_random_part_differs() -> None:
     tails = {uuid.UUID(new_id()).int & ((1 << 62) - 1) for _ in range(1_000)}
     assert len(tails) == 1_000
+
+
+def test_the_text_is_uuids_own_canonical_form() -> None:
+    for text in (new_id() for _ in range(2_000)):
+        assert str(uuid.UUID(text)) == text
+        assert len(text) == 36 and text[14] == "7"
