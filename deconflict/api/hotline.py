@@ -85,9 +85,9 @@ def event_json(e: Event) -> dict[str, Any]:
 
 
 def _sse(e: Event) -> bytes:
-    from deconflict.api.wire import plain
+    from deconflict.api.wire import dumps
 
-    data = orjson.dumps(plain(event_json(e)))
+    data = dumps(event_json(e))
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (e.seq, e.type.encode(), data)
 
 
@@ -265,7 +265,7 @@ def hotline_routes(services: Services, caller: Callable[..., Awaitable[Party]]) 
             await websocket.close(code=1008, reason=str(exc)[:120])
             return
         await websocket.accept()
-        from deconflict.api.wire import plain
+        from deconflict.api.wire import dumps
 
         async def receive() -> None:
             while True:
@@ -285,7 +285,7 @@ def hotline_routes(services: Services, caller: Callable[..., Awaitable[Party]]) 
                 if receiver.done():
                     break
                 if e is not None:
-                    await websocket.send_text(orjson.dumps(plain(event_json(e))).decode())
+                    await websocket.send_text(dumps(event_json(e)).decode())
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

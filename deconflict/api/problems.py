@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from deconflict import errors
-from deconflict.api.wire import plain
+from deconflict.api.wire import dumps
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -31,7 +30,7 @@ def problem(
     declares that (the F3548 interface, whose ErrorResponse is this body's `message`)."""
     body = {"type": f"urn:deconflict:problem:{slug}", "title": title, "status": status, "detail": detail}
     body.update(extra)
-    return Response(orjson.dumps(plain(body)), status_code=status, media_type=media_type, headers=headers)
+    return Response(dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
 def invalid(field_errors: Sequence[errors.FieldError], status: int = 422) -> Response:
