@@ -624,13 +624,17 @@ class SqlWriter(DssWrites, HotlineWrites, TacticalWrites, SqlReader):
         )
 
     def close_conflicts(self, filing_id: str, at: datetime) -> list[str]:
-        params = (ConflictState.OPEN.value, filing_id, filing_id)
-        rows = self._all(
-            "SELECT id FROM conflicts WHERE state = ? AND (a_id = ? OR b_id = ?) ORDER BY id", params
-        )
+        # a conflict names each filing with its owner, which never changes: the
+        # indexes are by (owner, filing, state) (migration 0011)
+        found = self._one("SELECT owner FROM filings WHERE id = ?", (filing_id,))
+        if found is None:  # a conflict names stored filings only
+            return []
+        named = "state = ? AND ((a_owner = ? AND a_id = ?) OR (b_owner = ? AND b_id = ?))"
+        params = (ConflictState.OPEN.value, found[0], filing_id, found[0], filing_id)
+        rows = self._all(f"SELECT id FROM conflicts WHERE {named} ORDER BY id", params)  # noqa: S608
         if rows:
             self._exec(
-                "UPDATE conflicts SET state = ?, closed_at_us = ? WHERE state = ? AND (a_id = ? OR b_id = ?)",
+                f"UPDATE conflicts SET state = ?, closed_at_us = ? WHERE {named}",  # noqa: S608
                 (ConflictState.CLOSED.value, to_us(at), *params),
             )
         return [r[0] for r in rows]

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
-from conformance import bump, cells_of, filing, put, query, with_parties
+from conformance import T0, bump, cells_of, conflict, filing, put, query, with_parties
 
 from deconflict.ledger.rfc9162 import nodes_completed_by, range_nodes
-from deconflict.model import State
+from deconflict.model import ConflictState, State
 from deconflict.store.base import Reader
 from deconflict.store.sql import migrations, pos_node, statements
 from deconflict.store.sqlite import SqliteStore, StoreError
@@ -53,6 +53,7 @@ def test_migrations_are_recorded_once(store: SqliteStore) -> None:
         (8, "index_owner_state"),
         (9, "ledger_node_order"),
         (10, "ledger_entry_key"),
+        (11, "conflict_indexes"),
     ]
 
 
@@ -296,3 +297,82 @@ def test_an_older_log_keeps_its_nodes_once_migrated(store: SqliteStore) -> None:
     finally:
         again.close()
         fresh.close()
+
+
+def _conflicts_of_three(store: SqliteStore) -> None:
+    with_parties(store, "alpha", "bravo", "charlie")
+    a, b, c = filing("a1"), filing("b1", owner="bravo"), filing("c1", owner="charlie")
+    put(store, a, b, c)
+    with store.write() as w:
+        w.add_conflicts([conflict("k1", a, b), conflict("k2", c, a), conflict("k3", b, c)])
+
+
+def _closed_with_plans(store: SqliteStore, filing_id: str) -> tuple[list[str], list[str]]:
+    """`close_conflicts(filing_id)` and the query plans of its statements on conflicts."""
+    seen: list[str] = []
+    store._wconn.set_trace_callback(seen.append)
+    try:
+        with store.write() as w:
+            closed = w.close_conflicts(filing_id, T0)
+    finally:
+        store._wconn.set_trace_callback(None)
+    plans = [
+        " | ".join(str(row[-1]) for row in store._wconn.execute("EXPLAIN QUERY PLAN " + sql))
+        for sql in seen
+        if "FROM conflicts WHERE" in sql or sql.startswith("UPDATE conflicts ")
+    ]
+    return closed, plans
+
+
+def test_a_filings_conflicts_are_closed_through_the_owner_indexes(store: SqliteStore) -> None:
+    _conflicts_of_three(store)
+    closed, plans = _closed_with_plans(store, "a1")
+    assert closed == ["k1", "k2"]
+    assert len(plans) == 2  # the select and the update
+    for plan in plans:
+        assert "conflicts_by_a_owner (a_owner=? AND a_id=? AND state=?)" in plan
+        assert "conflicts_by_b_owner (b_owner=? AND b_id=? AND state=?)" in plan
+    with store.write() as w:
+        assert w.close_conflicts("nowhere", T0) == []  # no such filing, nothing named
+
+
+def test_older_conflict_indexes_are_replaced_by_the_migration(store: SqliteStore) -> None:
+    """A database from before migration 11 (four indexes on conflicts) lists and closes
+    the same conflicts once opened by this version, through the two new indexes."""
+    _conflicts_of_three(store)
+    path = store.path
+    store.close()
+    init = migrations()[0][2]
+    old = [s for s in statements(init) if "CREATE INDEX conflicts_by_" in s and "time" not in s]
+    assert len(old) == 4
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("BEGIN")
+        raw.execute("DROP INDEX conflicts_by_a_owner")
+        raw.execute("DROP INDEX conflicts_by_b_owner")
+        for statement in old:
+            raw.execute(statement)
+        raw.execute("DELETE FROM schema_migrations WHERE version = 11")
+        raw.execute("COMMIT")
+    finally:
+        raw.close()
+    again = SqliteStore(path)
+    try:
+        with again.read() as r:
+            assert [k.id for k in r.list_conflicts(party="alpha")] == ["k1", "k2"]
+            assert [k.id for k in r.list_conflicts(state=ConflictState.OPEN, party="charlie")] == ["k2", "k3"]
+        closed, plans = _closed_with_plans(again, "c1")
+        assert closed == ["k2", "k3"]
+        assert all("conflicts_by_b_owner (b_owner=? AND b_id=? AND state=?)" in p for p in plans)
+        names = {
+            n for (n,) in again._wconn.execute("SELECT name FROM sqlite_schema WHERE tbl_name = 'conflicts'")
+        }
+        assert names == {
+            "conflicts",
+            "sqlite_autoindex_conflicts_1",
+            "conflicts_by_time",
+            "conflicts_by_a_owner",
+            "conflicts_by_b_owner",
+        }
+    finally:
+        again.close()
