@@ -254,7 +254,7 @@ def _write_members(value: dict[object, object], parts: list[str]) -> None:
             first = False
         else:
             parts.append(",")
-        quoted = '"' + name.translate(_STRING_TABLE) + '":'
+        quoted = _quoted(name) + ":"
         if len(_NAMES) < _NAMES_MAX and max(name, default="\0") <= "\uffff":
             _NAMES[name] = quoted
         parts.append(quoted)
