@@ -8,10 +8,60 @@ export class ApiError extends Error {
   }
 }
 
+/** The next page of a list: the target of an RFC 8288 Link header's rel="next", or null. */
+export function nextLink(header) {
+  for (const part of (header || '').split(',')) {
+    const m = /^\s*<([^>]*)>(.*)$/.exec(part);
+    if (m && /;\s*rel="?next"?(\s*;|\s*$)/i.test(m[2])) return m[1];
+  }
+  return null;
+}
+
 export class Api {
   constructor(token, base = '') {
     this.token = token;
     this.base = base;
+    this.lists = new Map(); // path -> {etag, result}: the last whole list read, and its first page's tag
+    this.pageSize = 1000;
+    this.maxItems = 20_000;
+  }
+
+  /**
+   * Every item of a list route (GET, a JSON array a page), following its Link headers, up to
+   * `maxItems`: {items, truncated}. The first page is asked for with the ETag it had last
+   * time: while the service answers 304 (nothing changed), the list kept from then is the answer.
+   */
+  async list(path) {
+    const kept = this.lists.get(path);
+    const sep = path.includes('?') ? '&' : '?';
+    let url = `${path}${sep}limit=${this.pageSize}`;
+    let res = await this.fetchRaw(url, kept ? {'If-None-Match': kept.etag} : {});
+    if (res.status === 304 && kept) return kept.result;
+    const etag = res.headers.get('ETag');
+    const items = [];
+    for (;;) {
+      const page = await this.parse(res);
+      items.push(...page);
+      url = nextLink(res.headers.get('Link'));
+      if (!url || items.length >= this.maxItems) break;
+      res = await this.fetchRaw(url, {});
+    }
+    const result = {items: items.slice(0, this.maxItems), truncated: url !== null};
+    if (etag) this.lists.set(path, {etag, result});
+    return result;
+  }
+
+  fetchRaw(path, extra) {
+    const headers = {Authorization: `Bearer ${this.token}`, Accept: 'application/json', ...extra};
+    return fetch(this.base + path, {method: 'GET', headers, cache: 'no-store'});
+  }
+
+  async parse(res) {
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch { data = {detail: text}; }
+    if (!res.ok) throw new ApiError(res.status, data);
+    return data;
   }
 
   async request(method, path, body) {
@@ -20,11 +70,7 @@ export class Api {
     const res = await fetch(this.base + path, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store',
     });
-    const text = await res.text();
-    let data = null;
-    try { data = text ? JSON.parse(text) : null; } catch { data = {detail: text}; }
-    if (!res.ok) throw new ApiError(res.status, data);
-    return data;
+    return this.parse(res);
   }
 
   get(path) { return this.request('GET', path); }

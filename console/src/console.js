@@ -108,11 +108,15 @@ async function sideCentre(ref) {
   return state.extra.get(key);
 }
 
+/** The live lists, every page (each 304 while unchanged: api.js); `truncated` past api.maxItems. */
 async function livePicture(api) {
   const [intents, constraints, conflicts] = await Promise.all([
-    api.get('/v1/intents'), api.get('/v1/constraints'), api.get('/v1/conflicts'),
+    api.list('/v1/intents'), api.list('/v1/constraints'), api.list('/v1/conflicts'),
   ]);
-  return {intents, constraints, conflicts};
+  return {
+    intents: intents.items, constraints: constraints.items, conflicts: conflicts.items,
+    truncated: intents.truncated || constraints.truncated || conflicts.truncated,
+  };
 }
 
 /** The filings and open conflicts at `at` (ms), rebuilt by the server from the shared record. */
@@ -152,7 +156,7 @@ async function draw() {
   const api = state.api;
   const at = state.at;
   if (at !== null && at === state.drawnAt) { state.refreshes += 1; return; } // the past does not change
-  const {intents, constraints, conflicts} = at === null ? await livePicture(api) : await pastPicture(api, at);
+  const {intents, constraints, conflicts, truncated} = at === null ? await livePicture(api) : await pastPicture(api, at);
   if (at !== state.at) { state.again = true; return; } // the timeline moved meanwhile
   if (state.refreshes % 30 === 0) renderParties(await api.get('/v1/parties'));
   const signature = JSON.stringify([at, intents.map((f) => f.ovn), constraints.map((f) => f.ovn), conflicts.map((c) => c.id)]);
@@ -199,7 +203,7 @@ async function draw() {
   const how = {live: 'stream live', polling: 'stream unavailable: polling events', connecting: 'stream connecting',
     stopped: 'no stream'}[state.streamMode];
   const rate = serviceClock.rate === 1 ? '' : ` · service time ×${serviceClock.rate}`;
-  $('#updated').textContent = `updated ${new Date(serviceClock.now()).toISOString().slice(11, 19)}Z${rate} · ${how} · polled every ${state.pollMs / 1000} s`;
+  $('#updated').textContent = `updated ${new Date(serviceClock.now()).toISOString().slice(11, 19)}Z${rate} · ${how} · polled every ${state.pollMs / 1000} s${truncated ? ` · only the first ${api.maxItems} of each list shown` : ''}`;
 }
 
 /** The service's live picture onto the map: every track's last report, and the open
@@ -446,6 +450,12 @@ const api = {
   dropStream() { state.stream?.reconnect(); },
   /** Poll the API every `ms` (the stream refreshes at once regardless). */
   setPollInterval(ms) { state.pollMs = Math.max(100, Number(ms) || POLL_MS); schedule(); },
+  /** Items a list page asks for, and most items read from a list (api.js). */
+  setListPages(pageSize, maxItems) {
+    state.api.pageSize = Math.max(1, Number(pageSize) || 1000);
+    state.api.maxItems = Math.max(1, Number(maxItems) || 20_000);
+    state.api.lists.clear();
+  },
   /** The service's clock as the console holds it: {now (ms), rate}. */
   clock() { return {now: serviceClock.now(), rate: serviceClock.rate}; },
   /** The hotline client's heartbeats sent so far. */

@@ -6,13 +6,15 @@ routes built inside `_filing_routes` at definition time.
 
 import asyncio
 import base64
+import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -58,6 +60,64 @@ def _answer(outcome: Outcome, caller: Party, status_code: int = status.HTTP_200_
     """A write's answer, encoded once (orjson): returned as a Response, FastAPI neither
     validates it against the declared model nor walks it with its JSON encoder."""
     return JSON(_outcome(outcome, caller), status_code=status_code)
+
+
+PAGE_LIMIT = 1000  # items in a list's page when the caller names no limit
+MAX_PAGE_LIMIT = 10_000
+PageLimit = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=MAX_PAGE_LIMIT,
+        description='at most this many items; a `Link: rel="next"` header gives the next page',
+    ),
+]
+ListAnswer = list[dict[str, Any]]  # what the list routes answer (declared for the OpenAPI)
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "unchanged since the ETag named in If-None-Match (no body)"}
+}
+
+
+def _list_tag(log_size: int, who: Party) -> str:
+    """A list's entity tag: every change to filings, conflicts or parties appends to the
+    log in its own transaction, so the log's size (read in the list's snapshot) dates the
+    list. Views differ by caller, and by the service's version."""
+    salt = hashlib.sha256(f"{__version__}\0{who.id}".encode()).hexdigest()[:12]
+    return f'"{log_size}-{salt}"'
+
+
+def _unchanged(if_none_match: str | None, tag: str) -> bool:
+    """RFC 9110 13.1.2: weak comparison of `tag` with each tag listed, or `*`."""
+    if not if_none_match:
+        return False
+    listed = [t.strip() for t in if_none_match.split(",")]
+    return "*" in listed or any(t.removeprefix("W/") == tag for t in listed)
+
+
+def _page(
+    request: Request,
+    services: Services,
+    who: Party,
+    read: Callable[[int], list[Any]],
+    view: Callable[[Any], dict[str, Any]],
+    cursor: Callable[[Any], str],
+    limit: int,
+) -> Response:
+    """A page of a list as a JSON array: `read(n)` gives up to n items from the query's
+    cursor on. With more to come, an RFC 8288 `Link` header names the next page (the
+    same query, `after` the last item's cursor). An `ETag` dates the list: sent back in
+    `If-None-Match`, it gets 304 and no body while nothing has changed."""
+    with services.store.read() as r:  # one snapshot: the tag and the page (read nests in it)
+        tag = _list_tag(r.log_size(), who)
+        headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+        if _unchanged(request.headers.get("if-none-match"), tag):
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        items = read(limit + 1)
+    if len(items) > limit:
+        items = items[:limit]
+        query = dict(request.query_params) | {"after": cursor(items[-1]), "limit": str(limit)}
+        headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+    return JSON([view(x) for x in items], headers=headers)
 
 
 async def _sign_every(ledger: Ledger, interval_s: float) -> None:
@@ -215,7 +275,9 @@ def create_app(
         }
 
     @app.get("/v1/parties/{party_id}/keys", tags=["parties"])
-    def party_keys(party_id: Annotated[str, Path(max_length=63)], who: Caller) -> list[dict[str, Any]]:
+    def party_keys(
+        party_id: Annotated[str, Path(max_length=63, pattern=wire.PARTY_PATTERN)], who: Caller
+    ) -> list[dict[str, Any]]:
         """The Ed25519 keys a party registered (revoked ones too): what checks its signatures."""
         return [wire.key_view(k) for k in services.signatures.keys(party_id)]
 
@@ -234,13 +296,32 @@ def create_app(
         receipt = services.signatures.revoke(who, key_id, evidence=signed)
         return {"key_id": key_id, "revoked": True, "receipt": wire.receipt_view(receipt)}
 
-    @app.get("/v1/conflicts", tags=["conflicts"])
+    @app.get("/v1/conflicts", tags=["conflicts"], response_model=ListAnswer, responses=NOT_MODIFIED)
     def list_conflicts(
+        request: Request,
         who: Caller,
         state: Annotated[ConflictState | None, Query()] = ConflictState.OPEN,
-        party: Annotated[str | None, Query(max_length=63)] = None,
-    ) -> list[dict[str, Any]]:
-        return [wire.conflict_view(c) for c in services.filings.conflicts(state=state, party=party)]
+        party: Annotated[str | None, Query(max_length=63, pattern=wire.PARTY_PATTERN)] = None,
+        after: Annotated[
+            str | None,
+            Query(
+                max_length=128,
+                pattern=wire.ID_PATTERN,
+                description="the id of the conflict the last page ended with",
+            ),
+        ] = None,
+        limit: PageLimit = PAGE_LIMIT,
+    ) -> Response:
+        """Conflicts by detection time then id, a page at a time."""
+        return _page(
+            request,
+            services,
+            who,
+            lambda n: services.filings.conflicts(state=state, party=party, after=after, limit=n),
+            wire.conflict_view,
+            lambda c: c.id,
+            limit,
+        )
 
     @app.post("/v1/query", tags=["query"])
     def query(body: wire.AreaQuery, who: Caller) -> dict[str, Any]:
@@ -301,11 +382,27 @@ def _filing_routes(
         outcome = await filings.submit_async(who, draft(payload), payload.key, evidence=signed)
         return _answer(outcome, who, status.HTTP_201_CREATED)
 
-    @router.get("", name=f"list_{plural}")
+    @router.get("", name=f"list_{plural}", response_model=ListAnswer, responses=NOT_MODIFIED)
     def list_all(
-        who: Caller, owner: Annotated[str | None, Query(max_length=63)] = None
-    ) -> list[dict[str, Any]]:
-        return [wire.filing_view(f, who) for f in filings.current(owner=owner) if f.type is ftype]
+        request: Request,
+        who: Caller,
+        owner: Annotated[str | None, Query(max_length=63, pattern=wire.PARTY_PATTERN)] = None,
+        after: Annotated[
+            str | None,
+            Query(max_length=128, pattern=wire.ID_PATTERN, description="the id the last page ended with"),
+        ] = None,
+        limit: PageLimit = PAGE_LIMIT,
+    ) -> Response:
+        """The live ones (not ended) by id, a page at a time."""
+        return _page(
+            request,
+            services,
+            who,
+            lambda n: filings.current(owner=owner, ftype=ftype, after=after, limit=n),
+            lambda f: wire.filing_view(f, who),
+            lambda f: f.id,
+            limit,
+        )
 
     @router.get("/{filing_id}", name=f"get_{ftype.value}")
     def get(filing_id: FilingId, who: Caller) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from deconflict.api import wire
 from deconflict.api.signatures import signed_request_dependency
 from deconflict.errors import DeconflictError, InvalidInput, NotFound, Unauthorized
 from deconflict.model import Delivery, Event, Message, Party, PartyStatus, Role
@@ -42,7 +43,7 @@ PAGE = 500
 class MessageSend(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     code: str = Field(max_length=64, examples=["IDENTITY_QUERY"])
-    to: list[Annotated[str, Field(max_length=63)]] | None = Field(
+    to: list[Annotated[str, Field(max_length=63, pattern=wire.PARTY_PATTERN)]] | None = Field(
         default=None, max_length=100, description="recipient party ids (READ_BACK: the original's sender)"
     )
     fields: dict[str, Any] = Field(default_factory=dict, description="the code's typed fields")

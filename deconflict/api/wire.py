@@ -12,11 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deconflict.errors import FieldError, InvalidInput
 from deconflict.model import Conflict, Filing, Party, Volume4D
+from deconflict.model.agreement import ID_PATTERN as _PARTY_ID
 from deconflict.model.geojson import format_time, volume_from_feature, volume_to_feature
 from deconflict.model.signature import PartyKey
 from deconflict.service.ledger import Receipt
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+PARTY_PATTERN = _PARTY_ID  # a party id, as the registry checks it
 
 
 def plain(value: Any) -> Any:

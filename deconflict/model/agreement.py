@@ -19,7 +19,8 @@ from deconflict.errors import AgreementError
 from deconflict.model.conflict import Separation
 
 REQUIRED_KINDS = ("crewed_flight", "uas_flight", "air_defence_activity", "exercise", "reservation")
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"  # a party's or a kind's id
+_ID = re.compile(ID_PATTERN)
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 

@@ -653,9 +653,18 @@ class Filings:
             raise NotFound(filing_type.value, filing_id)
         return versions
 
-    def current(self, *, owner: str | None = None, live_only: bool = True) -> list[Filing]:
+    def current(
+        self,
+        *,
+        owner: str | None = None,
+        live_only: bool = True,
+        ftype: FilingType | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[Filing]:
+        """Current versions ordered by id; a page with `after` (an id) and `limit`."""
         with self.store.read() as r:
-            return r.list_filings(live_only=live_only, owner=owner)
+            return r.list_filings(live_only=live_only, owner=owner, ftype=ftype, after=after, limit=limit)
 
     def query(self, area: Volume4D, *, live_only: bool = True) -> list[Filing]:
         """Filings with a volume that meets `area` (outline, altitude band and time window).
@@ -689,6 +698,18 @@ class Filings:
         hits = {f.b.id for f in detect(probe, candidates, exact)}
         return sorted((c for c in candidates if c.id in hits), key=lambda c: c.id)
 
-    def conflicts(self, *, state: ConflictState | None = None, party: str | None = None) -> list[Conflict]:
+    def conflicts(
+        self,
+        *,
+        state: ConflictState | None = None,
+        party: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[Conflict]:
+        """Conflicts ordered by detection time then id; a page with `after` (the id of the
+        conflict the last page ended with) and `limit`."""
         with self.store.read() as r:
-            return r.list_conflicts(state=state, party=party)
+            try:
+                return r.list_conflicts(state=state, party=party, after=after, limit=limit)
+            except NotFound:
+                raise InvalidInput.one("after", "names no conflict") from None

@@ -11,10 +11,11 @@ from deconflict.clock import Clock
 from deconflict.errors import Forbidden, InvalidInput, Unauthorized
 from deconflict.ledger.entries import Kind
 from deconflict.model import Agreement, Party, Role
+from deconflict.model.agreement import ID_PATTERN
 from deconflict.service.ledger import Ledger, Receipt, party_body
 from deconflict.store.base import Store, Writer, retrying
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ID = re.compile(ID_PATTERN)
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 TOKEN_PREFIX = "dcf_"
 

@@ -326,7 +326,7 @@ class Tactical:
         if not len(snap.rows):
             return []
         with self.store.read() as r:
-            reservations = [f for f in r.list_filings(live_only=True) if f.type is FilingType.CONSTRAINT]
+            reservations = r.list_filings(live_only=True, ftype=FilingType.CONSTRAINT)
         if not reservations:
             return []
         rows = snap.rows[~_named(snap.cols["intent"][snap.rows])]

@@ -34,6 +34,7 @@ from deconflict.model import (
     Delivery,
     Event,
     Filing,
+    FilingType,
     Message,
     Party,
     PartyStatus,
@@ -94,8 +95,17 @@ class Reader(Protocol):
         once, in no particular order. `live_only` leaves out ended filings."""
         ...
 
-    def list_filings(self, *, live_only: bool = True, owner: str | None = None) -> list[Filing]:
-        """Current versions, ordered by id."""
+    def list_filings(
+        self,
+        *,
+        live_only: bool = True,
+        owner: str | None = None,
+        ftype: FilingType | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[Filing]:
+        """Current versions, ordered by id; `ftype` keeps one type. A page: `after` keeps
+        the ids that sort after it (any string), `limit` the first so many."""
         ...
 
     def filings_changed_since(self, log_size: int) -> list[Filing]:
@@ -107,9 +117,17 @@ class Reader(Protocol):
         ...
 
     def list_conflicts(
-        self, *, state: ConflictState | None = None, party: str | None = None
+        self,
+        *,
+        state: ConflictState | None = None,
+        party: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[Conflict]:
-        """Conflicts ordered by detection time then id; `party` keeps those where it owns a side."""
+        """Conflicts ordered by detection time then id; `party` keeps those where it owns a
+        side. A page: `after` (a conflict's id) keeps those that come after that conflict
+        in this order, `limit` the first so many. An `after` naming no conflict raises
+        `NotFound`."""
         ...
 
     # -- the log

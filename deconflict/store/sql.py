@@ -43,7 +43,7 @@ from typing import Any, Protocol, TypeVar
 from deconflict.errors import AlreadyExists, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from deconflict.ledger.rfc9162 import CompactRange, NodeId, leaf_hash, range_nodes
 from deconflict.ledger.sth import SignedTreeHead, TreeHead
-from deconflict.model import Conflict, ConflictState, Filing, Party, Role, State
+from deconflict.model import Conflict, ConflictState, Filing, FilingType, Party, Role, State
 from deconflict.model.signature import PartyKey
 from deconflict.store.base import SpaceTimeQuery
 from deconflict.store.codec import (
@@ -230,7 +230,15 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
                 found[fid] = version
         return self._current(list(found.items()))
 
-    def list_filings(self, *, live_only: bool = True, owner: str | None = None) -> list[Filing]:
+    def list_filings(
+        self,
+        *,
+        live_only: bool = True,
+        owner: str | None = None,
+        ftype: FilingType | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[Filing]:
         clauses: list[str] = []
         params: list[Any] = []
         if live_only:
@@ -239,9 +247,18 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
         if owner is not None:
             clauses.append("owner = ?")
             params.append(owner)
+        if ftype is not None:
+            clauses.append("type = ?")
+            params.append(ftype.value)
+        if after is not None:
+            clauses.append("id > ?")
+            params.append(after)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         # fixed clauses only; every value is bound
         sql = "SELECT id, version FROM filings" + where + " ORDER BY id"  # noqa: S608
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         rows = self._all(sql, params)
         return self._current([(r[0], r[1]) for r in rows])
 
@@ -286,7 +303,12 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
     # -- conflicts
 
     def list_conflicts(
-        self, *, state: ConflictState | None = None, party: str | None = None
+        self,
+        *,
+        state: ConflictState | None = None,
+        party: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[Conflict]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -294,8 +316,21 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
             clauses.append("state = ?")
             params.append(state.value)
         if party is not None:
-            clauses.append("(a_owner = ? OR b_owner = ?)")
+            if limit is None:
+                clauses.append("(a_owner = ? OR b_owner = ?)")
+            else:
+                # a page walks conflicts_by_time and stops at `limit`; through the owner
+                # indexes it would sort all the party's conflicts for every page
+                clauses.append("(a_owner || '' = ? OR b_owner || '' = ?)")
             params += [party, party]
+        if after is not None:
+            mark = self._one("SELECT detected_at_us FROM conflicts WHERE id = ?", (after,))
+            if mark is None:
+                raise NotFound("conflict", after)
+            # (detected_at_us, id) > the mark's, spelled so that both engines walk
+            # conflicts_by_time from the mark
+            clauses.append("detected_at_us >= ? AND (detected_at_us > ? OR id > ?)")
+            params += [mark[0], mark[0], after]
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         # fixed clauses only; every value is bound
         sql = (
@@ -303,6 +338,9 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
             + where
             + " ORDER BY detected_at_us, id"
         )
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         rows = self._all(sql, params)
         return [
             Conflict(

@@ -350,6 +350,35 @@ class TestFilings:
             assert [f.id for f in r.list_filings(owner="alpha", live_only=False)] == ["b", "c"]
             assert [f.id for f in r.list_filings(owner="bravo")] == ["a"]
 
+    def test_list_filings_by_pages_and_type(self, store: Store) -> None:
+        ids = [f"f{i:02d}" for i in range(11)]
+        made = [filing(fid, state=State.ENDED if i % 4 == 3 else State.ACCEPTED) for i, fid in enumerate(ids)]
+        made = [replace(f, type=FilingType.CONSTRAINT) if i % 3 == 0 else f for i, f in enumerate(made)]
+        put(store, *reversed(made))
+        with store.read() as r:
+            whole = [f.id for f in r.list_filings()]
+            assert whole == [f.id for f in made if f.state is not State.ENDED]
+            for limit in (1, 2, 3, 7, 50):
+                paged: list[str] = []
+                after: str | None = None
+                while True:
+                    page = [f.id for f in r.list_filings(after=after, limit=limit)]
+                    assert len(page) <= limit
+                    paged += page
+                    if len(page) < limit:
+                        break
+                    after = page[-1]
+                assert paged == whole, limit
+            # `after` is any string: the ids that sort after it
+            assert [f.id for f in r.list_filings(after="f04x", limit=2)] == ["f05", "f06"]
+            assert r.list_filings(after="g") == []
+            constraints = [
+                f.id for f in made if f.type is FilingType.CONSTRAINT and f.state is not State.ENDED
+            ]
+            assert [f.id for f in r.list_filings(ftype=FilingType.CONSTRAINT)] == constraints
+            intents_after = r.list_filings(ftype=FilingType.INTENT, live_only=False, after="f05")
+            assert [f.id for f in intents_after] == ["f07", "f08", "f10"]
+
     def test_filings_changed_since_a_snapshot(self, store: Store) -> None:
         put(store, filing("old"), filing("kept", owner="bravo"))
         with store.write() as w:
@@ -491,6 +520,46 @@ class TestConflicts:
             assert r.list_conflicts(party="nobody") == []
             assert r.list_conflicts(state=ConflictState.CLOSED) == []
             assert r.list_conflicts(state=ConflictState.OPEN, party="bravo") == [k1, k2]
+
+    def test_list_conflicts_by_pages(self, store: Store) -> None:
+        a, b, c = (self._f(store, x) for x in ("a1", "b1", "c1"))
+        # detection times tie in threes: the pages must follow (detected_at, id), ties included
+        made = [
+            conflict(f"k{i:02d}", (a, b, c)[i % 3], (b, c, a)[i % 3], T0 + (i // 3) * H) for i in range(10)
+        ]
+        with store.write() as w:
+            w.add_conflicts(list(reversed(made)))
+        with store.write() as w:
+            w.close_conflicts("c1", T0 + 9 * H)  # every k where c is a side closes
+        with store.read() as r:
+            for state, party in [
+                (None, None),
+                (ConflictState.OPEN, None),
+                (ConflictState.CLOSED, "bravo"),
+                (None, "alpha"),
+            ]:
+                whole = r.list_conflicts(state=state, party=party)
+                assert whole, (state, party)
+                for limit in (1, 2, 4, 20):
+                    paged: list[Conflict] = []
+                    after: str | None = None
+                    while True:
+                        page = r.list_conflicts(state=state, party=party, after=after, limit=limit)
+                        assert len(page) <= limit
+                        paged += page
+                        if len(page) < limit:
+                            break
+                        after = page[-1].id
+                    assert paged == whole, (state, party, limit)
+            # the mark may be a conflict the filter leaves out: the page starts after it
+            (k01,) = [k for k in r.list_conflicts() if k.id == "k01"]
+            assert k01.state is ConflictState.CLOSED
+            assert [k.id for k in r.list_conflicts(state=ConflictState.OPEN, after="k01", limit=2)] == [
+                "k03",
+                "k06",
+            ]
+            with pytest.raises(NotFound):
+                r.list_conflicts(after="nope")
 
     def test_close_conflicts(self, store: Store) -> None:
         a, b, c = (self._f(store, x) for x in ("a1", "b1", "c1"))

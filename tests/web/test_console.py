@@ -297,6 +297,39 @@ def test_a_bad_token_is_refused(console: Console, seeded: Server) -> None:
     assert console.js("() => sessionStorage.getItem('deconflict.token')") is None
 
 
+def test_lists_are_read_by_pages_and_asked_again_with_their_tags(console: Console, seeded: Server) -> None:
+    """The console reads each list page by page (Link rel="next") and asks for it again with
+    its ETag: while nothing changes, the service answers 304 and the map keeps what it drew."""
+    seen: list[tuple[str, int]] = []
+    console.page.on("response", lambda r: seen.append((r.url, r.status)))
+
+    def polls(more: int) -> None:
+        done = console.js("() => window.deconflict.counts().refreshes")
+        console.wait(f"() => window.deconflict.counts().refreshes > {done + more}")
+
+    console.sign_in("shield")
+    console.js("() => window.deconflict.setPollInterval(200)")
+    polls(3)  # signing in wrote (the party came UP, its messages were delivered): lists changed
+    seen.clear()
+    polls(3)
+    lists = [(u, s) for u, s in seen if "/v1/intents?" in u or "/v1/conflicts?" in u]
+    assert lists and {s for _, s in lists} == {304}, lists  # nothing changed: no list sent again
+    assert console.page.text_content("#count-filings") == "3"
+
+    console.js("() => window.deconflict.setListPages(1, 20000)")
+    seen.clear()
+    polls(2)
+    assert console.page.text_content("#count-filings") == "3"
+    pages = [u for u, s in seen if "/v1/intents?" in u and s == 200]
+    assert any("after=" in u for u in pages), pages  # the second and third pages, by their links
+    assert "only the first" not in (console.page.text_content("#updated") or "")
+
+    console.js("() => window.deconflict.setListPages(1, 2)")
+    console.wait("() => document.querySelector('#count-filings').textContent === '2'")
+    assert "only the first 2 of each list shown" in (console.page.text_content("#updated") or "")
+    console.shot("truncated")
+
+
 def test_tracks_take_data_through_the_entry_point(console: Console, seeded: Server) -> None:
     console.sign_in("south")
     tracks = [
