@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -78,7 +79,7 @@ def main() -> None:
         first = client.get(page)
         assert first.status_code == 200 and len(first.json()) == args.limit, first.text[:200]
         tag = first.headers["etag"]
-        rows = [
+        rows: list[tuple[str, Callable[[], httpx.Response]]] = [
             ("first page", lambda: client.get(page)),
             ("a page half way (after=)", lambda: client.get(f"{page}&after={middle}")),
             ("304: unchanged since its ETag", lambda: client.get(page, headers={"If-None-Match": tag})),
