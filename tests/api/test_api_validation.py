@@ -220,3 +220,56 @@ def test_notice_is_measured_on_the_server_clock_at_receipt(live: Live) -> None:
     assert r.json()["filing"]["notice_s"] == pytest.approx(120 * 60 - 60)
     assert r.json()["filing"]["late"] is False
     assert at(0) == "2030-06-01T12:00:00Z"
+
+
+NUL_CASES: list[tuple[str, str, str, dict[str, Any] | None, str]] = [
+    # (party, method, path, JSON body, the field named)
+    ("north", "GET", "/v1/hotline/messages/a%00b", None, "message_id"),
+    ("north", "POST", "/v1/hotline/messages/a%00b/delivered", None, "message_id"),
+    ("north", "POST", "/v1/hotline/messages/a%00b/reply", {"reply": "WILCO"}, "message_id"),
+    ("north", "DELETE", "/v1/me/keys/a%00b", None, "key_id"),
+    ("north", "GET", "/v1/intents/a%00b", None, "filing_id"),
+    ("north", "GET", "/v1/conflicts?party=no%00rth", None, "party"),
+    ("north", "GET", "/v1/intents?owner=x&x%00y=1", None, "x\\u0000y"),
+    ("north", "DELETE", "/v1/intents/abc?ovn=a%00", None, "ovn"),
+    (
+        "north",
+        "POST",
+        "/v1/hotline/messages",
+        {"code": "FREE_TEXT", "to": ["south"], "fields": {"text": "a\x00b"}},
+        "fields.text",
+    ),
+    (
+        "north",
+        "POST",
+        "/v1/intents",
+        body(set_prop(polygon(BOX), **{"x\x00": 1})),
+        "volumes[0].properties.x\x00",
+    ),
+    ("admin", "POST", "/v1/parties", {"id": "press", "name": "The\x00Press"}, "name"),
+    ("north", "PUT", "/v1/hotline/webhook", {"url": "http://127.0.0.1:9/\x00", "secret": "s" * 32}, "url"),
+]
+
+
+@pytest.mark.parametrize(
+    ("party", "method", "path", "payload", "field"), NUL_CASES, ids=[c[2] for c in NUL_CASES]
+)
+def test_a_nul_anywhere_is_422_naming_the_field(
+    live: Live, party: str, method: str, path: str, payload: dict[str, Any] | None, field: str
+) -> None:
+    """PostgreSQL's text holds no NUL: refused at the edge on both engines alike, never a 5xx."""
+    before = live.snapshot()
+    r = live.client(party).request(method, path, json=payload)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"] == [{"field": field, "rule": "must not contain NUL (U+0000)"}]
+    assert live.snapshot() == before
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul(live: Live) -> None:
+    # the text \u0000 spelled out (a backslash, then u0000) is six ordinary characters
+    r = live.client("north").post(
+        "/v1/hotline/messages", json={"code": "FREE_TEXT", "to": ["south"], "fields": {"text": "a\\u0000b"}}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["message"]["fields"]["text"] == "a\\u0000b"

@@ -236,6 +236,7 @@ def test_bad_input_is_400_naming_the_field(dss: Dss) -> None:
             "extents[0].volume.outline_polygon",
         ),
         (oi(circle4d(start=-60, end=-30)), "extents[0]"),
+        ({**oi(), "uss_base_url": "https://a.example/\x00"}, "uss_base_url"),  # PostgreSQL holds no NUL
     ]
     ft = circle4d()
     ft["volume"]["altitude_lower"]["units"] = "FT"
@@ -249,6 +250,8 @@ def test_bad_input_is_400_naming_the_field(dss: Dss) -> None:
         assert field.replace(".0.", "[0].") in msg or field in msg, (field, msg)
     assert north.put(url, content=b"{nope").status_code == 400
     assert north.get("/dss/v1/operational_intent_references/not-a-uuid").status_code == 400
+    r = north.delete(f"/dss/v1/operational_intent_references/{new_id()}/{'x' * 20}%00")
+    assert r.status_code == 400 and "ovn: must not contain NUL" in r.json()["message"], r.text
     assert dss.live.snapshot() == before
 
 
