@@ -12,7 +12,6 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -115,8 +114,8 @@ def _page(
         items = read(limit + 1)
     if len(items) > limit:
         items = items[:limit]
-        query = dict(request.query_params) | {"after": cursor(items[-1]), "limit": str(limit)}
-        headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+        query = dict(request.query_params) | {"limit": str(limit)}
+        headers["Link"] = wire.next_link(request.url.path, query, "after", cursor(items[-1]))
     return JSON([view(x) for x in items], headers=headers)
 
 

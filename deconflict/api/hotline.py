@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, WebSocket, WebSocketDisconnect, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -29,7 +29,7 @@ from deconflict.model import Delivery, Event, Message, Party, PartyStatus, Role
 from deconflict.model.signature import SignedRequest
 from deconflict.service import Services
 from deconflict.service.bell import POLL_S
-from deconflict.service.hotline import Hotline, delivery_json, message_json
+from deconflict.service.hotline import MAX_MESSAGES, Hotline, delivery_json, message_json
 
 __all__ = ["hotline_routes", "tick_every"]
 
@@ -129,14 +129,33 @@ def hotline_routes(services: Services, caller: Callable[..., Awaitable[Party]]) 
         view = message_view(hotline, sent.message, list(sent.deliveries), who)
         return {"message": view, "receipt": _receipt(sent.receipt)}
 
-    @router.get("/messages")
+    @router.get("/messages", response_model=list[dict[str, Any]])
     def inbox(
+        request: Request,
         who: Caller,
         box: Annotated[str, Query(pattern="^(in|out|all)$")] = "in",
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[dict[str, Any]]:
-        """Messages received (`in`), sent (`out`) or both, newest first, in your language."""
-        return [message_view(hotline, m, ds, who) for m, ds in hotline.messages(who, box, limit)]
+        limit: Annotated[int, Query(ge=1, le=MAX_MESSAGES)] = 100,
+        before: Annotated[
+            str | None,
+            Query(
+                max_length=64,
+                pattern=wire.ID_PATTERN,
+                description="the id of the message the last page ended with",
+            ),
+        ] = None,
+    ) -> Response:
+        """Messages received (`in`), sent (`out`) or both, newest first, in your language. When
+        older ones follow, a `Link: rel="next"` header names their page."""
+        found = hotline.messages(who, box, limit, before)
+        headers = {}
+        if len(found) == limit and hotline.messages(who, box, 1, found[-1][0].id):
+            query = dict(request.query_params) | {"box": box, "limit": str(limit)}
+            headers["Link"] = wire.next_link(request.url.path, query, "before", found[-1][0].id)
+        return Response(
+            wire.dumps([message_view(hotline, m, ds, who) for m, ds in found]),
+            headers=headers,
+            media_type="application/json",
+        )
 
     @router.get("/messages/{message_id}")
     def get_message(message_id: MessageId, who: Caller) -> dict[str, Any]:

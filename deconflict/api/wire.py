@@ -4,8 +4,10 @@ response renderings. Domain code never imports this module."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +21,12 @@ from deconflict.service.ledger import Receipt
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 PARTY_PATTERN = _PARTY_ID  # a party id, as the registry checks it
+
+
+def next_link(path: str, query: Mapping[str, str], cursor: str, value: str) -> str:
+    """An RFC 8288 `Link` header naming the next page: the same query, `cursor` set to
+    `value` (the id the page ended with)."""
+    return f'<{path}?{urlencode({**query, cursor: value})}>; rel="next"'
 
 
 def plain(value: Any) -> Any:

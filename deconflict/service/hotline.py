@@ -56,6 +56,7 @@ __all__ = ["Batch", "Composed", "Hotline", "Sent", "TickReport", "delivery_json"
 _M_PER_DEG_LAT = 111_320.0
 #: rendered texts kept for events read again (streams reconnecting, pages polled)
 _TEXTS_KEPT = 10_000
+MAX_MESSAGES = 1000  # a page of messages
 
 
 #: A message composed but not stored: with its deliveries and its log entry.
@@ -522,14 +523,20 @@ class Hotline:
             return message, r.get_deliveries(message_id)
 
     def messages(
-        self, caller: Party, box: str = "all", limit: int = 100
+        self, caller: Party, box: str = "all", limit: int = 100, before: str | None = None
     ) -> list[tuple[Message, list[Delivery]]]:
+        """The caller's messages, newest first; a page with `before` (the id of the message
+        the last page ended with) and `limit`."""
         if box not in ("in", "out", "all"):
             raise InvalidInput.one("box", "must be in, out or all")
-        if not 1 <= limit <= 1000:
-            raise InvalidInput.one("limit", "must be within [1, 1000]")
+        if not 1 <= limit <= MAX_MESSAGES:
+            raise InvalidInput.one("limit", f"must be within [1, {MAX_MESSAGES}]")
         with self.store.read() as r:
-            return [(m, r.get_deliveries(m.id)) for m in r.list_messages(caller.id, box=box, limit=limit)]
+            try:
+                found = r.list_messages(caller.id, box=box, limit=limit, before=before)
+            except NotFound:
+                raise InvalidInput.one("before", "names no message") from None
+            return [(m, r.get_deliveries(m.id)) for m in found]
 
     def text(self, message: Message, language: str) -> str:
         return render(self.catalogue, self.code(message.code), message.fields, language)

@@ -157,9 +157,14 @@ class Reader(Protocol):
 
     def get_message(self, message_id: str) -> Message | None: ...
 
-    def list_messages(self, party: str, *, box: str = "all", limit: int = 100) -> list[Message]:
+    def list_messages(
+        self, party: str, *, box: str = "all", limit: int = 100, before: str | None = None
+    ) -> list[Message]:
         """Messages `party` received (`box="in"`), sent (`"out"`) or either (`"all"`),
-        newest first, at most `limit`."""
+        newest first (by time sent, then id), at most `limit`; with `before` (a message's
+        id), only those that come after that message in this order (older). An unknown
+        `before` raises `NotFound`. The work is bounded by `limit`, not by how many
+        messages the party has."""
         ...
 
     def get_deliveries(self, message_id: str) -> list[Delivery]:

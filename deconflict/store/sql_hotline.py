@@ -98,16 +98,37 @@ class HotlineReads:
         row = self._one(f"SELECT {_MESSAGE_COLUMNS} FROM hotline_messages WHERE id = ?", (message_id,))  # noqa: S608
         return None if row is None else _message(row)
 
-    def list_messages(self, party: str, *, box: str = "all", limit: int = 100) -> list[Message]:
+    def list_messages(
+        self, party: str, *, box: str = "all", limit: int = 100, before: str | None = None
+    ) -> list[Message]:
         if box not in _BOXES:
             raise ValueError(f"box must be one of {sorted(_BOXES)}")
+        older, mark = "", []
+        if before is not None:
+            row = self._one("SELECT sent_at_us FROM hotline_messages WHERE id = ?", (before,))
+            if row is None:
+                raise NotFound("message", before)
+            # (time, id) < the mark's, spelled so that the indexes by time serve it
+            older = " AND {t} <= ? AND ({t} < ? OR {i} < ?)"
+            mark = [row[0], row[0], before]
+        # each side walks its index by time backwards and stops at `limit`: newest first
+        # over a party's every message would sort them all
         received = (
-            "SELECT m.id FROM hotline_deliveries AS d JOIN hotline_messages AS m ON m.id = d.message_id"
-            " WHERE d.recipient = ?"
+            "SELECT message_id FROM (SELECT message_id FROM hotline_deliveries WHERE recipient = ?"  # noqa: S608
+            + older.format(t="sent_at_us", i="message_id")
+            + " ORDER BY sent_at_us DESC, message_id DESC LIMIT ?) AS r"
         )
-        sent = "SELECT id FROM hotline_messages WHERE sender = ?"
-        ids = {"in": received, "out": sent, "all": f"{received} UNION {sent}"}[box]
-        params = [party] if box != "all" else [party, party]
+        sent = (
+            "SELECT id FROM (SELECT id FROM hotline_messages WHERE sender = ?"  # noqa: S608
+            + older.format(t="sent_at_us", i="id")
+            + " ORDER BY sent_at_us DESC, id DESC LIMIT ?) AS s"
+        )
+        side = [party, *mark, limit]
+        ids, params = {
+            "in": (received, side),
+            "out": (sent, side),
+            "all": (f"{received} UNION {sent}", side + side),
+        }[box]
         # fixed clauses only; every value is bound
         rows = self._all(
             f"SELECT {_MESSAGE_COLUMNS} FROM hotline_messages WHERE id IN ({ids})"  # noqa: S608

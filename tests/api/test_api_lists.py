@@ -157,3 +157,27 @@ def test_an_unchanged_list_answers_304_until_a_write_changes_it(live: Live) -> N
     tag = changed("/v1/intents", tag)
     assert [f["id"] for f in north.get("/v1/intents").json()] == [high["filing"]["id"]]
     assert north.get("/v1/conflicts", headers={"If-None-Match": "x"}).json() == []
+
+
+def test_hotline_messages_come_in_pages_newest_first(live: Live) -> None:
+    north, south = live.client("north"), live.client("south")
+    sent = []
+    for i in range(5):
+        r = north.post(
+            "/v1/hotline/messages", json={"code": "FREE_TEXT", "to": ["south"], "fields": {"text": f"n{i}"}}
+        )
+        assert r.status_code == 201, r.text
+        sent.append(r.json()["message"]["id"])
+    r = south.post(
+        "/v1/hotline/messages", json={"code": "FREE_TEXT", "to": ["north"], "fields": {"text": "s"}}
+    )
+    mine = r.json()["message"]["id"]
+    whole = south.get("/v1/hotline/messages", params={"box": "all"}).json()
+    assert [m["id"] for m in whole] == [mine, *reversed(sent)]
+    for box, want in [("in", list(reversed(sent))), ("all", [mine, *reversed(sent)]), ("out", [mine])]:
+        for limit in (1, 2, 6):
+            items, pages = walk(south, "/v1/hotline/messages", box=box, limit=limit)
+            assert [m["id"] for m in items] == want, (box, limit)
+            assert pages == max(1, -(-len(want) // limit)), (box, limit)
+    r = south.get("/v1/hotline/messages", params={"before": "0no-such-message"})
+    assert r.status_code == 422 and r.json()["errors"] == [{"field": "before", "rule": "names no message"}]

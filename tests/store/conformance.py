@@ -1060,6 +1060,51 @@ class TestHotline:
             assert [m.id for m in r.list_messages("beta", box="out")] == ["m1"]
             assert [m.id for m in r.list_messages("beta", box="all", limit=2)] == ["m2", "m1"]
 
+    def test_boxes_by_pages_match_a_plain_reference(self, store: Store) -> None:
+        import random
+
+        parties = ("alpha", "beta", "gamma")
+        with_parties(store, *parties)
+        rng = random.Random(7)
+        made = []
+        for i in range(40):
+            sender = rng.choice(parties)
+            others = [p for p in parties if p != sender]
+            to = tuple(sorted(rng.sample(others, rng.randint(1, 2))))
+            at = T0 + timedelta(seconds=rng.randint(0, 12))  # many ties in time: the id decides
+            made.append((_message(f"m{rng.randint(0, 10**6):07d}-{i}", sender, to, at), to, at))
+        with store.write() as w:
+            w.add_messages([(m, [_delivery(m.id, r, at) for r in to]) for m, to, at in made])
+        newest_first = sorted((m for m, _, _ in made), key=lambda m: (m.sent_at, m.id), reverse=True)
+        with store.read() as r:
+            for party in parties:
+                for box in ("in", "out", "all"):
+                    want = [
+                        m.id
+                        for m in newest_first
+                        if (box != "out" and party in m.recipients) or (box != "in" and m.sender == party)
+                    ]
+                    for limit in (1, 3, 7, 100):
+                        paged: list[str] = []
+                        before: str | None = None
+                        while True:
+                            page = [m.id for m in r.list_messages(party, box=box, limit=limit, before=before)]
+                            paged += page
+                            if len(page) < limit:
+                                break
+                            before = page[-1]
+                        assert paged == want, (party, box, limit)
+            # the mark may be a message outside the box: the page starts after it all the same
+            other = next(m for m in newest_first[5:] if m.sender != "alpha")
+            want = [
+                m.id
+                for m in newest_first
+                if m.sender == "alpha" and (m.sent_at, m.id) < (other.sent_at, other.id)
+            ]
+            assert [m.id for m in r.list_messages("alpha", box="out", limit=100, before=other.id)] == want
+            with pytest.raises(NotFound):
+                r.list_messages("alpha", before="nope")
+
     def test_put_delivery_and_due(self, store: Store) -> None:
         with_parties(store, "alpha", "beta")
         with store.write() as w:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
 from conformance import T0, bump, cells_of, conflict, filing, put, query, with_parties
 
 from deconflict.ledger.rfc9162 import nodes_completed_by, range_nodes
-from deconflict.model import ConflictState, State
+from deconflict.model import ConflictState, Delivery, Message, State
 from deconflict.store.base import Reader
 from deconflict.store.sql import migrations, pos_node, statements
 from deconflict.store.sqlite import SqliteStore, StoreError
@@ -376,3 +377,27 @@ def test_older_conflict_indexes_are_replaced_by_the_migration(store: SqliteStore
         }
     finally:
         again.close()
+
+
+def test_a_box_walks_the_indexes_by_time_not_every_message(store: SqliteStore) -> None:
+    """A page of a party's messages reads its indexes by time backwards and stops at the
+    limit: no sort of all the party's messages (at 1M messages: 0.9 s a page, against 1 ms)."""
+    with_parties(store, "alpha", "bravo")
+    with store.write() as w:
+        w.add_message(
+            Message("m1", "FREE_TEXT", "alpha", ("bravo",), {"text": "x"}, T0),
+            [Delivery("m1", "bravo", T0, T0 + timedelta(hours=1), None)],
+        )
+    for box in ("in", "out", "all"):
+        got, text = _plan(
+            store, lambda r, box=box: r.list_messages("bravo", box=box, limit=5), "hotline_messages"
+        )
+        assert [m.id for m in got] == (["m1"] if box != "out" else []), box
+        if box != "out":
+            assert (
+                "SEARCH hotline_deliveries USING INDEX hotline_deliveries_by_recipient (recipient=?)" in text
+            )
+        if box != "in":
+            assert "hotline_messages USING INDEX hotline_messages_by_sender (sender=?)" in text, text
+        # the only sorts: the few rows a side keeps, or ties in time (the id breaks them)
+        assert "SCAN hotline_deliveries" not in text and "SCAN hotline_messages" not in text, text
