@@ -339,18 +339,20 @@ async function showFiling(type, id) {
     for (const h of ['v', 'state', 'volumes', 'ovn', 'leaf']) hdr.append(el('th', {}, h));
     table.append(hdr);
     state.log = state.log || new LogIndex(api);
-    await state.log.sync();
+    // each version's place in the shared record: as the service gives it (the receipt below
+    // checks the latest's entry and proof), else found by reading the log (older services)
+    if (versions.some((v) => !Number.isInteger(v.leaf_index))) await state.log.sync();
     for (const v of versions) {
       const tr = el('tr', {'data-version': v.version});
-      const leaf = state.log.byVersion.get(`${id}@${v.version}`);
-      for (const cell of [v.version, v.state, v.volumes.length, v.ovn.slice(0, 10) + '…', leaf ? `#${leaf.index}` : '—']) {
+      const leaf = Number.isInteger(v.leaf_index) ? v.leaf_index : state.log.byVersion.get(`${id}@${v.version}`)?.index;
+      for (const cell of [v.version, v.state, v.volumes.length, v.ovn.slice(0, 10) + '…', leaf !== undefined ? `#${leaf}` : '—']) {
         tr.append(el('td', {}, String(cell)));
       }
       table.append(tr);
     }
     const receiptBox = el('div', {class: 'receipt', 'data-testid': 'receipt'}, 'receipt: checking the shared record…');
     box.replaceChildren(el('h2', {}, 'Filing'), head, table, receiptBox);
-    const r = await state.log.receipt(id, latest.version);
+    const r = await state.log.receipt(id, latest.version, latest.leaf_index);
     receiptBox.replaceChildren();
     if (!r) { receiptBox.textContent = 'receipt: this version is not in the shared record'; return; }
     receiptBox.dataset.leafIndex = String(r.leaf_index);

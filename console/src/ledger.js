@@ -78,10 +78,31 @@ export class LogIndex {
     }
   }
 
-  /** The receipt of a filing version, with its inclusion proof checked against the latest signed head. */
-  async receipt(filingId, version) {
-    await this.sync();
-    const hit = this.byVersion.get(`${filingId}@${version}`);
+  /**
+   * The entry at `index` if it records this filing version (else null): the service's
+   * hint (a version's `leaf_index`), checked here, so that the whole log need not be read.
+   */
+  async entryAt(index, filingId, version) {
+    const page = await this.api.get(`/v1/log/entries?start=${index}&end=${index + 1}`);
+    if (page.start !== index || page.entries.length !== 1) return null;
+    const bytes = b64bytes(page.entries[0]);
+    const entry = JSON.parse(new TextDecoder().decode(bytes));
+    if (!FILING_KINDS.has(entry.kind) || entry.body?.id !== filingId || entry.body?.version !== version) return null;
+    const hit = {index, kind: entry.kind, at: entry.at, bytes};
+    this.byVersion.set(`${filingId}@${version}`, hit);
+    return hit;
+  }
+
+  /**
+   * The receipt of a filing version, with its inclusion proof checked against the latest
+   * signed head. `hint`: where the service says its entry is; when that entry is not the
+   * version's, or there is no hint, the log is read from where it was last read.
+   */
+  async receipt(filingId, version, hint = null) {
+    const key = `${filingId}@${version}`;
+    let hit = this.byVersion.get(key);
+    if (!hit && Number.isInteger(hint)) hit = await this.entryAt(hint, filingId, version);
+    if (!hit) { await this.sync(); hit = this.byVersion.get(key); }
     if (!hit) return null;
     const sth = await this.api.get('/v1/log/sth');
     const receipt = {leaf_index: hit.index, kind: hit.kind, at: hit.at, tree_size: sth.size,

@@ -410,7 +410,11 @@ def _filing_routes(
 
     @router.get("/{filing_id}/versions", name=f"versions_{ftype.value}")
     def versions(filing_id: FilingId, who: Caller) -> list[dict[str, Any]]:
-        return [wire.filing_view(f, who) for f in filings.versions(ftype, filing_id)]
+        """Every version, oldest first, each with `leaf_index`: where its entry is in the
+        shared record (GET /v1/log/entries, /v1/log/receipts/{index}); null for versions
+        stored before the service kept it."""
+        found, entries = filings.versions_and_entries(ftype, filing_id)
+        return [{**wire.filing_view(f, who), "leaf_index": entries.get(f.version)} for f in found]
 
     @router.put("/{filing_id}", name=f"update_{ftype.value}", response_model=Answer)
     def update(

@@ -653,6 +653,13 @@ class Filings:
             raise NotFound(filing_type.value, filing_id)
         return versions
 
+    def versions_and_entries(
+        self, filing_type: FilingType, filing_id: str
+    ) -> tuple[list[Filing], dict[int, int]]:
+        """Every version, and the index of the log entry that recorded each (`filing_entries`)."""
+        with self.store.read() as r:  # one snapshot (versions' read nests in it)
+            return self.versions(filing_type, filing_id), r.filing_entries(filing_id)
+
     def current(
         self,
         *,

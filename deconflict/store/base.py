@@ -87,6 +87,11 @@ class Reader(Protocol):
         """Every version, oldest first."""
         ...
 
+    def filing_entries(self, filing_id: str) -> dict[int, int]:
+        """Version -> index of the log entry that recorded it (versions stored before
+        schema 12 are absent)."""
+        ...
+
     def find_filings(
         self, query: SpaceTimeQuery, *, live_only: bool = True, exclude_owner: str | None = None
     ) -> list[Filing]:
@@ -258,6 +263,9 @@ class Writer(Reader, Protocol):
         exactly one more than the stored one (raises StaleVersion otherwise); it
         replaces the filing's index entries; the old version stays readable through
         `filing_versions`. Raises AlreadyExists for a version-1 filing whose id is taken.
+        The log's size now is kept as the index of the version's own log entry
+        (`filing_entries`): the caller appends that entry next, before any other, in
+        this transaction.
         """
         ...
 

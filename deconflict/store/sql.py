@@ -173,6 +173,13 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
             return None
         return self._current([(filing_id, row[0])])[0]
 
+    def filing_entries(self, filing_id: str) -> dict[int, int]:
+        rows = self._all(
+            "SELECT version, log_idx FROM filing_versions WHERE filing_id = ? AND log_idx IS NOT NULL",
+            (filing_id,),
+        )
+        return {int(v): int(i) for v, i in rows}
+
     def filing_versions(self, filing_id: str) -> list[Filing]:
         out: list[Filing] = []
         fresh: list[Filing] = []
@@ -551,7 +558,8 @@ class SqlWriter(DssWrites, HotlineWrites, TacticalWrites, SqlReader):
             to_us(filing.time_end),
             to_us(filing.updated_at),
             # the log's size now: at least what any snapshot taken before this
-            # transaction commits can have seen (`filings_changed_since`)
+            # transaction commits can have seen (`filings_changed_since`); and the
+            # index the version's own entry gets, appended next (the contract)
             self._border().size,
         )
         if stored is None:
@@ -568,14 +576,15 @@ class SqlWriter(DssWrites, HotlineWrites, TacticalWrites, SqlReader):
                 (*row, filing.id),
             )
         self._exec(
-            "INSERT INTO filing_versions (filing_id, version, ovn, updated_at_us, doc)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO filing_versions (filing_id, version, ovn, updated_at_us, doc, log_idx)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             (
                 filing.id,
                 filing.version,
                 filing.ovn,
                 to_us(filing.updated_at),
                 encode_filing(filing).decode(),
+                row[-1],
             ),
         )
         if stored is not None:  # a new filing has no index rows yet

@@ -76,6 +76,42 @@ def test_a_receipt_is_proven_by_a_signed_head(live: Live) -> None:
     assert [decode_entry(base64.b64decode(e)).kind for e in page["entries"][:5]] == [Kind.PARTY_ADDED] * 5
 
 
+def test_each_version_names_its_own_entry_in_the_log(live: Live) -> None:
+    """GET …/versions gives each version's `leaf_index`: the entry there records exactly
+    that version, through every way a version is made (create, update with conflicts
+    closed and opened, state change, withdrawal)."""
+    north = live.client("north")
+    low = live.client("drones").post("/v1/intents", json=intent(circle(*C, 3000))).json()["filing"]
+    filed = north.post("/v1/intents", json=intent(circle(*C, 100), kind="crewed_flight", key=[low["ovn"]]))
+    assert filed.status_code == 201, filed.text
+    f = filed.json()["filing"]
+    moved = north.put(
+        f"/v1/intents/{f['id']}",
+        json={**intent(circle(*C, 200), kind="crewed_flight", key=[low["ovn"]]), "ovn": f["ovn"]},
+    )
+    assert moved.status_code == 200, moved.text
+    ovn = moved.json()["filing"]["ovn"]
+    active = north.post(f"/v1/intents/{f['id']}/state", json={"ovn": ovn, "state": "activated"})
+    assert active.status_code == 200, active.text
+    gone = north.delete(f"/v1/intents/{f['id']}", params={"ovn": active.json()["filing"]["ovn"]})
+    assert gone.status_code == 200, gone.text
+    versions = live.client("south").get(f"/v1/intents/{f['id']}/versions").json()
+    assert [v["version"] for v in versions] == [1, 2, 3, 4]
+    kinds = [Kind.FILING_CREATED, Kind.FILING_VERSIONED, Kind.STATE_CHANGED, Kind.FILING_WITHDRAWN]
+    for v, kind in zip(versions, kinds, strict=True):
+        i = v["leaf_index"]
+        page = live.client("south").get("/v1/log/entries", params={"start": i, "end": i + 1}).json()
+        entry = decode_entry(base64.b64decode(page["entries"][0]))
+        assert entry.kind is kind, (v["version"], entry.kind)
+        assert (entry.body["id"], entry.body["version"], entry.body["ovn"]) == (
+            f["id"],
+            v["version"],
+            v["ovn"],
+        )
+    assert versions[0]["leaf_index"] == filed.json()["receipt"]["leaf_index"]
+    assert versions[1]["leaf_index"] == moved.json()["receipt"]["leaf_index"]
+
+
 def test_a_whole_receipt_carries_its_head_and_proof(live: Live) -> None:
     filed = live.client("north").post("/v1/intents", json=intent(circle(*C, 100)))
     assert filed.status_code == 201, filed.text

@@ -55,7 +55,18 @@ def test_migrations_are_recorded_once(store: SqliteStore) -> None:
         (9, "ledger_node_order"),
         (10, "ledger_entry_key"),
         (11, "conflict_indexes"),
+        (12, "filing_version_entry"),
     ]
+
+
+def test_versions_stored_before_migration_12_have_no_entry_index(store: SqliteStore) -> None:
+    with_parties(store, "alpha")
+    put(store, filing("old"))
+    store._wconn.execute("UPDATE filing_versions SET log_idx = NULL")  # as a schema-11 database holds them
+    put(store, bump(filing("old"), state=State.ACTIVATED))
+    with store.read() as r:
+        assert r.filing_entries("old") == {2: 0}  # nothing was appended to this log in between
+        assert r.filing_entries("nothing") == {}
 
 
 def test_a_newer_schema_is_refused(backend: Any) -> None:

@@ -266,6 +266,10 @@ def test_hover_and_click_a_filing(console: Console, seeded: Server) -> None:
     assert console.page.get_attribute("[data-testid=receipt-verified]", "data-verified") == "true"
     assert seeded.reservation["receipt"]["entry_hash"] in (receipt.text_content() or "")
     console.shot("filing-receipt")
+    # straight to the version's entry (the service's leaf_index, checked), not the whole log
+    reads = [u for u in console.requests if "/v1/log/entries" in u]
+    assert f"{seeded.url}/v1/log/entries?start={leaf}&end={leaf + 1}" in reads, reads
+    assert all("&end=" in u for u in reads), reads  # the timeline reads the first entry only
 
     # offline: nothing was asked of any other host (no CDN, tiles, fonts or glyphs)
     assert console.offsite() == []
