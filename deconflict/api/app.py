@@ -302,14 +302,7 @@ def create_app(
         who: Caller,
         state: Annotated[ConflictState | None, Query()] = ConflictState.OPEN,
         party: Annotated[str | None, Query(max_length=63, pattern=wire.PARTY_PATTERN)] = None,
-        after: Annotated[
-            str | None,
-            Query(
-                max_length=128,
-                pattern=wire.ID_PATTERN,
-                description="the id of the conflict the last page ended with",
-            ),
-        ] = None,
+        after: wire.Cursor = None,
         limit: PageLimit = PAGE_LIMIT,
     ) -> Response:
         """Conflicts by detection time then id, a page at a time."""
@@ -387,10 +380,7 @@ def _filing_routes(
         request: Request,
         who: Caller,
         owner: Annotated[str | None, Query(max_length=63, pattern=wire.PARTY_PATTERN)] = None,
-        after: Annotated[
-            str | None,
-            Query(max_length=128, pattern=wire.ID_PATTERN, description="the id the last page ended with"),
-        ] = None,
+        after: wire.Cursor = None,
         limit: PageLimit = PAGE_LIMIT,
     ) -> Response:
         """The live ones (not ended) by id, a page at a time."""

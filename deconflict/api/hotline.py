@@ -135,14 +135,7 @@ def hotline_routes(services: Services, caller: Callable[..., Awaitable[Party]]) 
         who: Caller,
         box: Annotated[str, Query(pattern="^(in|out|all)$")] = "in",
         limit: Annotated[int, Query(ge=1, le=MAX_MESSAGES)] = 100,
-        before: Annotated[
-            str | None,
-            Query(
-                max_length=64,
-                pattern=wire.ID_PATTERN,
-                description="the id of the message the last page ended with",
-            ),
-        ] = None,
+        before: wire.Cursor = None,
     ) -> Response:
         """Messages received (`in`), sent (`out`) or both, newest first, in your language. When
         older ones follow, a `Link: rel="next"` header names their page."""

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import orjson
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from deconflict.errors import FieldError, InvalidInput
@@ -21,6 +22,16 @@ from deconflict.service.ledger import Receipt
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 PARTY_PATTERN = _PARTY_ID  # a party id, as the registry checks it
+
+
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=128,
+        pattern=ID_PATTERN,
+        description="where a page starts: the id of the item the last page ended with",
+    ),
+]
 
 
 def next_link(path: str, query: Mapping[str, str], cursor: str, value: str) -> str:
