@@ -77,12 +77,13 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _list_tag(log_size: int, who: Party) -> str:
-    """A list's entity tag: every change to filings, conflicts or parties appends to the
-    log in its own transaction, so the log's size (read in the list's snapshot) dates the
-    list. Views differ by caller, and by the service's version."""
+def _list_tag(stamp: int, who: Party) -> str:
+    """A list's entity tag: `stamp` is when a filing was last stored (read in the list's
+    snapshot), and only storing a filing changes a filing or a conflict (it opens and
+    closes conflicts in the same transaction), so it dates the lists. Views differ by
+    caller, and by the service's version."""
     salt = hashlib.sha256(f"{__version__}\0{who.id}".encode()).hexdigest()[:12]
-    return f'"{log_size}-{salt}"'
+    return f'"{stamp}-{salt}"'
 
 
 def _unchanged(if_none_match: str | None, tag: str) -> bool:
@@ -107,7 +108,7 @@ def _page(
     same query, `after` the last item's cursor). An `ETag` dates the list: sent back in
     `If-None-Match`, it gets 304 and no body while nothing has changed."""
     with services.store.read() as r:  # one snapshot: the tag and the page (read nests in it)
-        tag = _list_tag(r.log_size(), who)
+        tag = _list_tag(r.last_filing_stored(), who)
         headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
         if _unchanged(request.headers.get("if-none-match"), tag):
             return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)

@@ -113,6 +113,12 @@ class Reader(Protocol):
         the ids that sort after it (any string), `limit` the first so many."""
         ...
 
+    def last_filing_stored(self) -> int:
+        """The log's size when a filing (any version) was last stored, -1 if none ever
+        was: it changes with every stored version, and only then. Conflicts are opened
+        and closed only in the transaction that stores a filing, so it dates them too."""
+        ...
+
     def filings_changed_since(self, log_size: int) -> list[Filing]:
         """Current versions of the filings stored (created, versioned, ended) since a
         snapshot in which `log_size()` was `log_size`, ended ones included, ordered by

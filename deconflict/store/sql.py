@@ -269,6 +269,9 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
         rows = self._all(sql, params)
         return self._current([(r[0], r[1]) for r in rows])
 
+    def last_filing_stored(self) -> int:
+        return int(self._one("SELECT COALESCE(MAX(log_seq), -1) FROM filings")[0])
+
     def filings_changed_since(self, log_size: int) -> list[Filing]:
         # sorted here: ORDER BY id leads SQLite to scan the whole table in id order
         rows = self._all("SELECT id, version FROM filings WHERE log_seq >= ?", (log_size,))

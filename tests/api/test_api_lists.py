@@ -138,6 +138,13 @@ def test_an_unchanged_list_answers_304_until_a_write_changes_it(live: Live) -> N
     assert north.get("/v1/intents", headers={"If-None-Match": '"other"'}).json() == first.json()
     # each party sees its own view of the same list, under its own tag
     assert south.get("/v1/intents").headers["etag"] != tag
+    # writes that store no filing leave the lists as they were: still 304
+    r = south.post(
+        "/v1/hotline/messages", json={"code": "FREE_TEXT", "to": ["north"], "fields": {"text": "hi"}}
+    )
+    assert r.status_code == 201, r.text
+    assert north.post("/v1/hotline/heartbeat").status_code == 200
+    assert north.get("/v1/intents", headers={"If-None-Match": tag}).status_code == 304
 
     def changed(path: str, old: str, client: httpx.Client = north) -> str:
         r = client.get(path, headers={"If-None-Match": old})

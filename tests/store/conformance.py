@@ -379,6 +379,25 @@ class TestFilings:
             intents_after = r.list_filings(ftype=FilingType.INTENT, live_only=False, after="f05")
             assert [f.id for f in intents_after] == ["f07", "f08", "f10"]
 
+    def test_last_filing_stored_dates_every_stored_version(self, store: Store) -> None:
+        with store.read() as r:
+            assert r.last_filing_stored() == -1
+        with store.write() as w:
+            w.append_log([b'{"n":0}', b'{"n":1}'])
+        put(store, filing("f"))
+        with store.read() as r:
+            assert r.last_filing_stored() == 2  # the log's size when it was stored
+        with store.write() as w:
+            w.append_log([b'{"n":2}'])  # a log entry alone (a message, say) changes nothing
+        with store.read() as r:
+            assert r.last_filing_stored() == 2
+        with store.read() as r:
+            f = r.get_filing("f")
+        assert f is not None
+        put(store, bump(f, state=State.ENDED))
+        with store.read() as r:
+            assert r.last_filing_stored() == 3
+
     def test_filings_changed_since_a_snapshot(self, store: Store) -> None:
         put(store, filing("old"), filing("kept", owner="bravo"))
         with store.write() as w:
