@@ -536,7 +536,8 @@ class Hotline:
                 found = r.list_messages(caller.id, box=box, limit=limit, before=before)
             except NotFound:
                 raise InvalidInput.one("before", "names no message") from None
-            return [(m, r.get_deliveries(m.id)) for m in found]
+            deliveries = r.deliveries_of([m.id for m in found])
+            return [(m, deliveries[m.id]) for m in found]
 
     def text(self, message: Message, language: str) -> str:
         return render(self.catalogue, self.code(message.code), message.fields, language)

@@ -182,6 +182,11 @@ class Reader(Protocol):
         """One per recipient, ordered by recipient."""
         ...
 
+    def deliveries_of(self, message_ids: Collection[str]) -> dict[str, list[Delivery]]:
+        """`get_deliveries` of each message, in one read: message id -> its deliveries
+        (an unknown id maps to [])."""
+        ...
+
     def due_deliveries(self, at: datetime) -> list[Delivery]:
         """Deliveries whose `next_due` is at or before `at`, soonest first."""
         ...

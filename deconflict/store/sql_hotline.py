@@ -4,7 +4,7 @@ every engine runs the same portable statements."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -136,6 +136,19 @@ class HotlineReads:
             [*params, limit],
         )
         return [_message(r) for r in rows]
+
+    def deliveries_of(self, message_ids: Collection[str]) -> dict[str, list[Delivery]]:
+        found: dict[str, list[Delivery]] = {mid: [] for mid in message_ids}
+        for chunk in chunks(list(found)):
+            rows = self._all(
+                f"SELECT {_DELIVERY_COLUMNS} FROM hotline_deliveries"  # noqa: S608
+                f" WHERE message_id IN ({placeholders(len(chunk))}) ORDER BY message_id, recipient",
+                chunk,
+            )
+            for row in rows:
+                d = _delivery(row)
+                found[d.message_id].append(d)
+        return found
 
     def get_deliveries(self, message_id: str) -> list[Delivery]:
         rows = self._all(

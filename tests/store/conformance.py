@@ -1040,6 +1040,10 @@ class TestHotline:
                 assert r.get_deliveries(m.id) == deliveries
             got = r.list_messages("gamma", box="in", limit=MANY + 10)
             assert [m.id for m in got] == [f"m{i}" for i in reversed(range(MANY))]
+            # in one read, what get_deliveries gives one message at a time (past a chunk)
+            ids = [m.id for m, _ in batch] + ["nope"]
+            assert r.deliveries_of(ids) == {**{m: r.get_deliveries(m) for m in ids}, "nope": []}
+            assert r.deliveries_of([]) == {}
 
     def test_a_refused_batch_of_messages_writes_nothing(self, store: Store) -> None:
         with_parties(store, "alpha", "beta")
