@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from deconflict import __version__
 from deconflict.api import console, f3548, problems, wire
 from deconflict.api.hotline import hotline_routes, tick_every
-from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, refuse_nul
+from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, refuse_bad_text
 from deconflict.api.signatures import signed_request_dependency
 from deconflict.api.tracks import MAX_TRACK_BODY_BYTES, scan_every, track_routes
 from deconflict.errors import DeconflictError, InvalidInput
@@ -176,7 +176,7 @@ def create_app(
             "Units: metres, seconds, WGS84 degrees, UTC. Errors are RFC 9457 problem+json."
         ),
         default_response_class=JSON,
-        dependencies=[Depends(refuse_nul)],
+        dependencies=[Depends(refuse_bad_text)],
     )
     app.state.services = services
     problems.install(app)

@@ -3,7 +3,8 @@ and a NUL character anywhere in a request refused before a route sees it (422)."
 
 from __future__ import annotations
 
-import contextlib
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,44 +102,69 @@ class BodyLimit:
 
 
 NUL_RULE = "must not contain NUL (U+0000)"
+SURROGATE_RULE = "must be valid Unicode: a lone surrogate (U+D800 to U+DFFF) is not a character"
+# how JSON spells a NUL or a surrogate; a body that spells neither holds neither
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
-def _nul_path(value: Any, at: str = "") -> str | None:
-    """The field path (as the problem bodies spell it) of the first string in a parsed JSON
-    value, member names included, that holds a NUL; None if none does."""
+def _text_rule(text: str) -> str | None:
+    """The rule `text` breaks, if any: a NUL, or a lone surrogate (which no store can
+    encode: UTF-8 has no form for it)."""
+    if "\x00" in text:
+        return NUL_RULE
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return SURROGATE_RULE
+    return None
+
+
+def _bad_text(value: Any, at: str = "") -> tuple[str, str] | None:
+    """(field path, as the problem bodies spell it; rule) of the first string in a parsed
+    JSON value, member names included, that breaks a text rule; None if none does."""
     if isinstance(value, str):
-        return at if "\x00" in value else None
+        rule = _text_rule(value)
+        return None if rule is None else (at, rule)
     if isinstance(value, dict):
         for k, v in value.items():
             here = f"{at}.{k}" if at else str(k)
-            if "\x00" in k:
-                return here
-            found = _nul_path(v, here)
+            rule = _text_rule(k)
+            found = (here, rule) if rule is not None else _bad_text(v, here)
             if found is not None:
                 return found
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            found = _nul_path(v, f"{at}[{i}]")
+            found = _bad_text(v, f"{at}[{i}]")
             if found is not None:
                 return found
     return None
 
 
-async def refuse_nul(conn: HTTPConnection) -> None:
-    """Refuse a NUL character (U+0000) in a path parameter, the query or a JSON body, as
-    invalid input naming the field (422; 400 on the F3548 interface): PostgreSQL's text
-    cannot hold one, so it would otherwise fail in the store (a 5xx) where SQLite stores
-    it. A dependency of every route. Costs a look at each parameter and a substring
-    search of the body, which is parsed again only when it spells ``\\u0000``
-    somewhere (the only way JSON holds a NUL)."""
+async def refuse_bad_text(conn: HTTPConnection) -> None:
+    """Refuse text no store can keep, as invalid input naming the field (422; 400 on the
+    F3548 interface), before any route sees it: a NUL (U+0000) in a path parameter, the
+    query or a JSON body (PostgreSQL's text cannot hold one, where SQLite's can), and a
+    lone surrogate in a JSON body (Python's JSON reader accepts the escape; no UTF-8
+    encoder does). Either would otherwise fail in the store or the encoder: a 5xx. A
+    dependency of every route. Costs a look at each parameter and a search of the body,
+    which is parsed again only when it spells ``\\u0000`` or a surrogate's escape."""
     field = next((k for k, v in conn.path_params.items() if "\x00" in str(v)), None)
     if field is None and b"%00" in conn.scope.get("query_string", b""):
         field = next((k for k, v in conn.query_params.multi_items() if "\x00" in k + v), None)
         field = None if field is None else field.replace("\x00", "\\u0000")
-    if field is None and isinstance(conn, Request) and conn.method in ("POST", "PUT", "PATCH"):
-        body = await conn.body()  # Starlette keeps it: the route reads it again for free
-        if b"\\u0000" in body:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                field = _nul_path(orjson.loads(body))
     if field is not None:
         raise InvalidInput.one(field, NUL_RULE)
+    if (
+        isinstance(conn, Request)
+        and conn.method in ("POST", "PUT", "PATCH")
+        and "json" in conn.headers.get("content-type", "")
+    ):
+        body = await conn.body()  # Starlette keeps it: the route reads it again for free
+        if _SUSPECT.search(body):
+            try:
+                found = _bad_text(json.loads(body))  # the stdlib's reader keeps lone surrogates
+            except ValueError:  # not JSON: the route says so
+                found = None
+            if found is not None:  # the path may hold the surrogate: named by its escape
+                raise InvalidInput.one(found[0].encode("utf-8", "backslashreplace").decode(), found[1])

@@ -266,6 +266,49 @@ def test_a_nul_anywhere_is_422_naming_the_field(
     assert live.snapshot() == before
 
 
+SURROGATE_CASES: list[tuple[str, str, bytes, str]] = [
+    # (method, path, raw JSON body, the field named): Python's JSON reader keeps a lone
+    # surrogate, which no UTF-8 encoder takes (a message's free fields reached orjson: 500)
+    (
+        "POST",
+        "/v1/hotline/messages",
+        b'{"code": "FREE_TEXT", "to": ["south"], "fields": {"text": "a\\ud800b"}}',
+        "fields.text",
+    ),
+    (
+        "POST",
+        "/v1/hotline/messages",
+        b'{"code": "FREE_TEXT", "to": ["south"], "fields": {"t\\udfff": "x"}}',
+        r"fields.t\udfff",
+    ),
+    ("PUT", "/v1/hotline/webhook", b'{"url": "http://127.0.0.1:9/\\uDBFF"}', "url"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "raw", "field"), SURROGATE_CASES, ids=[c[3] for c in SURROGATE_CASES]
+)
+def test_a_lone_surrogate_is_422_naming_the_field(
+    live: Live, method: str, path: str, raw: bytes, field: str
+) -> None:
+    before = live.snapshot()
+    r = live.client("north").request(method, path, content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert error["field"] == field
+    assert error["rule"].startswith("must be valid Unicode"), error
+    assert live.snapshot() == before
+
+
+def test_a_surrogate_pair_is_a_character(live: Live) -> None:
+    raw = b'{"code": "FREE_TEXT", "to": ["south"], "fields": {"text": "ok \\ud83d\\ude00"}}'
+    r = live.client("north").post(
+        "/v1/hotline/messages", content=raw, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["message"]["fields"]["text"] == "ok \U0001f600"
+
+
 def test_an_escaped_backslash_before_u0000_is_no_nul(live: Live) -> None:
     # the text \u0000 spelled out (a backslash, then u0000) is six ordinary characters
     r = live.client("north").post(
