@@ -35,7 +35,7 @@ export class Api {
     const kept = this.lists.get(path);
     const sep = path.includes('?') ? '&' : '?';
     let url = `${path}${sep}limit=${this.pageSize}`;
-    let res = await this.fetchRaw(url, kept ? {'If-None-Match': kept.etag} : {});
+    let res = await this.send('GET', url, kept ? {'If-None-Match': kept.etag} : {});
     if (res.status === 304 && kept) return kept.result;
     const etag = res.headers.get('ETag');
     const items = [];
@@ -44,16 +44,20 @@ export class Api {
       items.push(...page);
       url = nextLink(res.headers.get('Link'));
       if (!url || items.length >= this.maxItems) break;
-      res = await this.fetchRaw(url, {});
+      res = await this.send('GET', url);
     }
     const result = {items: items.slice(0, this.maxItems), truncated: url !== null};
     if (etag) this.lists.set(path, {etag, result});
     return result;
   }
 
-  fetchRaw(path, extra) {
+  /** The raw response to a call with the party's token (`extra`: more headers; `body`: JSON). */
+  send(method, path, extra = {}, body = undefined) {
     const headers = {Authorization: `Bearer ${this.token}`, Accept: 'application/json', ...extra};
-    return fetch(this.base + path, {method: 'GET', headers, cache: 'no-store'});
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    return fetch(this.base + path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store',
+    });
   }
 
   async parse(res) {
@@ -65,12 +69,7 @@ export class Api {
   }
 
   async request(method, path, body) {
-    const headers = {Authorization: `Bearer ${this.token}`, Accept: 'application/json'};
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(this.base + path, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store',
-    });
-    return this.parse(res);
+    return this.parse(await this.send(method, path, {}, body));
   }
 
   get(path) { return this.request('GET', path); }

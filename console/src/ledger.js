@@ -61,18 +61,21 @@ export class LogIndex {
     this.byVersion = new Map(); // "id@version" -> {index, kind, at, bytes}
   }
 
+  /** Index the entry at `index` (its base64 text) if it records a filing version; that version's record, else null. */
+  index(index, text) {
+    const bytes = b64bytes(text);
+    const entry = JSON.parse(new TextDecoder().decode(bytes));
+    if (!FILING_KINDS.has(entry.kind) || !entry.body?.id) return null;
+    const hit = {index, kind: entry.kind, at: entry.at, bytes, id: entry.body.id, version: entry.body.version};
+    this.byVersion.set(`${hit.id}@${hit.version}`, hit);
+    return hit;
+  }
+
   /** Read the entries appended since the last call. */
   async sync() {
     for (;;) {
       const page = await this.api.get(`/v1/log/entries?start=${this.next}`);
-      page.entries.forEach((text, i) => {
-        const bytes = b64bytes(text);
-        const entry = JSON.parse(new TextDecoder().decode(bytes));
-        if (FILING_KINDS.has(entry.kind) && entry.body && entry.body.id) {
-          this.byVersion.set(`${entry.body.id}@${entry.body.version}`,
-            {index: page.start + i, kind: entry.kind, at: entry.at, bytes});
-        }
-      });
+      page.entries.forEach((text, i) => this.index(page.start + i, text));
       if (page.end === this.next) return;
       this.next = page.end;
     }
@@ -85,12 +88,8 @@ export class LogIndex {
   async entryAt(index, filingId, version) {
     const page = await this.api.get(`/v1/log/entries?start=${index}&end=${index + 1}`);
     if (page.start !== index || page.entries.length !== 1) return null;
-    const bytes = b64bytes(page.entries[0]);
-    const entry = JSON.parse(new TextDecoder().decode(bytes));
-    if (!FILING_KINDS.has(entry.kind) || entry.body?.id !== filingId || entry.body?.version !== version) return null;
-    const hit = {index, kind: entry.kind, at: entry.at, bytes};
-    this.byVersion.set(`${filingId}@${version}`, hit);
-    return hit;
+    const hit = this.index(index, page.entries[0]);
+    return hit && hit.id === filingId && hit.version === version ? hit : null;
   }
 
   /**

@@ -23,6 +23,7 @@ from deconflict.api.hotline import hotline_routes, tick_every
 from deconflict.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, refuse_bad_text
 from deconflict.api.signatures import signed_request_dependency
 from deconflict.api.tracks import MAX_TRACK_BODY_BYTES, scan_every, track_routes
+from deconflict.api.wire import JSON
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.ledger.sth import MAX_UINT
 from deconflict.model import ConflictState, FilingType, Party, Role, State
@@ -35,13 +36,6 @@ from deconflict.service.signatures import parse_public_key
 _log = logging.getLogger("deconflict.api")
 _bearer = HTTPBearer(auto_error=False, description="the party's API token")
 FilingId = Annotated[str, Path(max_length=128, pattern=wire.ID_PATTERN)]
-
-
-class JSON(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return wire.dumps(content)
 
 
 LogInt = Annotated[int, Query(ge=0, le=MAX_UINT)]

@@ -144,11 +144,7 @@ def hotline_routes(services: Services, caller: Callable[..., Awaitable[Party]]) 
         if len(found) == limit and hotline.messages(who, box, 1, found[-1][0].id):
             query = dict(request.query_params) | {"box": box, "limit": str(limit)}
             headers["Link"] = wire.next_link(request.url.path, query, "before", found[-1][0].id)
-        return Response(
-            wire.dumps([message_view(hotline, m, ds, who) for m, ds in found]),
-            headers=headers,
-            media_type="application/json",
-        )
+        return wire.JSON([message_view(hotline, m, ds, who) for m, ds in found], headers=headers)
 
     @router.get("/messages/{message_id}")
     def get_message(message_id: MessageId, who: Caller) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Limits on requests: oversize bodies refused before they are read into memory (413),
-and a NUL character anywhere in a request refused before a route sees it (422)."""
+and text no store can keep (a NUL anywhere in a request, a lone surrogate in a JSON
+body) refused before a route sees it (422)."""
 
 from __future__ import annotations
 

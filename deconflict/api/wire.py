@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import Query
+from fastapi import Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from deconflict.errors import FieldError, InvalidInput
@@ -65,6 +65,15 @@ def dumps(value: Any) -> bytes:
     writes enums (as their values), tuples, dataclasses and the rest itself, and hands
     datetimes back for `format_time` (RFC 3339 with a Z)."""
     return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
+class JSON(Response):
+    """The API's JSON answers, written by `dumps`."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
 
 
 class _Strict(BaseModel):

@@ -151,12 +151,7 @@ class HotlineReads:
         return found
 
     def get_deliveries(self, message_id: str) -> list[Delivery]:
-        rows = self._all(
-            f"SELECT {_DELIVERY_COLUMNS} FROM hotline_deliveries WHERE message_id = ?"  # noqa: S608
-            " ORDER BY recipient",
-            (message_id,),
-        )
-        return [_delivery(r) for r in rows]
+        return self.deliveries_of([message_id])[message_id]
 
     def due_deliveries(self, at: datetime) -> list[Delivery]:
         rows = self._all(
