@@ -21,19 +21,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import OWNERS  # noqa: E402
+from _data import CENTRE, OWNERS  # noqa: E402
 
 from deconflict import agreements  # noqa: E402
 from deconflict.api import wire  # noqa: E402
 from deconflict.api.app import create_app  # noqa: E402
 from deconflict.cli import DB_FILE  # noqa: E402
+from deconflict.geometry.projection import LocalProjection  # noqa: E402
 from deconflict.model import FilingType  # noqa: E402
+from deconflict.model.geojson import format_time  # noqa: E402
 from deconflict.service import Services  # noqa: E402
 from deconflict.store import open_store  # noqa: E402
 
@@ -46,6 +49,67 @@ def timed(call: Callable[[], object], repeat: int) -> tuple[float, float]:
         call()
         times.append((time.perf_counter() - t) * 1e3)
     return statistics.median(times), min(times)
+
+
+def square(half_m: float, start: datetime, hours: float) -> dict[str, object]:
+    """A volume Feature: a square about the bench's centre, over `hours` from `start`."""
+    x = [-half_m, half_m, half_m, -half_m, -half_m]
+    y = [-half_m, -half_m, half_m, half_m, -half_m]
+    lon, lat = LocalProjection.at(*CENTRE).inverse(x, y)
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [[[a, b] for a, b in zip(lon, lat, strict=True)]]},
+        "properties": {
+            "altitude_lower_m": 0,
+            "altitude_upper_m": 20_000,
+            "time_start": format_time(start),
+            "time_end": format_time(start + timedelta(hours=hours)),
+        },
+    }
+
+
+def query_areas(
+    client: TestClient, services: Services, token: str, args: argparse.Namespace, t_first: datetime
+) -> None:
+    """`POST /v1/query`: a page of filings in a view and in the whole region; the peer is
+    the route as it was before pages, every filing meeting the area in one answer."""
+    start = t_first + timedelta(days=3)  # mid-week: the filings start over 7 days
+    print(f"POST /v1/query, {args.limit:,} filings a page: median (best) ms")
+    for name, half_m, hours, repeat in [
+        ("200 km square, 2 h", 100_000, 2, args.repeat),
+        ("the region (1000 km), 24 h", 500_000, 24, 3),
+        ("the region (1000 km), 7 days", 500_000, 168, 3),
+    ]:
+        body = {"area": square(half_m, start, hours)}
+        url = f"/v1/query?limit={args.limit}"
+        first = client.post(url, json=body)
+        assert first.status_code == 200, first.text[:200]
+        features = first.json()["features"]
+        med, best = timed(lambda: client.post(url, json=body), repeat)  # noqa: B023
+        more = "more follow" if "next" in first.links else "the whole answer"
+        print(f"  {name:32s} {med:10.2f} ({best:.2f}): {len(features):,} volumes, {more}")
+        if args.no_whole or hours > 24:
+            continue
+        count, med = whole_answer(services, token, body["area"])
+        print(f"  {'  peer: all of it, one answer':32s} {med:10.2f}: {count:,} filings")
+
+
+def whole_answer(services: Services, token: str, feature: dict[str, object]) -> tuple[int, float]:
+    """The route before pages (its code, copied): every filing meeting the area, one
+    Feature a volume, in one answer, parsed as the client parses it; (filings, ms)."""
+    party = services.parties.authenticate(token)
+    area = wire.VolumeFeature.model_validate(feature).to_volume()
+    t = time.perf_counter()
+    found = services.filings.query(area)
+    features = []
+    for filing in found:
+        view = wire.filing_view(filing, party)
+        for i, f in enumerate(view.pop("volumes")):
+            f["id"] = f"{filing.id}#{i}"
+            f["properties"].update({"filing_" + k: v for k, v in view.items()})
+            features.append(f)
+    json.loads(wire.dumps({"type": "FeatureCollection", "features": features}))
+    return len(found), (time.perf_counter() - t) * 1e3
 
 
 def main() -> None:
@@ -66,6 +130,8 @@ def main() -> None:
                 shutil.copyfile(src, work / (DB_FILE + suffix))
         with sqlite3.connect(work / DB_FILE) as db:
             (live,) = db.execute("SELECT count(*) FROM filings WHERE state <> 'ended'").fetchone()
+            (first_us,) = db.execute("SELECT min(t_start_us) FROM volume_index").fetchone()
+            t_first = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=first_us)
             (middle,) = db.execute(
                 "SELECT id FROM filings ORDER BY id LIMIT 1 OFFSET ?", (live // 2,)
             ).fetchone()
@@ -116,6 +182,7 @@ def main() -> None:
             print(f"  {'peer: the whole list, one answer':32s} {med:10.2f}")
             med, _ = timed(whole, 1)
             print(f"  {'the whole list by 10,000 pages':32s} {med:10.2f} ({got[-1]:,} filings)")
+        query_areas(client, services, token, args, t_first)
         print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
         client.close()
         store.close()

@@ -26,7 +26,7 @@ from deconflict.api.tracks import MAX_TRACK_BODY_BYTES, scan_every, track_routes
 from deconflict.api.wire import JSON
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.ledger.sth import MAX_UINT
-from deconflict.model import ConflictState, FilingType, Party, Role, State
+from deconflict.model import ConflictState, Filing, FilingType, Party, Role, State
 from deconflict.model.geojson import parse_time
 from deconflict.model.signature import SignedRequest
 from deconflict.service import Draft, Ledger, Outcome, Services
@@ -93,25 +93,29 @@ def _page(
     services: Services,
     who: Party,
     read: Callable[[int], list[Any]],
-    view: Callable[[Any], dict[str, Any]],
+    view: Callable[[Any], Any],
     cursor: Callable[[Any], str],
     limit: int,
+    answer: Callable[[list[Any]], Any] = list,
 ) -> Response:
-    """A page of a list as a JSON array: `read(n)` gives up to n items from the query's
-    cursor on. With more to come, an RFC 8288 `Link` header names the next page (the
-    same query, `after` the last item's cursor). An `ETag` dates the list: sent back in
+    """A page of a list: `read(n)` gives up to n items from the query's cursor on, and
+    `answer` makes the body of their views (a JSON array unless it says otherwise). With
+    more to come, an RFC 8288 `Link` header names the next page (the same query,
+    `after` the last item's cursor). On GET an `ETag` dates the list: sent back in
     `If-None-Match`, it gets 304 and no body while nothing has changed."""
+    headers: dict[str, str] = {}
     with services.store.read() as r:  # one snapshot: the tag and the page (read nests in it)
-        tag = _list_tag(r.last_filing_stored(), who)
-        headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
-        if _unchanged(request.headers.get("if-none-match"), tag):
-            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        if request.method == "GET":
+            tag = _list_tag(r.last_filing_stored(), who)
+            headers |= {"ETag": tag, "Cache-Control": "private, no-cache"}
+            if _unchanged(request.headers.get("if-none-match"), tag):
+                return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
         items = read(limit + 1)
     if len(items) > limit:
         items = items[:limit]
         query = dict(request.query_params) | {"limit": str(limit)}
         headers["Link"] = wire.next_link(request.url.path, query, "after", cursor(items[-1]))
-    return JSON([view(x) for x in items], headers=headers)
+    return JSON(answer([view(x) for x in items]), headers=headers)
 
 
 async def _sign_every(ledger: Ledger, interval_s: float) -> None:
@@ -311,23 +315,47 @@ def create_app(
             limit,
         )
 
-    @app.post("/v1/query", tags=["query"])
-    def query(body: wire.AreaQuery, who: Caller) -> dict[str, Any]:
+    @app.post("/v1/query", tags=["query"], response_model=dict[str, Any])
+    def query(
+        request: Request,
+        body: wire.AreaQuery,
+        who: Caller,
+        after: wire.Cursor = None,
+        limit: PageLimit = PAGE_LIMIT,
+    ) -> Response:
         """Filings with a volume meeting the area (a volume Feature: outline, altitude
-        band, time window). Answers a GeoJSON FeatureCollection, one Feature per volume."""
+        band, time window), by id, a page of `limit` filings at a time: with more to come, a
+        `Link: rel="next"` header names the next page, to be asked with the same body.
+        Answers a GeoJSON FeatureCollection, one Feature per volume."""
         try:
             area = body.area.to_volume()
-            found = services.filings.query(area)
         except InvalidInput as exc:
             raise exc.prefixed("area") from None
-        features = []
-        for filing in found:
+
+        def read(n: int) -> list[Filing]:
+            try:
+                return services.filings.query(area, after=after, limit=n)
+            except InvalidInput as exc:
+                raise exc.prefixed("area") from None
+
+        def features(filing: Filing) -> list[dict[str, Any]]:
             view = wire.filing_view(filing, who)
-            for i, feature in enumerate(view.pop("volumes")):
+            volumes: list[dict[str, Any]] = view.pop("volumes")
+            for i, feature in enumerate(volumes):
                 feature["id"] = f"{filing.id}#{i}"
                 feature["properties"].update({"filing_" + k: v for k, v in view.items()})
-                features.append(feature)
-        return {"type": "FeatureCollection", "features": features}
+            return volumes
+
+        return _page(
+            request,
+            services,
+            who,
+            read,
+            features,
+            lambda f: f.id,
+            limit,
+            lambda pages: {"type": "FeatureCollection", "features": [x for p in pages for x in p]},
+        )
 
     app.include_router(_log_routes(services, caller))
     app.include_router(hotline_routes(services, caller))

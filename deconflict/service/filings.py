@@ -134,6 +134,8 @@ KEYLESS_STATES = frozenset({State.NONCONFORMING, State.CONTINGENT})
 ALL_TYPES = frozenset(FilingType)
 #: States a party marked Down may not file, keep or withdraw (F3548 USS availability).
 _HELD_BY_DOWN = frozenset({State.ACCEPTED, State.ACTIVATED})
+#: An area query's page reads the index's candidates this many at a time, at least
+_QUERY_BATCH = 256
 
 
 def finding_summary(f: Finding) -> dict[str, object]:
@@ -673,9 +675,17 @@ class Filings:
         with self.store.read() as r:
             return r.list_filings(live_only=live_only, owner=owner, ftype=ftype, after=after, limit=limit)
 
-    def query(self, area: Volume4D, *, live_only: bool = True) -> list[Filing]:
-        """Filings with a volume that meets `area` (outline, altitude band and time window).
-        Field paths in errors are relative to the area's Feature."""
+    def query(
+        self,
+        area: Volume4D,
+        *,
+        live_only: bool = True,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[Filing]:
+        """Filings with a volume that meets `area` (outline, altitude band and time window),
+        ordered by id; a page with `after` (the id the last page ended with: the ids that
+        sort after it) and `limit`. Field paths in errors are relative to the area's Feature."""
         validate_outline(area.outline, max_area_m2=None)
         probe = Filing(
             id="",
@@ -699,11 +709,26 @@ class Filings:
             altitude_lower_m=area.altitude_lower_m,
             altitude_upper_m=area.altitude_upper_m,
         )
-        with self.store.read() as r:
-            candidates = r.find_filings(query, live_only=live_only)
         exact = self.agreement.with_buffers(0.0, 0.0, 0.0)
-        hits = {f.b.id for f in detect(probe, candidates, exact)}
-        return sorted((c for c in candidates if c.id in hits), key=lambda c: c.id)
+
+        def meeting(candidates: list[Filing]) -> list[Filing]:
+            hits = {f.b.id for f in detect(probe, candidates, exact)}
+            return sorted((c for c in candidates if c.id in hits), key=lambda c: c.id)
+
+        with self.store.read() as r:
+            if limit is None:
+                return meeting(r.find_filings(query, live_only=live_only, after=after))
+            # The index's candidates by id, a batch at a time, until the page is full:
+            # only a batch is decoded and measured, however many the area holds.
+            batch = max(limit, _QUERY_BATCH)
+            found: list[Filing] = []
+            while len(found) < limit:
+                candidates = r.find_filings(query, live_only=live_only, after=after, limit=batch)
+                found += meeting(candidates)
+                if len(candidates) < batch:
+                    break
+                after = candidates[-1].id
+            return found[:limit]
 
     def conflicts(
         self,

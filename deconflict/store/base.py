@@ -93,11 +93,20 @@ class Reader(Protocol):
         ...
 
     def find_filings(
-        self, query: SpaceTimeQuery, *, live_only: bool = True, exclude_owner: str | None = None
+        self,
+        query: SpaceTimeQuery,
+        *,
+        live_only: bool = True,
+        exclude_owner: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[Filing]:
         """Current versions with at least one volume indexed in one of `query.cells`
         whose time window and altitude band meet the query's (inclusive). Each filing
-        once, in no particular order. `live_only` leaves out ended filings."""
+        once, in no particular order. `live_only` leaves out ended filings.
+
+        A page, ordered by id, when `after` or `limit` is given: `after` keeps the ids
+        that sort after it (any string), `limit` the first so many."""
         ...
 
     def list_filings(

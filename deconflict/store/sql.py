@@ -197,7 +197,13 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
         return out
 
     def find_filings(
-        self, query: SpaceTimeQuery, *, live_only: bool = True, exclude_owner: str | None = None
+        self,
+        query: SpaceTimeQuery,
+        *,
+        live_only: bool = True,
+        exclude_owner: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[Filing]:
         cells = sorted({int(c) for c in query.cells})
         if not cells:
@@ -215,6 +221,9 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
         if exclude_owner is not None:
             filters += " AND vi.owner <> ?"
             extra.append(exclude_owner)
+        if after is not None:
+            filters += " AND vi.filing_id > ?"
+            extra.append(after)
         found: dict[str, int] = {}
         for chunk in chunks(cells):
             # only '?' placeholders and the fixed clauses above are interpolated
@@ -235,7 +244,10 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
             ]
             for fid, version in self._all(sql, params):
                 found[fid] = version
-        return self._current(list(found.items()))
+        if after is None and limit is None:
+            return self._current(list(found.items()))
+        # a page: the index rows' ids are sorted here and only the page is decoded
+        return self._current(sorted(found.items())[:limit])
 
     def list_filings(
         self,

@@ -88,6 +88,53 @@ def test_conflicts_come_in_pages_in_detection_order(live: Live) -> None:
     assert [x["id"] for x in after.json()] == [x["id"] for x in whole[2:4]]
 
 
+def test_an_area_query_comes_in_pages_that_add_up_to_its_answer(live: Live) -> None:
+    # 9 filings inside a 100 km circle (one with two volumes), 1 outside it, 1 later
+    inside = [
+        filed(live, "north", "/v1/intents", {"kind": "uas_flight", "volumes": [circle(*spot(i), 200)]})[
+            "filing"
+        ]["id"]
+        for i in range(8)
+    ]
+    two = {
+        "kind": "uas_flight",
+        "volumes": [circle(*spot(8), 200), circle(*spot(8), 300, start=200, end=220)],
+    }
+    inside.append(filed(live, "south", "/v1/intents", two)["filing"]["id"])
+    for far in (circle(C[0] + 3, C[1], 200), circle(*spot(1), 200, start=300, end=360)):
+        filed(live, "south", "/v1/intents", {"kind": "uas_flight", "volumes": [far]})
+    area = {"area": circle(C[0] + 0.4, C[1] + 0.2, 100_000, start=0, end=240)}
+    c = live.client("shield")
+    whole = c.post("/v1/query", json=area)
+    assert whole.status_code == 200 and "link" not in whole.headers and "etag" not in whole.headers
+    features = whole.json()["features"]
+    ids = [f["properties"]["filing_id"] for f in features]
+    assert ids == sorted(ids) and sorted(set(ids)) == sorted(inside)
+    assert len(features) == 10  # one a volume: the filing with two gives two
+    for limit in (1, 4, 9):
+        got: list[dict[str, Any]] = []
+        r = c.post("/v1/query", params={"limit": limit}, json=area)
+        pages = 1
+        while True:
+            assert r.status_code == 200, r.text
+            page = r.json()["features"]
+            assert len({f["properties"]["filing_id"] for f in page}) <= limit
+            got += page
+            if "next" not in r.links:
+                break
+            assert f"limit={limit}" in r.links["next"]["url"]
+            r = c.post(r.links["next"]["url"], json=area)  # the same body to the next link
+            pages += 1
+        assert got == features
+        assert pages == -(-9 // limit)
+    # a cursor is any id: the page starts after it
+    after = c.post("/v1/query", params={"after": ids[3]}, json=area).json()["features"]
+    assert after == [f for f in features if f["properties"]["filing_id"] > ids[3]]
+    for params in ({"limit": 0}, {"after": "-a"}, {"after": "a\x00"}):
+        r = c.post("/v1/query", params=params, json=area)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] in {"limit", "after"}, r.text
+
+
 def test_bad_page_parameters_name_the_field(live: Live) -> None:
     c = live.client("north")
     before = live.snapshot()

@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import h3.api.basic_int as h3
 from conftest import T0
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,10 +20,13 @@ from deconflict import agreements
 from deconflict.clock import ManualClock
 from deconflict.detect.strategic import all_conflicts, detect
 from deconflict.errors import ConflictRefused, MissingKey
+from deconflict.geometry.cells import INDEX_RESOLUTION, search_cells
 from deconflict.geometry.projection import LocalProjection
 from deconflict.model import Circle, FilingType, Polygon, Role, State, Volume4D
 from deconflict.model.agreement import ConflictAction
 from deconflict.service import Draft, Services
+from deconflict.service import filings as filings_module
+from deconflict.store.base import SpaceTimeQuery
 from deconflict.store.sqlite import SqliteStore
 
 CENTRE = LocalProjection.at(35.0, 33.0)
@@ -262,4 +266,92 @@ def test_a_filing_is_checked_against_what_was_stored_after_its_look(
             others = [f for f in r.list_filings() if f.id != filing.id]
         expected = detect(filing, others, services.agreement)
         assert [c.finding for c in out.conflicts] == expected  # type: ignore[attr-defined]
+    services.store.close()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    plan=filings_st,
+    area=volumes(),
+    limit=st.integers(1, 5),
+    batch=st.integers(1, 3),
+)
+def test_an_area_query_in_pages_equals_brute_force(
+    tmp_path_factory: object,
+    plan: list,  # type: ignore[type-arg]
+    area: Volume4D,
+    limit: int,
+    batch: int,
+) -> None:
+    """The pages of `Filings.query` (read `batch` candidates at a time, so a page takes
+    several reads) add up to every filing that meets the area, measured against every
+    stored filing with no index and no buffers."""
+    path = tmp_path_factory.mktemp("q") / "db.sqlite3"  # type: ignore[attr-defined]
+    services = build(path, ConflictAction.WARN)
+    parties = {p.id: p for p in services.parties.all()}
+    for owner, kind, vols in plan:
+        draft = Draft(FilingType.INTENT, kind, tuple(vols), State.ACCEPTED)
+        try:
+            services.filings.submit(parties[owner], draft)
+        except MissingKey as exc:
+            services.filings.submit(parties[owner], draft, [m["ovn"] for m in exc.missing])
+    with services.store.read() as r:
+        stored = r.list_filings()
+    probe = dataclasses.replace(stored[0], id="", owner="", volumes=(area,))
+    exact = services.agreement.with_buffers(0.0, 0.0, 0.0)
+    expected = sorted(f.b.id for f in detect(probe, stored, exact))
+    whole = services.filings.query(area)
+    assert [f.id for f in whole] == expected
+    saved = filings_module._QUERY_BATCH
+    filings_module._QUERY_BATCH = batch
+    try:
+        pages: list[str] = []
+        after = None
+        while True:
+            page = services.filings.query(area, after=after, limit=limit)
+            assert len(page) <= limit
+            pages += [f.id for f in page]
+            if len(page) < limit:
+                break
+            after = page[-1].id
+    finally:
+        filings_module._QUERY_BATCH = saved
+    assert pages == expected
+    services.store.close()
+
+
+def test_an_area_query_reads_past_candidates_that_miss(tmp_path: Path) -> None:
+    """Candidates of the index that the exact check drops do not end a page early: six
+    filings share the area's cell but lie 2 to 3 km from it, and sort before the three
+    that meet it."""
+    services = build(tmp_path / "db.sqlite3", ConflictAction.WARN)
+    north = next(p for p in services.parties.all() if p.id == "north")
+    lat, lon = h3.cell_to_latlng(h3.latlng_to_cell(33.0, 35.0, INDEX_RESOLUTION))
+    here = LocalProjection.at(lon, lat)
+    start = T0 + timedelta(hours=2)
+
+    def at(x: float, y: float, radius_m: float) -> Volume4D:
+        a, b = here.inverse(x, y)
+        return Volume4D(Circle(float(a), float(b), radius_m), 0, 1_000, start, start + timedelta(hours=1))
+
+    for i in range(6):
+        away = at(2_000 + 200 * i, 1_000, 100)
+        services.filings.submit(north, Draft(FilingType.INTENT, "uas_flight", (away,)), filing_id=f"a{i}")
+    for i in range(3):
+        near = at(0, 0, 100 + i)
+        services.filings.submit(north, Draft(FilingType.INTENT, "uas_flight", (near,)), filing_id=f"b{i}")
+    area = at(0, 0, 500)
+    with services.store.read() as r:  # the index does give the six as candidates
+        cells = search_cells(area.outline, 0.0)
+        q = SpaceTimeQuery(cells, area.time_start, area.time_end, 0.0, 1_000.0)
+        assert sorted(f.id for f in r.find_filings(q)) == [*(f"a{i}" for i in range(6)), "b0", "b1", "b2"]
+    saved = filings_module._QUERY_BATCH
+    filings_module._QUERY_BATCH = 1
+    try:
+        assert [f.id for f in services.filings.query(area)] == ["b0", "b1", "b2"]
+        assert [f.id for f in services.filings.query(area, limit=1)] == ["b0"]
+        assert [f.id for f in services.filings.query(area, limit=2, after="a3")] == ["b0", "b1"]
+        assert [f.id for f in services.filings.query(area, limit=5, after="b0")] == ["b1", "b2"]
+    finally:
+        filings_module._QUERY_BATCH = saved
     services.store.close()

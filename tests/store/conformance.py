@@ -491,6 +491,34 @@ class TestFind:
         assert found(store, query(), exclude_owner="alpha") == ["theirs"]
         assert found(store, query(), exclude_owner="alpha", live_only=False) == ["theirs"]
 
+    def test_a_page_by_id(self, store: Store) -> None:
+        # ids in an order unlike the order they were stored in; "e" matches elsewhere only
+        put(
+            store,
+            filing("d"),
+            filing("b", volumes=[vol(), vol(radius_m=30_000.0)]),
+            filing("e", volumes=[vol(THERE)]),
+            filing("a", owner="bravo"),
+            filing("c", state=State.ENDED),
+        )
+
+        def page(**kw: object) -> list[str]:
+            with store.read() as r:
+                return [f.id for f in r.find_filings(query(HERE), **kw)]  # type: ignore[arg-type]
+
+        assert page(limit=10) == ["a", "b", "d"]
+        assert page(limit=2) == ["a", "b"]
+        assert page(after="b", limit=2) == ["d"]
+        assert page(after="a") == ["b", "d"]
+        assert page(after="aa", limit=1) == ["b"]  # any string: the ids after it
+        assert page(after="d", limit=5) == []
+        assert page(live_only=False, after="b", limit=1) == ["c"]
+        assert page(exclude_owner="bravo", limit=1) == ["b"]
+        with store.read() as r:  # the page's filings are the current versions, whole
+            assert r.find_filings(query(HERE), after="a", limit=1) == [
+                filing("b", volumes=[vol(), vol(radius_m=30_000.0)])
+            ]
+
     def test_a_new_version_replaces_the_index(self, store: Store) -> None:
         v1 = filing("f")
         v2 = bump(v1, volumes=(vol(THERE, lo=1000.0, hi=2000.0),))
