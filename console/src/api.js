@@ -51,6 +51,27 @@ export class Api {
     return result;
   }
 
+  /**
+   * The Features of an area query (POST /v1/query: one Feature a volume, a page of filings at a
+   * time, following its Link headers) up to `maxItems` filings: {features, truncated}.
+   */
+  async query(area) {
+    let url = `/v1/query?limit=${this.pageSize}`;
+    const features = [];
+    const filings = new Set();
+    for (;;) {
+      const res = await this.send('POST', url, {}, {area});
+      for (const f of (await this.parse(res)).features) {
+        if (filings.size >= this.maxItems && !filings.has(f.properties.filing_id)) break;
+        filings.add(f.properties.filing_id);
+        features.push(f);
+      }
+      url = nextLink(res.headers.get('Link'));
+      if (!url || filings.size >= this.maxItems) break;
+    }
+    return {features, truncated: url !== null};
+  }
+
   /** The raw response to a call with the party's token (`extra`: more headers; `body`: JSON). */
   send(method, path, extra = {}, body = undefined) {
     const headers = {Authorization: `Bearer ${this.token}`, Accept: 'application/json', ...extra};

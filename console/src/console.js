@@ -26,6 +26,12 @@ const EVENT_REFRESH_MS = 100;
 // any zoom): thousands of labels clutter the picture and their placement costs frames.
 const LABEL_ALL_UP_TO = 500;
 const LABEL_ZOOM = 7;
+// Past the lists' cut (api.maxItems), the live map reads the filings in view instead
+// (POST /v1/query): those active from now to VIEW_AHEAD_MS ahead, in a view at most
+// VIEW_MAX_DEG a side about its centre. The lists are read again every VIEW_RECHECK refreshes.
+const VIEW_AHEAD_MS = 366 * 86_400_000;
+const VIEW_MAX_DEG = 20;
+const VIEW_RECHECK = 30;
 const $ = (sel) => document.querySelector(sel);
 
 const colors = new Map();
@@ -40,6 +46,7 @@ const state = {
   refreshes: 0, fitted: false, userMoved: false, overlay: null, signature: '', centres: new Map(), extra: new Map(), timer: null,
   pollMs: POLL_MS, running: null, again: false, soon: null, stream: null, hotline: null, timeline: null,
   at: null, drawnAt: null, // null: live; else the time (ms) the map shows, from the shared record
+  byView: false, // more filings than the lists' cut: the live map shows those in view (POST /v1/query)
   streamMode: 'stopped', streamEvents: 0, fed: {filings: [], reservations: [], conflicts: []},
   clockTimer: null, trackFeed: false, trackTimer: null, // tracks from the service's live picture, until setTracks takes over
 };
@@ -108,15 +115,57 @@ async function sideCentre(ref) {
   return state.extra.get(key);
 }
 
-/** The live lists, every page (each 304 while unchanged: api.js); `truncated` past api.maxItems. */
+/**
+ * The live lists, every page (each 304 while unchanged: api.js); `truncated` past api.maxItems.
+ * When the filings are more than that, the filings in view instead (`byView`; see viewArea),
+ * and the lists only every VIEW_RECHECK refreshes, to learn whether they still are.
+ */
 async function livePicture(api) {
-  const [intents, constraints, conflicts] = await Promise.all([
-    api.list('/v1/intents'), api.list('/v1/constraints'), api.list('/v1/conflicts'),
-  ]);
+  const conflicts = api.list('/v1/conflicts');
+  if (!state.byView || state.refreshes % VIEW_RECHECK === 0) {
+    const [intents, constraints] = await Promise.all([api.list('/v1/intents'), api.list('/v1/constraints')]);
+    state.byView = intents.truncated || constraints.truncated;
+    if (!state.byView) {
+      const c = await conflicts;
+      return {intents: intents.items, constraints: constraints.items, conflicts: c.items, truncated: c.truncated};
+    }
+  }
+  const [inView, c] = await Promise.all([api.query(viewArea(state.map, serviceClock.now())), conflicts]);
+  const filings = filingsOf(inView.features);
   return {
-    intents: intents.items, constraints: constraints.items, conflicts: conflicts.items,
-    truncated: intents.truncated || constraints.truncated || conflicts.truncated,
+    intents: filings.filter((f) => f.type === 'intent'), constraints: filings.filter((f) => f.type === 'constraint'),
+    conflicts: c.items, truncated: c.truncated, byView: {truncated: inView.truncated},
   };
+}
+
+/** The map's view as an area to query (a volume Feature): the view, at most VIEW_MAX_DEG a side
+ * about its centre, every altitude, from `now` (ms) to VIEW_AHEAD_MS ahead. */
+function viewArea(map, now) {
+  const b = map.getBounds(), c = map.getCenter(), half = VIEW_MAX_DEG / 2;
+  const w = Math.max(b.getWest(), c.lng - half, -180), e = Math.min(b.getEast(), c.lng + half, 180);
+  const s = Math.max(b.getSouth(), c.lat - half, -85), n = Math.min(b.getNorth(), c.lat + half, 85);
+  return {
+    type: 'Feature',
+    geometry: {type: 'Polygon', coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+    properties: {
+      altitude_lower_m: -1000, altitude_upper_m: 100_000,
+      time_start: new Date(now).toISOString(), time_end: new Date(now + VIEW_AHEAD_MS).toISOString(),
+    },
+  };
+}
+
+/** Filings (as the lists give them, volumes as Features) from an area query's Features. */
+function filingsOf(features) {
+  const filings = new Map();
+  for (const f of features) {
+    const own = {}, volume = {};
+    for (const [k, v] of Object.entries(f.properties)) {
+      if (k.startsWith('filing_')) own[k.slice(7)] = v; else volume[k] = v;
+    }
+    if (!filings.has(own.id)) filings.set(own.id, {...own, volumes: []});
+    filings.get(own.id).volumes.push({type: 'Feature', geometry: f.geometry, properties: volume});
+  }
+  return [...filings.values()];
 }
 
 /** The filings and open conflicts at `at` (ms), rebuilt by the server from the shared record. */
@@ -156,7 +205,7 @@ async function draw() {
   const api = state.api;
   const at = state.at;
   if (at !== null && at === state.drawnAt) { state.refreshes += 1; return; } // the past does not change
-  const {intents, constraints, conflicts, truncated} = at === null ? await livePicture(api) : await pastPicture(api, at);
+  const {intents, constraints, conflicts, truncated, byView} = at === null ? await livePicture(api) : await pastPicture(api, at);
   if (at !== state.at) { state.again = true; return; } // the timeline moved meanwhile
   if (state.refreshes % 30 === 0) renderParties(await api.get('/v1/parties'));
   const signature = JSON.stringify([at, intents.map((f) => f.ovn), constraints.map((f) => f.ovn), conflicts.map((c) => c.id)]);
@@ -167,7 +216,7 @@ async function draw() {
     const centres = new Map([...fi.centres, ...fr.centres]);
     for (const c of conflicts) {
       for (const side of [c.a, c.b]) {
-        if (!centres.has(side.id)) {
+        if (!centres.has(side.id) && !byView) { // in view: a side out of view is not fetched
           const centre = await sideCentre(side);
           if (centre) centres.set(side.id, centre);
         }
@@ -192,7 +241,7 @@ async function draw() {
         [Math.max(fi.bounds[1][0], fr.bounds[1][0]), Math.max(fi.bounds[1][1], fr.bounds[1][1])]]
       : fi.bounds || fr.bounds;
     // the view follows the picture (everything filed in sight) until the user moves it
-    if (bounds && !state.userMoved && !(state.fitted && inView(map, bounds))) {
+    if (bounds && !byView && !state.userMoved && !(state.fitted && inView(map, bounds))) {
       map.fitBounds(bounds, {padding: 60, maxZoom: 9, duration: 0});
       state.fitted = true;
     }
@@ -203,7 +252,14 @@ async function draw() {
   const how = {live: 'stream live', polling: 'stream unavailable: polling events', connecting: 'stream connecting',
     stopped: 'no stream'}[state.streamMode];
   const rate = serviceClock.rate === 1 ? '' : ` · service time ×${serviceClock.rate}`;
-  $('#updated').textContent = `updated ${new Date(serviceClock.now()).toISOString().slice(11, 19)}Z${rate} · ${how} · polled every ${state.pollMs / 1000} s${truncated ? ` · only the first ${api.maxItems} of each list shown` : ''}`;
+  $('#updated').textContent = `updated ${new Date(serviceClock.now()).toISOString().slice(11, 19)}Z${rate} · ${how} · polled every ${state.pollMs / 1000} s${shown(api.maxItems, truncated, byView)}`;
+}
+
+/** What the status line says of a picture cut short (see livePicture). */
+function shown(max, truncated, byView) {
+  if (!byView) return truncated ? ` · only the first ${max} of each list shown` : '';
+  return ` · more than ${max} filings: those in view shown${byView.truncated ? ` (the first ${max} by id)` : ''}` +
+    (truncated ? ` · only the first ${max} conflicts` : '');
 }
 
 /** The service's live picture onto the map: every track's last report, and the open
@@ -393,6 +449,7 @@ async function start() {
   state.overlay = new TrackOverlay(map, tracks, {labelAllUpTo: LABEL_ALL_UP_TO, labelZoom: LABEL_ZOOM});
   installInteractions(map);
   map.on('movestart', (e) => { if (e.originalEvent) state.userMoved = true; }); // a pan or zoom by hand
+  map.on('moveend', () => { if (state.byView && state.at === null) refreshSoon(); }); // the view is the query
   flushTracks();
   state.timeline = new Timeline($('#timeline'), state.api, (at) => { state.at = at; refreshReporting(); });
   state.timeline.start().catch(() => {});
@@ -457,6 +514,7 @@ const api = {
     state.api.pageSize = Math.max(1, Number(pageSize) || 1000);
     state.api.maxItems = Math.max(1, Number(maxItems) || 20_000);
     state.api.lists.clear();
+    state.byView = false; // the lists decide again
   },
   /** The service's clock as the console holds it: {now (ms), rate}. */
   clock() { return {now: serviceClock.now(), rate: serviceClock.rate}; },

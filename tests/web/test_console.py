@@ -328,10 +328,36 @@ def test_lists_are_read_by_pages_and_asked_again_with_their_tags(console: Consol
     assert any("after=" in u for u in pages), pages  # the second and third pages, by their links
     assert "only the first" not in (console.page.text_content("#updated") or "")
 
-    console.js("() => window.deconflict.setListPages(1, 2)")
-    console.wait("() => document.querySelector('#count-filings').textContent === '2'")
-    assert "only the first 2 of each list shown" in (console.page.text_content("#updated") or "")
-    console.shot("truncated")
+
+
+def test_past_the_lists_cut_the_map_reads_the_filings_in_view(console: Console, seeded: Server) -> None:
+    """More filings than the console reads from the lists: the live map shows the filings in
+    the map's view instead (POST /v1/query, page by page), and reads them again as the view
+    moves; back under the cut, the lists again."""
+    seen: list[tuple[str, str]] = []
+    console.page.on("request", lambda r: seen.append((r.method, r.url)))
+    intents = {f["owner"]: f for f in seeded.client("shield").get("/v1/intents").json()}
+    fed = "() => [...new Set(window.deconflict.fed().filings.map((v) => v.split('#')[0]))].sort()"
+    console.sign_in("shield")
+    console.js("() => window.deconflict.setPollInterval(200)")
+    console.js("() => window.deconflict.setListPages(1, 2)")  # 3 intents and 1 reservation: past it
+    console.wait("() => document.querySelector('#updated').textContent.includes('those in view shown')")
+    # the south's transit alone in view (the others are over 100 km away)
+    console.js("() => window.deconflict.map.jumpTo({center: [35.4, 33.6], zoom: 11})")
+    console.wait(f"() => JSON.stringify(({fed})()) === JSON.stringify([{intents['south']['id']!r}])")
+    assert console.page.text_content("#count-filings") == "1"
+    assert console.page.text_content("#count-reservations") == "0"
+    # the survey and the patrol over it, and their conflict between them
+    console.js("() => window.deconflict.map.jumpTo({center: [36.1, 35.15], zoom: 10})")
+    both = sorted([intents["drones"]["id"], intents["north"]["id"]])
+    console.wait(f"() => JSON.stringify(({fed})()) === JSON.stringify({both!r})")
+    console.wait("() => window.deconflict.fed().conflicts.length === 1")
+    queries = [u for m, u in seen if m == "POST" and "/v1/query?" in u]
+    assert any("after=" in u for u in queries), queries  # a page of 1 filing, then the next by its link
+    console.shot("in-view")
+    console.js("() => window.deconflict.setListPages(1000, 20000)")  # under the cut: the lists again
+    console.wait("() => document.querySelector('#count-filings').textContent === '3'")
+    assert "in view" not in (console.page.text_content("#updated") or "")
 
 
 def test_tracks_take_data_through_the_entry_point(console: Console, seeded: Server) -> None:
