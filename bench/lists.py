@@ -75,20 +75,22 @@ def query_areas(
     the route as it was before pages, every filing meeting the area in one answer."""
     start = t_first + timedelta(days=3)  # mid-week: the filings start over 7 days
     print(f"POST /v1/query, {args.limit:,} filings a page: median (best) ms")
-    for name, half_m, hours, repeat in [
-        ("200 km square, 2 h", 100_000, 2, args.repeat),
-        ("the region (1000 km), 24 h", 500_000, 24, 3),
-        ("the region (1000 km), 7 days", 500_000, 168, 3),
+    for name, half_m, hours, repeat, extra in [
+        ("200 km square, 2 h", 100_000, 2, args.repeat, ""),
+        ("  the same, conflicts=open", 100_000, 2, args.repeat, "&conflicts=open"),
+        ("the region (1000 km), 24 h", 500_000, 24, 3, ""),
+        ("the region (1000 km), 7 days", 500_000, 168, 3, ""),
     ]:
         body = {"area": square(half_m, start, hours)}
-        url = f"/v1/query?limit={args.limit}"
+        url = f"/v1/query?limit={args.limit}{extra}"
         first = client.post(url, json=body)
         assert first.status_code == 200, first.text[:200]
         features = first.json()["features"]
         med, best = timed(lambda: client.post(url, json=body), repeat)  # noqa: B023
         more = "more follow" if "next" in first.links else "the whole answer"
-        print(f"  {name:32s} {med:10.2f} ({best:.2f}): {len(features):,} volumes, {more}")
-        if args.no_whole or hours > 24:
+        met = f", {len(first.json()['conflicts']):,} conflicts" if extra else ""
+        print(f"  {name:32s} {med:10.2f} ({best:.2f}): {len(features):,} volumes{met}, {more}")
+        if args.no_whole or hours > 24 or extra:
             continue
         count, med = whole_answer(services, token, body["area"])
         print(f"  {'  peer: all of it, one answer':32s} {med:10.2f}: {count:,} filings")

@@ -53,15 +53,19 @@ export class Api {
 
   /**
    * The Features of an area query (POST /v1/query: one Feature a volume, a page of filings at a
-   * time, following its Link headers) up to `maxItems` filings: {features, truncated}.
+   * time, following its Link headers) up to `maxItems` filings, and the conflicts in state
+   * `conflicts` with a side among them: {features, conflicts, truncated}.
    */
-  async query(area) {
-    let url = `/v1/query?limit=${this.pageSize}`;
+  async query(area, conflicts = 'open') {
+    let url = `/v1/query?limit=${this.pageSize}&conflicts=${conflicts}`;
     const features = [];
     const filings = new Set();
+    const met = new Map(); // a conflict whose sides are on two pages comes on both
     for (;;) {
       const res = await this.send('POST', url, {}, {area});
-      for (const f of (await this.parse(res)).features) {
+      const page = await this.parse(res);
+      for (const c of page.conflicts) met.set(c.id, c);
+      for (const f of page.features) {
         if (filings.size >= this.maxItems && !filings.has(f.properties.filing_id)) break;
         filings.add(f.properties.filing_id);
         features.push(f);
@@ -69,7 +73,7 @@ export class Api {
       url = nextLink(res.headers.get('Link'));
       if (!url || filings.size >= this.maxItems) break;
     }
-    return {features, truncated: url !== null};
+    return {features, conflicts: [...met.values()], truncated: url !== null};
   }
 
   /** The raw response to a call with the party's token (`extra`: more headers; `body`: JSON). */

@@ -121,20 +121,20 @@ async function sideCentre(ref) {
  * and the lists only every VIEW_RECHECK refreshes, to learn whether they still are.
  */
 async function livePicture(api) {
-  const conflicts = api.list('/v1/conflicts');
   if (!state.byView || state.refreshes % VIEW_RECHECK === 0) {
     const [intents, constraints] = await Promise.all([api.list('/v1/intents'), api.list('/v1/constraints')]);
     state.byView = intents.truncated || constraints.truncated;
     if (!state.byView) {
-      const c = await conflicts;
+      const c = await api.list('/v1/conflicts');
       return {intents: intents.items, constraints: constraints.items, conflicts: c.items, truncated: c.truncated};
     }
   }
-  const [inView, c] = await Promise.all([api.query(viewArea(state.map, serviceClock.now())), conflicts]);
+  // the filings in view and their open conflicts (a side may be out of view)
+  const inView = await api.query(viewArea(state.map, serviceClock.now()));
   const filings = filingsOf(inView.features);
   return {
     intents: filings.filter((f) => f.type === 'intent'), constraints: filings.filter((f) => f.type === 'constraint'),
-    conflicts: c.items, truncated: c.truncated, byView: {truncated: inView.truncated},
+    conflicts: inView.conflicts, truncated: false, byView: {truncated: inView.truncated},
   };
 }
 
@@ -258,8 +258,7 @@ async function draw() {
 /** What the status line says of a picture cut short (see livePicture). */
 function shown(max, truncated, byView) {
   if (!byView) return truncated ? ` · only the first ${max} of each list shown` : '';
-  return ` · more than ${max} filings: those in view shown${byView.truncated ? ` (the first ${max} by id)` : ''}` +
-    (truncated ? ` · only the first ${max} conflicts` : '');
+  return ` · more than ${max} filings: those in view shown${byView.truncated ? ` (the first ${max} by id)` : ''}`;
 }
 
 /** The service's live picture onto the map: every track's last report, and the open

@@ -26,7 +26,7 @@ from deconflict.api.tracks import MAX_TRACK_BODY_BYTES, scan_every, track_routes
 from deconflict.api.wire import JSON
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.ledger.sth import MAX_UINT
-from deconflict.model import ConflictState, Filing, FilingType, Party, Role, State
+from deconflict.model import Conflict, ConflictState, Filing, FilingType, Party, Role, State
 from deconflict.model.geojson import parse_time
 from deconflict.model.signature import SignedRequest
 from deconflict.service import Draft, Ledger, Outcome, Services
@@ -322,11 +322,19 @@ def create_app(
         who: Caller,
         after: wire.Cursor = None,
         limit: PageLimit = PAGE_LIMIT,
+        conflicts: Annotated[
+            ConflictState | None,
+            Query(description="also the conflicts in this state with a side among the page's filings"),
+        ] = None,
     ) -> Response:
         """Filings with a volume meeting the area (a volume Feature: outline, altitude
         band, time window), by id, a page of `limit` filings at a time: with more to come, a
         `Link: rel="next"` header names the next page, to be asked with the same body.
-        Answers a GeoJSON FeatureCollection, one Feature per volume."""
+        Answers a GeoJSON FeatureCollection, one Feature per volume. With `conflicts`, its
+        `conflicts` member lists the conflicts in that state that have a side among the
+        page's filings, by detection time then id, as `GET /v1/conflicts` gives them (one
+        whose sides are on two pages is on both)."""
+        met: list[Conflict] = []
         try:
             area = body.area.to_volume()
         except InvalidInput as exc:
@@ -334,9 +342,21 @@ def create_app(
 
         def read(n: int) -> list[Filing]:
             try:
-                return services.filings.query(area, after=after, limit=n)
+                found = services.filings.query(area, after=after, limit=n)
             except InvalidInput as exc:
                 raise exc.prefixed("area") from None
+            if conflicts is not None:  # in the page's snapshot
+                met.extend(services.filings.conflicts_of(found, conflicts))
+            return found
+
+        def collection(pages: list[list[dict[str, Any]]]) -> dict[str, Any]:
+            body: dict[str, Any] = {"type": "FeatureCollection", "features": [x for p in pages for x in p]}
+            if conflicts is not None:  # of the page's filings only (read gave one more)
+                ids = {p[0]["properties"]["filing_id"] for p in pages}
+                body["conflicts"] = [
+                    wire.conflict_view(c) for c in met if c.finding.a.id in ids or c.finding.b.id in ids
+                ]
+            return body
 
         def features(filing: Filing) -> list[dict[str, Any]]:
             view = wire.filing_view(filing, who)
@@ -354,7 +374,7 @@ def create_app(
             features,
             lambda f: f.id,
             limit,
-            lambda pages: {"type": "FeatureCollection", "features": [x for p in pages for x in p]},
+            collection,
         )
 
     app.include_router(_log_routes(services, caller))

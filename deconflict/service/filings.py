@@ -730,6 +730,13 @@ class Filings:
                 after = candidates[-1].id
             return found[:limit]
 
+    def conflicts_of(
+        self, filings: Sequence[Filing], state: ConflictState | None = ConflictState.OPEN
+    ) -> list[Conflict]:
+        """The conflicts with a side among `filings`, by detection time then id."""
+        with self.store.read() as r:
+            return r.conflicts_of([(f.owner, f.id) for f in filings], state=state)
+
     def conflicts(
         self,
         *,

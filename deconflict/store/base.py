@@ -109,6 +109,13 @@ class Reader(Protocol):
         that sort after it (any string), `limit` the first so many."""
         ...
 
+    def conflicts_of(
+        self, filings: Collection[tuple[str, str]], *, state: ConflictState | None = ConflictState.OPEN
+    ) -> list[Conflict]:
+        """The conflicts with a side among `filings` (pairs of owner and id), each once,
+        by detection time then id; `state` keeps one state (None: both)."""
+        ...
+
     def list_filings(
         self,
         *,

@@ -67,6 +67,13 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 PORTABLE = "sqlite"
 
 
+def _conflict(row: Sequence[Any]) -> Conflict:
+    """A conflict from its row: id, state, detected_at_us, closed_at_us, doc."""
+    cid, st, detected, closed, doc = row
+    closed_at = None if closed is None else from_us(closed)
+    return Conflict(cid, decode_finding(doc), ConflictState(st), from_us(detected), closed_at)
+
+
 class Connection(Protocol):
     """What the shared SQL needs of an engine: statements with ``?`` placeholders,
     driver errors already mapped to `deconflict.errors` (StoreUnavailable)."""
@@ -363,17 +370,29 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        rows = self._all(sql, params)
-        return [
-            Conflict(
-                cid,
-                decode_finding(doc),
-                ConflictState(st),
-                from_us(detected),
-                None if closed is None else from_us(closed),
-            )
-            for cid, st, detected, closed, doc in rows
-        ]
+        return [_conflict(row) for row in self._all(sql, params)]
+
+    def conflicts_of(
+        self, filings: Collection[tuple[str, str]], *, state: ConflictState | None = ConflictState.OPEN
+    ) -> list[Conflict]:
+        keys = sorted(set(filings))
+        rows: dict[str, Sequence[Any]] = {}
+        for chunk in chunks(keys):
+            for side in ("a", "b"):
+                # a look-up a filing in the side's index (owner, id, state); only '(?, ?)'
+                # placeholders and the fixed side letter are interpolated
+                sql = (
+                    "SELECT c.id, c.state, c.detected_at_us, c.closed_at_us, c.doc FROM (VALUES "  # noqa: S608
+                    + ",".join(["(?, ?)"] * len(chunk))
+                    + f") AS k JOIN conflicts AS c ON c.{side}_owner = k.column1 AND c.{side}_id = k.column2"
+                    + ("" if state is None else " AND c.state = ?")
+                )
+                params: list[Any] = [x for pair in chunk for x in pair]
+                if state is not None:
+                    params.append(state.value)
+                for row in self._all(sql, params):
+                    rows[row[0]] = row
+        return sorted((_conflict(r) for r in rows.values()), key=lambda c: (c.detected_at, c.id))
 
     # -- the log
 

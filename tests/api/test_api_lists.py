@@ -135,6 +135,47 @@ def test_an_area_query_comes_in_pages_that_add_up_to_its_answer(live: Live) -> N
         assert r.status_code == 422 and r.json()["errors"][0]["field"] in {"limit", "after"}, r.text
 
 
+def test_an_area_query_gives_the_conflicts_of_its_pages_filings(live: Live) -> None:
+    # a survey in the area, two flights over it (two conflicts); a pair far away (one)
+    far = (C[0] + 3, C[1])
+    sides = []
+    for where in (C, far):
+        low = filed(live, "drones", "/v1/intents", {"kind": "uas_flight", "volumes": [circle(*where, 3000)]})
+        sides.append(low["filing"])
+    for i, where in enumerate((C, C, far)):
+        key = [sides[0 if where == C else 1]["ovn"]]
+        payload = {"kind": "crewed_flight", "volumes": [circle(*where, 500 + 100 * i)], "key": key}
+        assert len(filed(live, "north", "/v1/intents", payload)["conflicts"]) == 1
+    area = {"area": circle(*C, 10_000)}
+    c = live.client("shield")
+    every = {x["id"]: x for x in c.get("/v1/conflicts").json()}
+    assert len(every) == 3
+    plain = c.post("/v1/query", json=area).json()
+    assert "conflicts" not in plain and len(plain["features"]) == 3
+    whole = c.post("/v1/query", params={"conflicts": "open"}, json=area).json()
+    near = [x for x in every.values() if x["a"]["id"] != sides[1]["id"] and x["b"]["id"] != sides[1]["id"]]
+    assert whole["conflicts"] == sorted(near, key=lambda x: (x["detected_at"], x["id"]))  # as the list
+    assert whole["features"] == plain["features"]
+    # a page lists the conflicts of its own filings: the survey's page both, a flight's its own
+    seen: dict[str, int] = {}
+    r = c.post("/v1/query", params={"conflicts": "open", "limit": 1}, json=area)
+    while True:
+        page = r.json()
+        (fid,) = {f["properties"]["filing_id"] for f in page["features"]}
+        assert page["conflicts"] == [x for x in whole["conflicts"] if fid in (x["a"]["id"], x["b"]["id"])]
+        for x in page["conflicts"]:
+            seen[x["id"]] = seen.get(x["id"], 0) + 1
+        if "next" not in r.links:
+            break
+        assert "conflicts=open" in r.links["next"]["url"]
+        r = c.post(r.links["next"]["url"], json=area)
+    assert seen == {x["id"]: 2 for x in near}  # on the survey's page and on the flight's
+    closed = c.post("/v1/query", params={"conflicts": "closed"}, json=area).json()
+    assert closed["conflicts"] == []
+    r = c.post("/v1/query", params={"conflicts": "maybe"}, json=area)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "conflicts", r.text
+
+
 def test_bad_page_parameters_name_the_field(live: Live) -> None:
     c = live.client("north")
     before = live.snapshot()

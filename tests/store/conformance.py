@@ -608,6 +608,29 @@ class TestConflicts:
             with pytest.raises(NotFound):
                 r.list_conflicts(after="nope")
 
+    def test_conflicts_of_filings(self, store: Store) -> None:
+        a, b, c = (self._f(store, x) for x in ("a1", "b1", "c1"))
+        k2 = conflict("k2", b, c, T0)
+        k1 = conflict("k1", a, b, T0)
+        k0 = conflict("k0", c, a, T0 - H)
+        with store.write() as w:
+            w.add_conflicts([k2, k1, k0])
+        with store.write() as w:
+            w.close_conflicts("c1", T0 + H)  # k0 and k2 close
+        with store.read() as r:
+            closed = {k.id: k for k in r.list_conflicts(state=ConflictState.CLOSED)}
+
+            def of(*filings: Filing, state: ConflictState | None = ConflictState.OPEN) -> list[Conflict]:
+                return r.conflicts_of([(f.owner, f.id) for f in filings], state=state)
+
+            assert of(a) == [k1]  # either side: a is k1's a side
+            assert of(b) == [k1] and of(c) == []
+            assert of(a, b, c) == [k1]  # each once
+            assert of(c, state=ConflictState.CLOSED) == [closed["k0"], closed["k2"]]  # by time, then id
+            assert of(a, b, c, state=None) == [closed["k0"], k1, closed["k2"]]
+            assert r.conflicts_of([("bravo", "a1")], state=None) == []  # a filing is its owner's
+            assert r.conflicts_of([], state=None) == []
+
     def test_close_conflicts(self, store: Store) -> None:
         a, b, c = (self._f(store, x) for x in ("a1", "b1", "c1"))
         with store.write() as w:

@@ -412,3 +412,24 @@ def test_a_box_walks_the_indexes_by_time_not_every_message(store: SqliteStore) -
             assert "hotline_messages USING INDEX hotline_messages_by_sender (sender=?)" in text, text
         # the only sorts: the few rows a side keeps, or ties in time (the id breaks them)
         assert "SCAN hotline_deliveries" not in text and "SCAN hotline_messages" not in text, text
+
+
+def test_conflicts_of_filings_are_read_through_the_owner_indexes(store: SqliteStore) -> None:
+    _conflicts_of_three(store)
+    seen: list[str] = []
+    with store.read() as r:
+        raw = store._local.conn
+        raw.set_trace_callback(seen.append)
+        try:
+            got = r.conflicts_of([("alpha", "a1")])
+        finally:
+            raw.set_trace_callback(None)
+    assert [c.id for c in got] == ["k1", "k2"]
+    plans = [
+        " | ".join(str(row[-1]) for row in store._wconn.execute("EXPLAIN QUERY PLAN " + sql))
+        for sql in seen
+        if "JOIN conflicts" in sql
+    ]
+    assert len(plans) == 2  # one a side, each a look-up a filing
+    assert "SEARCH c USING INDEX conflicts_by_a_owner (a_owner=? AND a_id=? AND state=?)" in plans[0]
+    assert "SEARCH c USING INDEX conflicts_by_b_owner (b_owner=? AND b_id=? AND state=?)" in plans[1]

@@ -329,11 +329,10 @@ def test_lists_are_read_by_pages_and_asked_again_with_their_tags(console: Consol
     assert "only the first" not in (console.page.text_content("#updated") or "")
 
 
-
 def test_past_the_lists_cut_the_map_reads_the_filings_in_view(console: Console, seeded: Server) -> None:
     """More filings than the console reads from the lists: the live map shows the filings in
     the map's view instead (POST /v1/query, page by page), and reads them again as the view
-    moves; back under the cut, the lists again."""
+    moves, with their open conflicts; back under the cut, the lists again."""
     seen: list[tuple[str, str]] = []
     console.page.on("request", lambda r: seen.append((r.method, r.url)))
     intents = {f["owner"]: f for f in seeded.client("shield").get("/v1/intents").json()}
@@ -354,6 +353,7 @@ def test_past_the_lists_cut_the_map_reads_the_filings_in_view(console: Console, 
     console.wait("() => window.deconflict.fed().conflicts.length === 1")
     queries = [u for m, u in seen if m == "POST" and "/v1/query?" in u]
     assert any("after=" in u for u in queries), queries  # a page of 1 filing, then the next by its link
+    assert all("conflicts=open" in u for u in queries), queries  # the conflicts of the filings in view
     console.shot("in-view")
     console.js("() => window.deconflict.setListPages(1000, 20000)")  # under the cut: the lists again
     console.wait("() => document.querySelector('#count-filings').textContent === '3'")
