@@ -46,7 +46,7 @@ export class Api {
       if (!url || items.length >= this.maxItems) break;
       res = await this.send('GET', url);
     }
-    const result = {items: items.slice(0, this.maxItems), truncated: url !== null};
+    const result = {items: items.slice(0, this.maxItems), truncated: url !== null || items.length > this.maxItems};
     if (etag) this.lists.set(path, {etag, result});
     return result;
   }
@@ -61,19 +61,22 @@ export class Api {
     const features = [];
     const filings = new Set();
     const met = new Map(); // a conflict whose sides are on two pages comes on both
+    let cut = false;
     for (;;) {
       const res = await this.send('POST', url, {}, {area});
       const page = await this.parse(res);
       for (const c of page.conflicts) met.set(c.id, c);
       for (const f of page.features) {
-        if (filings.size >= this.maxItems && !filings.has(f.properties.filing_id)) break;
+        if (filings.size >= this.maxItems && !filings.has(f.properties.filing_id)) { cut = true; break; }
         filings.add(f.properties.filing_id);
         features.push(f);
       }
       url = nextLink(res.headers.get('Link'));
       if (!url || filings.size >= this.maxItems) break;
     }
-    return {features, conflicts: [...met.values()], truncated: url !== null};
+    // past the cut, a page's conflicts may be of filings left out
+    const conflictsOf = [...met.values()].filter((c) => filings.has(c.a.id) || filings.has(c.b.id));
+    return {features, conflicts: conflictsOf, truncated: cut || url !== null};
   }
 
   /** The raw response to a call with the party's token (`extra`: more headers; `body`: JSON). */

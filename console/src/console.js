@@ -116,25 +116,24 @@ async function sideCentre(ref) {
 }
 
 /**
- * The live lists, every page (each 304 while unchanged: api.js); `truncated` past api.maxItems.
- * When the filings are more than that, the filings in view instead (`byView`; see viewArea),
- * and the lists only every VIEW_RECHECK refreshes, to learn whether they still are.
+ * The live lists, every page (each 304 while unchanged: api.js). When a list holds more than
+ * api.maxItems, the filings in view and their open conflicts instead (`byView`; see viewArea),
+ * and the lists only every VIEW_RECHECK refreshes, to learn whether one still does.
  */
 async function livePicture(api) {
   if (!state.byView || state.refreshes % VIEW_RECHECK === 0) {
-    const [intents, constraints] = await Promise.all([api.list('/v1/intents'), api.list('/v1/constraints')]);
-    state.byView = intents.truncated || constraints.truncated;
-    if (!state.byView) {
-      const c = await api.list('/v1/conflicts');
-      return {intents: intents.items, constraints: constraints.items, conflicts: c.items, truncated: c.truncated};
-    }
+    const [intents, constraints, conflicts] = await Promise.all([
+      api.list('/v1/intents'), api.list('/v1/constraints'), api.list('/v1/conflicts'),
+    ]);
+    state.byView = intents.truncated || constraints.truncated || conflicts.truncated;
+    if (!state.byView) return {intents: intents.items, constraints: constraints.items, conflicts: conflicts.items};
   }
   // the filings in view and their open conflicts (a side may be out of view)
   const inView = await api.query(viewArea(state.map, serviceClock.now()));
   const filings = filingsOf(inView.features);
   return {
     intents: filings.filter((f) => f.type === 'intent'), constraints: filings.filter((f) => f.type === 'constraint'),
-    conflicts: inView.conflicts, truncated: false, byView: {truncated: inView.truncated},
+    conflicts: inView.conflicts, byView: {truncated: inView.truncated},
   };
 }
 
@@ -205,7 +204,7 @@ async function draw() {
   const api = state.api;
   const at = state.at;
   if (at !== null && at === state.drawnAt) { state.refreshes += 1; return; } // the past does not change
-  const {intents, constraints, conflicts, truncated, byView} = at === null ? await livePicture(api) : await pastPicture(api, at);
+  const {intents, constraints, conflicts, byView} = at === null ? await livePicture(api) : await pastPicture(api, at);
   if (at !== state.at) { state.again = true; return; } // the timeline moved meanwhile
   if (state.refreshes % 30 === 0) renderParties(await api.get('/v1/parties'));
   const signature = JSON.stringify([at, intents.map((f) => f.ovn), constraints.map((f) => f.ovn), conflicts.map((c) => c.id)]);
@@ -252,13 +251,14 @@ async function draw() {
   const how = {live: 'stream live', polling: 'stream unavailable: polling events', connecting: 'stream connecting',
     stopped: 'no stream'}[state.streamMode];
   const rate = serviceClock.rate === 1 ? '' : ` · service time ×${serviceClock.rate}`;
-  $('#updated').textContent = `updated ${new Date(serviceClock.now()).toISOString().slice(11, 19)}Z${rate} · ${how} · polled every ${state.pollMs / 1000} s${shown(api.maxItems, truncated, byView)}`;
+  $('#updated').textContent = `updated ${new Date(serviceClock.now()).toISOString().slice(11, 19)}Z${rate} · ${how} · polled every ${state.pollMs / 1000} s${shown(api.maxItems, byView)}`;
 }
 
-/** What the status line says of a picture cut short (see livePicture). */
-function shown(max, truncated, byView) {
-  if (!byView) return truncated ? ` · only the first ${max} of each list shown` : '';
-  return ` · more than ${max} filings: those in view shown${byView.truncated ? ` (the first ${max} by id)` : ''}`;
+/** What the status line says of the picture in view (see livePicture). */
+function shown(max, byView) {
+  if (!byView) return '';
+  return ` · over ${max} in a list: showing the filings in view and their conflicts` +
+    (byView.truncated ? ` (the first ${max} filings by id)` : '');
 }
 
 /** The service's live picture onto the map: every track's last report, and the open

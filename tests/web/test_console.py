@@ -329,6 +329,9 @@ def test_lists_are_read_by_pages_and_asked_again_with_their_tags(console: Consol
     assert "only the first" not in (console.page.text_content("#updated") or "")
 
 
+IN_VIEW = "() => document.querySelector('#updated').textContent.includes('showing the filings in view')"
+
+
 def test_past_the_lists_cut_the_map_reads_the_filings_in_view(console: Console, seeded: Server) -> None:
     """More filings than the console reads from the lists: the live map shows the filings in
     the map's view instead (POST /v1/query, page by page), and reads them again as the view
@@ -340,7 +343,11 @@ def test_past_the_lists_cut_the_map_reads_the_filings_in_view(console: Console, 
     console.sign_in("shield")
     console.js("() => window.deconflict.setPollInterval(200)")
     console.js("() => window.deconflict.setListPages(1, 2)")  # 3 intents and 1 reservation: past it
-    console.wait("() => document.querySelector('#updated').textContent.includes('those in view shown')")
+    console.wait(IN_VIEW)
+    # the view the map was fitted to holds all four: it too is cut, and the status line says so
+    console.wait("() => document.querySelector('#updated').textContent.includes('the first 2 filings by id')")
+    shown = [int(console.page.text_content(f"#count-{x}") or "0") for x in ("filings", "reservations")]
+    assert sum(shown) == 2, shown
     # the south's transit alone in view (the others are over 100 km away)
     console.js("() => window.deconflict.map.jumpTo({center: [35.4, 33.6], zoom: 11})")
     console.wait(f"() => JSON.stringify(({fed})()) === JSON.stringify([{intents['south']['id']!r}])")
@@ -358,6 +365,34 @@ def test_past_the_lists_cut_the_map_reads_the_filings_in_view(console: Console, 
     console.js("() => window.deconflict.setListPages(1000, 20000)")  # under the cut: the lists again
     console.wait("() => document.querySelector('#count-filings').textContent === '3'")
     assert "in view" not in (console.page.text_content("#updated") or "")
+
+
+def test_a_conflicts_list_past_the_cut_turns_the_map_to_the_view(console: Console, seeded: Server) -> None:
+    """Fewer filings than the cut but more conflicts (three drone surveys, three flights over
+    them: nine conflicts): the map shows the filings in view and all their conflicts, not the
+    first conflicts of the list."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    spot = _box(34.5, 33.0, 0.02, start, start + timedelta(hours=1))
+    surveys = [
+        seeded.client("drones").post("/v1/intents", json={"kind": "uas_flight", "volumes": [spot]}).json()
+        for _ in range(3)
+    ]
+    key = [s["filing"]["ovn"] for s in surveys]
+    over = {"kind": "crewed_flight", "volumes": [spot], "key": key}
+    flights = [seeded.client("north").post("/v1/intents", json=over) for _ in range(3)]
+    assert all(len(f.json()["conflicts"]) == 3 for f in flights), [f.text for f in flights]
+    c = seeded.client("shield")
+    assert len(c.get("/v1/intents").json()) == 9 and len(c.get("/v1/conflicts").json()) == 10
+    ids = sorted([s["filing"]["id"] for s in surveys] + [f.json()["filing"]["id"] for f in flights])
+    fed = "() => [...new Set(window.deconflict.fed().filings.map((v) => v.split('#')[0]))].sort()"
+    console.sign_in("shield")
+    console.js("() => window.deconflict.setPollInterval(200)")
+    console.js("() => window.deconflict.map.jumpTo({center: [34.5, 33.0], zoom: 11})")
+    console.js("() => window.deconflict.setListPages(1000, 9)")  # 9 intents, 1 reservation; 10 conflicts
+    console.wait(IN_VIEW)
+    console.wait(f"() => JSON.stringify(({fed})()) === JSON.stringify({ids!r})")
+    console.wait("() => window.deconflict.fed().conflicts.length === 9")
+    assert console.page.text_content("#count-conflicts") == "9"
 
 
 def test_tracks_take_data_through_the_entry_point(console: Console, seeded: Server) -> None:
