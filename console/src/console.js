@@ -30,7 +30,7 @@ const LABEL_ZOOM = 7;
 // (POST /v1/query): those active from now to VIEW_AHEAD_MS ahead, in a view at most
 // VIEW_MAX_DEG a side about its centre. The lists are read again every VIEW_RECHECK refreshes.
 const VIEW_AHEAD_MS = 366 * 86_400_000;
-const VIEW_MAX_DEG = 20;
+const VIEW_MAX_DEG = 15; // the service's query reaches at most 1,500 km from its centre
 const VIEW_RECHECK = 30;
 const $ = (sel) => document.querySelector(sel);
 

@@ -149,10 +149,18 @@ def _polygon_covers(outline: Polygon, reaches_m: tuple[float, ...]) -> list[set[
         shape = shape.convex_hull
     shapely.prepare(shape)
     radius_m = float(np.hypot(x, y).max())
-    # seed: the cell of the vertex nearest the centre (that cell overlaps the outline)
-    i = int(np.argmin(np.hypot(x, y)))
-    seed = h3.latlng_to_cell(float(lats[i]), float(lons[i]), INDEX_RESOLUTION)
-    span_m = float(np.hypot(x - x[i], y - y[i]).max())
+    # seed: a cell that overlaps the outline, as near its middle as can be had cheaply:
+    # the centre's, when the centre is inside; else the cell of the vertex nearest it.
+    # (From a corner, a large square's walk tests four times the cells: 20 degrees a
+    # side, 152,000 cells, and a disk that far out meets a pentagon, where H3's
+    # grid_disk is slow.)
+    if shape.contains(shapely.points(0.0, 0.0)):
+        seed = h3.latlng_to_cell(proj.lat0, proj.lon0, INDEX_RESOLUTION)
+        span_m = radius_m
+    else:
+        i = int(np.argmin(np.hypot(x, y)))
+        seed = h3.latlng_to_cell(float(lats[i]), float(lons[i]), INDEX_RESOLUTION)
+        span_m = float(np.hypot(x - x[i], y - y[i]).max())
     walks = []
     for reach_m in reaches_m:
         within_m = _widening_m(reach_m, radius_m + reach_m)
@@ -193,7 +201,7 @@ def _ring_walk(
     seen = set(inner)
     rings: list[list[int]] = []
     for r in range(first, k + 1):
-        ring = [c for c in h3.grid_disk(seed, r) if c not in seen]
+        ring = [c for c in h3.grid_ring(seed, r) if c not in seen]
         seen.update(ring)
         rings.append(ring)
     cells = [c for c in inner if c != seed]
@@ -215,7 +223,7 @@ def _ring_walk(
         while True:
             if r - first == len(rings):  # the next ring, tested for every walk at once
                 k += 1
-                ring = [c for c in h3.grid_disk(seed, k) if c not in seen]
+                ring = [c for c in h3.grid_ring(seed, k) if c not in seen]
                 seen.update(ring)
                 rings.append(ring)
                 kept_rings.append(_test(proj, ring, within, centre_distance, boundary_distance))

@@ -113,6 +113,16 @@ def area_m2(outline: Outline) -> float:
     return float(shapely.area(geom))
 
 
+def reach_m(outline: Outline) -> float:
+    """How far (m) the outline reaches from its centre (`outline_centre`): a circle's
+    radius, a polygon's farthest vertex in the centre's local plane."""
+    if isinstance(outline, Circle):
+        return outline.radius_m
+    geom, _ = to_local(outline, LocalProjection(*outline_centre(outline)))
+    x, y = shapely.get_coordinates(geom).T
+    return float(np.hypot(x, y).max())
+
+
 def _area_rule(area: float, cap: float) -> str:
     return f"area {area / 1e6:,.1f} km² exceeds the agreement's cap of {cap / 1e6:,g} km²"
 

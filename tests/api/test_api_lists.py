@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from conftest import Live, circle
+from conftest import Live, circle, polygon
 
 C = (35.0, 33.0)
 
@@ -15,6 +15,15 @@ C = (35.0, 33.0)
 def spot(i: int) -> tuple[float, float]:
     """Places 20 km apart: filings there meet nothing but what is filed on purpose."""
     return (C[0] + 0.2 * (i % 5), C[1] + 0.2 * (i // 5))
+
+
+def box_deg(centre: tuple[float, float], half: float) -> dict[str, Any]:
+    """A lon/lat square `half` degrees each side of `centre` (2 h to 3 h ahead)."""
+    lon, lat = centre
+    return polygon(
+        [(lon - half, lat - half), (lon + half, lat - half), (lon + half, lat + half)]
+        + [(lon - half, lat + half)]
+    )
 
 
 def filed(live: Live, party: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +139,19 @@ def test_an_area_query_comes_in_pages_that_add_up_to_its_answer(live: Live) -> N
     # a cursor is any id: the page starts after it
     after = c.post("/v1/query", params={"after": ids[3]}, json=area).json()["features"]
     assert after == [f for f in features if f["properties"]["filing_id"] > ids[3]]
+    # an area reaches at most 1,500 km from its centre (its cells, and the planes it is
+    # measured in, stay bounded): a 5,000 km circle and a 28-degree square are refused
+    before = live.snapshot()
+    for big, field in [
+        (circle(*C, 5_000_000), "area.properties.radius_m"),
+        (box_deg(C, 14.0), "area.geometry.coordinates[0]"),
+    ]:
+        r = c.post("/v1/query", json={"area": big})
+        assert r.status_code == 422, r.text
+        (e,) = r.json()["errors"]
+        assert e["field"] == field and e["rule"] == "must lie within 1,500 km of its centre", e
+    assert live.snapshot() == before
+    assert c.post("/v1/query", json={"area": box_deg(C, 9.0)}).status_code == 200  # 18 degrees
     for params in ({"limit": 0}, {"after": "-a"}, {"after": "a\x00"}):
         r = c.post("/v1/query", params=params, json=area)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] in {"limit", "after"}, r.text

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import math
+import random
 
 import h3.api.basic_int as h3
 import numpy as np
 import pytest
+import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 from shapely.geometry import Point
 from shapely.geometry import Polygon as ShapelyPolygon
 
-from deconflict.geometry.cells import INDEX_RESOLUTION, cell_covers, search_cells, volume_cells
+from deconflict.geometry.cells import (
+    INDEX_RESOLUTION,
+    RELATIVE_MARGIN,
+    SAFETY_MARGIN_M,
+    cell_covers,
+    search_cells,
+    volume_cells,
+)
+from deconflict.geometry.outline import horizontal_distances_m
 from deconflict.geometry.projection import LocalProjection
 from deconflict.model.volume import Circle, Polygon
 
@@ -394,3 +404,65 @@ def test_cell_covers_are_the_volume_and_search_cells(outline: Circle | Polygon, 
 def test_cell_covers_refuses_a_bad_reach() -> None:
     with pytest.raises(ValueError, match="reach_m"):
         cell_covers(Circle(0.0, 0.0, 100.0), -1.0)
+
+
+def holds_what_it_meets(area: Polygon, rnd: random.Random) -> None:
+    """Small circles within 10 km of `area`'s boundary, on both sides: each that the
+    measurement detection uses (`horizontal_distances_m`, in the plane midway between the
+    two) finds meeting the area has a cell in the area's cover, drawn in its own plane."""
+    ring = np.asarray(area.ring)
+    proj = LocalProjection.at(float(ring[:, 0].mean()), float(ring[:, 1].mean()))
+    shape = ShapelyPolygon(np.column_stack(proj.forward(ring[:, 0], ring[:, 1])))
+    points = []
+    for _ in range(300):
+        p = shape.exterior.interpolate(rnd.uniform(0.0, 1.0), normalized=True)
+        a, d = rnd.uniform(0.0, 2 * math.pi), rnd.uniform(0.0, 10_000.0)
+        points.append((p.x + d * math.cos(a), p.y + d * math.sin(a)))
+    clon, clat = proj.inverse(*np.array(points).T)
+    circles = [Circle(float(o), float(a), 100.0) for o, a in zip(clon, clat, strict=True)]
+    measured = horizontal_distances_m([area] * len(circles), circles)
+    met = measured <= 0.0
+    cover = search_cells(area, 0.0)
+    missed = [c for c, m in zip(circles, met.tolist(), strict=True) if m and not volume_cells(c) & cover]
+    assert not missed, missed[:3]
+    assert met.any() and not met.all()  # the sample straddles the boundary
+    # why none is missed: the two planes' distances differ by less than the cover's widening
+    own = np.maximum(shapely.distance(shape, shapely.points(np.array(points))) - 100.0, 0.0)
+    reach = float(np.hypot(*proj.forward(ring[:, 0], ring[:, 1])).max())
+    assert float(np.abs(measured - own).max()) < RELATIVE_MARGIN * reach + SAFETY_MARGIN_M
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.tuples(st.floats(-140.0, 140.0), st.floats(-60.0, 60.0)),
+    st.floats(300_000.0, 1_500_000.0),
+    st.integers(3, 9),
+    st.integers(0, 2**32 - 1),
+)
+def test_a_query_area_as_large_as_allowed_holds_every_filing_it_meets(
+    centre: tuple[float, float], scale: float, n: int, seed: int
+) -> None:
+    """Star-shaped areas reaching up to 1,500 km from their centre (the most an area
+    query may; service.filings.QUERY_MAX_REACH_M)."""
+    rnd = random.Random(seed)
+    angles = np.cumsum([rnd.uniform(0.3, 1.0) for _ in range(n)])
+    angles *= 2 * math.pi / angles[-1]
+    radii = np.array([rnd.uniform(0.4, 1.0) for _ in range(n)]) * scale
+    lon, lat = LocalProjection.at(*centre).inverse(radii * np.cos(angles), radii * np.sin(angles))
+    holds_what_it_meets(Polygon(tuple(zip(lon.tolist(), lat.tolist(), strict=True))), rnd)
+
+
+@pytest.mark.parametrize(
+    "area",
+    [
+        # a square 15 degrees a side (the console's largest view): walked from its centre's cell
+        Polygon(((27.5, 37.5), (42.5, 37.5), (42.5, 52.5), (27.5, 52.5))),
+        # a C as large, whose centre (36.25 E, 45 N) is in its mouth: from its nearest vertex
+        Polygon(
+            ((27.5, 37.5), (42.5, 37.5), (42.5, 41.0), (31.0, 41.0), (31.0, 49.0), (42.5, 49.0))
+            + ((42.5, 52.5), (27.5, 52.5))
+        ),
+    ],
+)
+def test_a_region_a_thousand_km_across_holds_every_filing_it_meets(area: Polygon) -> None:
+    holds_what_it_meets(area, random.Random(7))
