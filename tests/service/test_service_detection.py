@@ -77,11 +77,8 @@ def build(path: Path, action: ConflictAction) -> Services:
     return services
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(plan=filings_st)
-def test_recorded_conflicts_equal_brute_force(tmp_path_factory: object, plan: list) -> None:  # type: ignore[type-arg]
-    path = tmp_path_factory.mktemp("e2e") / "db.sqlite3"  # type: ignore[attr-defined]
-    services = build(path, ConflictAction.WARN)
+def file_plan(services: Services, plan: list) -> None:  # type: ignore[type-arg]
+    """File each (owner, kind, volumes) of `plan`, with the key a refusal asks for."""
     parties = {p.id: p for p in services.parties.all()}
     for owner, kind, vols in plan:
         draft = Draft(FilingType.INTENT, kind, tuple(vols), State.ACCEPTED)
@@ -89,6 +86,14 @@ def test_recorded_conflicts_equal_brute_force(tmp_path_factory: object, plan: li
             services.filings.submit(parties[owner], draft)
         except MissingKey as exc:
             services.filings.submit(parties[owner], draft, [m["ovn"] for m in exc.missing])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=filings_st)
+def test_recorded_conflicts_equal_brute_force(tmp_path_factory: object, plan: list) -> None:  # type: ignore[type-arg]
+    path = tmp_path_factory.mktemp("e2e") / "db.sqlite3"  # type: ignore[attr-defined]
+    services = build(path, ConflictAction.WARN)
+    file_plan(services, plan)
     with services.store.read() as r:
         stored = r.list_filings()
         recorded = {frozenset((c.finding.a.id, c.finding.b.id)) for c in r.list_conflicts()}
@@ -288,13 +293,7 @@ def test_an_area_query_in_pages_equals_brute_force(
     stored filing with no index and no buffers."""
     path = tmp_path_factory.mktemp("q") / "db.sqlite3"  # type: ignore[attr-defined]
     services = build(path, ConflictAction.WARN)
-    parties = {p.id: p for p in services.parties.all()}
-    for owner, kind, vols in plan:
-        draft = Draft(FilingType.INTENT, kind, tuple(vols), State.ACCEPTED)
-        try:
-            services.filings.submit(parties[owner], draft)
-        except MissingKey as exc:
-            services.filings.submit(parties[owner], draft, [m["ovn"] for m in exc.missing])
+    file_plan(services, plan)
     with services.store.read() as r:
         stored = r.list_filings()
     probe = dataclasses.replace(stored[0], id="", owner="", volumes=(area,))

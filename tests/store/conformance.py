@@ -553,13 +553,18 @@ class TestConflicts:
         assert f is not None
         return f
 
-    def test_add_and_list(self, store: Store) -> None:
+    def _three(self, store: Store) -> tuple[Conflict, Conflict, Conflict]:
+        """k0 (c1 × a1, an hour earlier), k1 (a1 × b1) and k2 (b1 × c1), stored."""
         a, b, c = (self._f(store, x) for x in ("a1", "b1", "c1"))
         k2 = conflict("k2", b, c, T0)
         k1 = conflict("k1", a, b, T0)
         k0 = conflict("k0", c, a, T0 - H)
         with store.write() as w:
             w.add_conflicts([k2, k1, k0])
+        return k0, k1, k2
+
+    def test_add_and_list(self, store: Store) -> None:
+        k0, k1, k2 = self._three(store)
         with store.read() as r:
             assert r.list_conflicts() == [k0, k1, k2]  # by detection time, then id
             assert r.list_conflicts(party="alpha") == [k0, k1]
@@ -610,11 +615,7 @@ class TestConflicts:
 
     def test_conflicts_of_filings(self, store: Store) -> None:
         a, b, c = (self._f(store, x) for x in ("a1", "b1", "c1"))
-        k2 = conflict("k2", b, c, T0)
-        k1 = conflict("k1", a, b, T0)
-        k0 = conflict("k0", c, a, T0 - H)
-        with store.write() as w:
-            w.add_conflicts([k2, k1, k0])
+        _, k1, _ = self._three(store)
         with store.write() as w:
             w.close_conflicts("c1", T0 + H)  # k0 and k2 close
         with store.read() as r:
