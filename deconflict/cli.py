@@ -500,14 +500,14 @@ def _log_entries(args: argparse.Namespace) -> list[tuple[int, Any]]:
     if args.file:
         with Path(args.file).open("rb") as lines:
             rows = [(r.index, r.entry) for r in read_export(lines) if isinstance(r, ExportedEntry)]
-        return decoded(iter(rows))
+        return list(decoded(rows))
     db = _database(args)
     if not is_server_url(db) and not Path(db).is_file():
         field = "--database" if args.database else "--data-dir"
         raise InvalidInput.one(field, f"must hold a store; {db} does not exist")
     store = _store(args)
     try:
-        return decoded(log_rows(store))
+        return list(decoded(log_rows(store)))
     finally:
         store.close()
 

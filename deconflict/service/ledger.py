@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
@@ -310,12 +310,12 @@ def log_rows(store: Store, size: int | None = None) -> Iterator[tuple[int, bytes
             yield from r.log_entries(start, min(start + MAX_PAGE, size))
 
 
-def decoded(rows: Iterator[tuple[int, bytes]]) -> list[tuple[int, Entry]]:
-    """Decode entries; a damaged one is named `entries[i]`."""
-    out = []
+def decoded(rows: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, Entry]]:
+    """Decode entries as they are read (a replay holds the state it rebuilds, not the
+    log); a damaged one is named `entries[i]`."""
     for index, data in rows:
         try:
-            out.append((index, decode_entry(data)))
+            entry = decode_entry(data)
         except InvalidInput as exc:
             raise exc.prefixed(f"entries[{index}]") from None
-    return out
+        yield index, entry
