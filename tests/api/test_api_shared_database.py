@@ -208,7 +208,7 @@ def test_four_processes_on_one_postgres_database_stay_one_truth(tmp_path: Path, 
             every = r.list_filings(live_only=False)
             versions = {f.id: r.filing_versions(f.id) for f in every}
             opened = r.list_conflicts()
-        log = decoded(log_rows(store))
+        log = list(decoded(log_rows(store)))  # read before the store closes
     finally:
         store.close()
 

@@ -148,7 +148,7 @@ def test_key_conflict_flow_between_two_managers(dss: Dss) -> None:
 
 
 def _entries(dss: Dss) -> list[Any]:
-    return decoded(log_rows(dss.live.services.store))
+    return list(decoded(log_rows(dss.live.services.store)))
 
 
 def test_one_picture_dss_then_native(dss: Dss) -> None:
