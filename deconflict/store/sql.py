@@ -231,6 +231,13 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
         if after is not None:
             filters += " AND vi.filing_id > ?"
             extra.append(after)
+        if limit is not None:
+            # each chunk's first `limit` ids: the page's are among them (an id the page
+            # holds has fewer than `limit` ids before it anywhere), sorted by the engine
+            # rather than every matching row handed over (1M filings, a week of the whole
+            # region: 9,009 rows instead of 647,129, 0.8 s instead of 3.0)
+            filters += " ORDER BY vi.filing_id LIMIT ?"
+            extra.append(limit)
         found: dict[str, int] = {}
         for chunk in chunks(cells):
             # only '?' placeholders and the fixed clauses above are interpolated

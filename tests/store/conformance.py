@@ -46,6 +46,7 @@ from deconflict.model import (
 )
 from deconflict.model.filing import make_ovn
 from deconflict.model.signature import PartyKey
+from deconflict.store import sqlparts
 from deconflict.store.base import SpaceTimeQuery, Store
 from deconflict.store.group import GroupCommit
 
@@ -491,7 +492,11 @@ class TestFind:
         assert found(store, query(), exclude_owner="alpha") == ["theirs"]
         assert found(store, query(), exclude_owner="alpha", live_only=False) == ["theirs"]
 
-    def test_a_page_by_id(self, store: Store) -> None:
+    @pytest.mark.parametrize("chunk", [1, 500])
+    def test_a_page_by_id(self, store: Store, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        # cells are asked for in chunks (500 a statement), each chunk its own first ids:
+        # chunks of one cell make every page a merge of many
+        monkeypatch.setattr(sqlparts, "CHUNK", chunk)
         # ids in an order unlike the order they were stored in; "e" matches elsewhere only
         put(
             store,
@@ -502,9 +507,12 @@ class TestFind:
             filing("c", state=State.ENDED),
         )
 
+        wide = SpaceTimeQuery(volume_cells(Circle(*HERE, 30_000.0)), T0, T0 + H, 0.0, 500.0)
+        assert len(wide.cells) > 5  # many chunks when a chunk is one cell
+
         def page(**kw: object) -> list[str]:
             with store.read() as r:
-                return [f.id for f in r.find_filings(query(HERE), **kw)]  # type: ignore[arg-type]
+                return [f.id for f in r.find_filings(wide, **kw)]  # type: ignore[arg-type]
 
         assert page(limit=10) == ["a", "b", "d"]
         assert page(limit=2) == ["a", "b"]
@@ -515,7 +523,7 @@ class TestFind:
         assert page(live_only=False, after="b", limit=1) == ["c"]
         assert page(exclude_owner="bravo", limit=1) == ["b"]
         with store.read() as r:  # the page's filings are the current versions, whole
-            assert r.find_filings(query(HERE), after="a", limit=1) == [
+            assert r.find_filings(wide, after="a", limit=1) == [
                 filing("b", volumes=[vol(), vol(radius_m=30_000.0)])
             ]
 
