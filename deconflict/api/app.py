@@ -300,7 +300,7 @@ def create_app(
         request: Request,
         who: Caller,
         state: Annotated[ConflictState | None, Query()] = ConflictState.OPEN,
-        party: Annotated[str | None, Query(max_length=63, pattern=wire.PARTY_PATTERN)] = None,
+        party: wire.PartyFilter = None,
         after: wire.Cursor = None,
         limit: PageLimit = PAGE_LIMIT,
     ) -> Response:
@@ -422,7 +422,7 @@ def _filing_routes(
     def list_all(
         request: Request,
         who: Caller,
-        owner: Annotated[str | None, Query(max_length=63, pattern=wire.PARTY_PATTERN)] = None,
+        owner: wire.PartyFilter = None,
         after: wire.Cursor = None,
         limit: PageLimit = PAGE_LIMIT,
     ) -> Response:

@@ -24,6 +24,9 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 PARTY_PATTERN = _PARTY_ID  # a party id, as the registry checks it
 
 
+#: a query parameter naming a party (optional), spelled as the registry spells ids
+PartyFilter = Annotated[str | None, Query(max_length=63, pattern=PARTY_PATTERN)]
+
 Cursor = Annotated[
     str | None,
     Query(

@@ -113,31 +113,29 @@ def area_m2(outline: Outline) -> float:
     return float(shapely.area(geom))
 
 
-def reach_m(outline: Outline) -> float:
-    """How far (m) the outline reaches from its centre (`outline_centre`): a circle's
-    radius, a polygon's farthest vertex in the centre's local plane."""
-    if isinstance(outline, Circle):
-        return outline.radius_m
-    geom, _ = to_local(outline, LocalProjection(*outline_centre(outline)))
-    x, y = shapely.get_coordinates(geom).T
-    return float(np.hypot(x, y).max())
-
-
 def _area_rule(area: float, cap: float) -> str:
     return f"area {area / 1e6:,.1f} km² exceeds the agreement's cap of {cap / 1e6:,g} km²"
 
 
-def validate_outline(outline: Outline, *, max_area_m2: float | None) -> None:
-    """Refuse outlines the detector cannot measure. Field paths are relative to the
-    GeoJSON Feature (``geometry.coordinates[0]`` for a polygon's ring,
-    ``geometry.coordinates`` / ``properties.radius_m`` for a circle)."""
+def _reach_rule(cap_m: float) -> str:
+    return f"must lie within {cap_m / 1e3:,.0f} km of its centre"
+
+
+def validate_outline(
+    outline: Outline, *, max_area_m2: float | None, max_reach_m: float | None = None
+) -> None:
+    """Refuse outlines the detector cannot measure, and any larger than the caps given:
+    `max_area_m2`, and `max_reach_m`, how far from its centre (`outline_centre`) it may
+    reach (a circle's radius, a polygon's farthest vertex in the centre's plane). Field
+    paths are relative to the GeoJSON Feature (``geometry.coordinates[0]`` for a
+    polygon's ring, ``geometry.coordinates`` / ``properties.radius_m`` for a circle)."""
     if isinstance(outline, Circle):
-        _validate_circle(outline, max_area_m2)
+        _validate_circle(outline, max_area_m2, max_reach_m)
     else:
-        _validate_polygon(outline, max_area_m2)
+        _validate_polygon(outline, max_area_m2, max_reach_m)
 
 
-def _validate_circle(c: Circle, max_area_m2: float | None) -> None:
+def _validate_circle(c: Circle, max_area_m2: float | None, max_reach_m: float | None) -> None:
     field = "geometry.coordinates"
     delta = c.radius_m / gaussian_radius_m(c.lat)  # angular radius
     if abs(c.lat) + math.degrees(delta) >= 90.0:
@@ -149,6 +147,8 @@ def _validate_circle(c: Circle, max_area_m2: float | None) -> None:
         area = _cap_area_m2(c.lat, c.radius_m)
         if area > max_area_m2:
             raise InvalidInput.one("properties.radius_m", _area_rule(area, max_area_m2))
+    if max_reach_m is not None and c.radius_m > max_reach_m:
+        raise InvalidInput.one("properties.radius_m", _reach_rule(max_reach_m))
 
 
 def _collinear(x: _F64, y: _F64) -> bool:
@@ -162,7 +162,7 @@ def _collinear(x: _F64, y: _F64) -> bool:
     return bool(off.max() <= 1e-9 * length)
 
 
-def _validate_polygon(p: Polygon, max_area_m2: float | None) -> None:
+def _validate_polygon(p: Polygon, max_area_m2: float | None, max_reach_m: float | None) -> None:
     field = "geometry.coordinates[0]"
     ring = np.asarray(p.ring, dtype=np.float64)
     lons, lats = ring[:, 0], ring[:, 1]
@@ -189,6 +189,10 @@ def _validate_polygon(p: Polygon, max_area_m2: float | None) -> None:
         area = float(shapely.area(geom))
         if area > max_area_m2:
             raise InvalidInput.one(field, _area_rule(area, max_area_m2))
+    if max_reach_m is not None:
+        x, y = shapely.get_coordinates(geom).T
+        if float(np.hypot(x, y).max()) > max_reach_m:
+            raise InvalidInput.one(field, _reach_rule(max_reach_m))
 
 
 # --- distances ----------------------------------------------------------------------------

@@ -45,12 +45,11 @@ from deconflict.errors import (
     StaleVersion,
 )
 from deconflict.geometry.cells import search_cells
-from deconflict.geometry.outline import reach_m, validate_outline
+from deconflict.geometry.outline import validate_outline
 from deconflict.ids import new_id
 from deconflict.ledger.entries import Kind
 from deconflict.model import (
     Agreement,
-    Circle,
     Conflict,
     ConflictState,
     Filing,
@@ -692,10 +691,7 @@ class Filings:
         """Filings with a volume that meets `area` (outline, altitude band and time window),
         ordered by id; a page with `after` (the id the last page ended with: the ids that
         sort after it) and `limit`. Field paths in errors are relative to the area's Feature."""
-        validate_outline(area.outline, max_area_m2=None)
-        if reach_m(area.outline) > QUERY_MAX_REACH_M:
-            field = "properties.radius_m" if isinstance(area.outline, Circle) else "geometry.coordinates[0]"
-            raise InvalidInput.one(field, f"must lie within {QUERY_MAX_REACH_M / 1e3:,.0f} km of its centre")
+        validate_outline(area.outline, max_area_m2=None, max_reach_m=QUERY_MAX_REACH_M)
         probe = Filing(
             id="",
             type=FilingType.INTENT,
