@@ -59,9 +59,10 @@ def tune_runtime() -> None:
     calls this (`serve`, its worker processes, `demo`); `bench/strategic.py` does too
     before it times filings in-process, so that it measures the service as it runs.
 
-    - The service keeps large caches of immutable objects: freeze what start-up built
-      and collect the oldest generation less often, so that full collections do not
-      stall filings.
+    - The service keeps large caches of immutable objects: freeze what start-up built,
+      and pace the cyclic collector by a clock (`deconflict.runtime`): at 1M filings,
+      once the caches are full, CPython's own trigger let the young generations grow
+      to hundreds of thousands of objects and stalled a filing for over 100 ms.
     - A thread beside the event loop that gives up the interpreter lock for I/O must
       win it back from the loop's thread: the group commit's writer thread on
       PostgreSQL (at every statement), its commit thread on SQLite (after each durable
@@ -70,9 +71,11 @@ def tune_runtime() -> None:
       at 1M filings through HTTP when SQLite writes ran on the writer thread too:
       185-195 against 207-208 filings/s in one process, 224-231 against 246-247 with
       two)."""
+    from deconflict.runtime import start_pacer
+
     gc.collect()
     gc.freeze()
-    gc.set_threshold(10_000, 20, 100)
+    start_pacer()
     sys.setswitchinterval(0.0005)
 
 
