@@ -134,6 +134,9 @@ class TickReport:
 
 
 class Hotline:
+    #: deliveries a tick handles in one write transaction (see `tick`)
+    TICK_CHUNK = 200
+
     def __init__(
         self,
         store: Store,
@@ -717,23 +720,30 @@ class Hotline:
     def tick(self, now: datetime | None = None) -> TickReport:
         """Everything due at or before `now` (default: the clock's): retries of
         undelivered messages, escalation of unanswered ones (each at its exact due time,
-        level by level), parties silent past the agreed period declared DOWN."""
+        level by level), parties silent past the agreed period declared DOWN.
+
+        Deliveries are taken `TICK_CHUNK` at a time, soonest due first, a write
+        transaction each, so that a backlog (parties that neither read nor reply: every
+        warning escalating) never holds the store's write lock, and the filings waiting
+        on it, for long. Each chunk is committed whole; a chunk's deliveries next fall
+        due after `now`, so the next chunk takes others."""
         now = now if now is not None else self.clock.now()
         rules_ = self.agreement.hotline
         with self.store.read() as r:
-            pending = bool(r.due_deliveries(now)) or any(
+            pending = bool(r.due_deliveries(now, limit=1)) or any(
                 s.up and s.last_heartbeat + timedelta(seconds=rules_.down_after_s) <= now
                 for s in r.party_statuses()
             )
         if not pending:
             return TickReport()
 
-        def write(w: Writer) -> tuple[TickReport, Batch]:
+        def write(w: Writer) -> tuple[TickReport, Batch, list[Delivery]]:
             batch = Batch()
             retried = escalated = 0
             down: list[str] = []
             messages: dict[str, Message] = {}
-            for d in w.due_deliveries(now):
+            chunk = w.due_deliveries(now, limit=self.TICK_CHUNK)
+            for d in chunk:
                 if d.message_id not in messages:
                     found = w.get_message(d.message_id)
                     assert found is not None
@@ -808,11 +818,22 @@ class Hotline:
                     batch.entries.append(self.ledger.entry(Kind.PARTY_DOWN, data, now))
                     down.append(s.party)
             batch.flush(w, self.ledger)
-            return TickReport(retried, escalated, tuple(down)), batch
+            return TickReport(retried, escalated, tuple(down)), batch, chunk
 
-        report, batch = retrying(self.store, write)
-        self._commit(batch)
-        return report
+        report = TickReport()
+        taken: set[tuple[str, str]] = set()
+        while True:
+            part, batch, chunk = retrying(self.store, write)
+            self._commit(batch)
+            report = TickReport(
+                report.retried + part.retried, report.escalated + part.escalated, report.down + part.down
+            )
+            keys = {(d.message_id, d.recipient) for d in chunk}
+            # a chunk's deliveries next fall due after `now`: none comes back (were one
+            # to, that would be a bug; stop rather than loop on it)
+            if len(chunk) < self.TICK_CHUNK or keys & taken:
+                return report
+            taken = keys
 
 
 def _outline_json(outline: Any) -> dict[str, Any]:

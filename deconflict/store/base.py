@@ -203,8 +203,9 @@ class Reader(Protocol):
         (an unknown id maps to [])."""
         ...
 
-    def due_deliveries(self, at: datetime) -> list[Delivery]:
-        """Deliveries whose `next_due` is at or before `at`, soonest first."""
+    def due_deliveries(self, at: datetime, limit: int | None = None) -> list[Delivery]:
+        """Deliveries whose `next_due` is at or before `at`, soonest first (then by
+        message id and recipient); at most `limit` (None: all)."""
         ...
 
     def events(self, party: str, after_seq: int = 0, limit: int = 1000) -> list[Event]:

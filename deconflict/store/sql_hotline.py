@@ -153,12 +153,16 @@ class HotlineReads:
     def get_deliveries(self, message_id: str) -> list[Delivery]:
         return self.deliveries_of([message_id])[message_id]
 
-    def due_deliveries(self, at: datetime) -> list[Delivery]:
-        rows = self._all(
+    def due_deliveries(self, at: datetime, limit: int | None = None) -> list[Delivery]:
+        sql = (
             f"SELECT {_DELIVERY_COLUMNS} FROM hotline_deliveries"  # noqa: S608
-            " WHERE next_due_us IS NOT NULL AND next_due_us <= ? ORDER BY next_due_us, message_id, recipient",
-            (to_us(at),),
+            " WHERE next_due_us IS NOT NULL AND next_due_us <= ? ORDER BY next_due_us, message_id, recipient"
         )
+        params: list[Any] = [to_us(at)]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._all(sql, params)
         return [_delivery(r) for r in rows]
 
     def events(self, party: str, after_seq: int = 0, limit: int = 1000) -> list[Event]:

@@ -20,6 +20,7 @@ from deconflict.ledger.entries import Kind, decode_entry
 from deconflict.model import SERVICE, Circle, FilingType, Party, Role, State, Volume4D
 from deconflict.model.agreement import ConflictAction, Deadlines
 from deconflict.service import Draft, Services
+from deconflict.service.hotline import TickReport
 from deconflict.store.sqlite import SqliteStore
 
 START = T0 + timedelta(hours=2)
@@ -30,6 +31,12 @@ BAND = {"lower_m": 0, "upper_m": 500}
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Services]:
+    s = _build(tmp_path / "db.sqlite3")
+    yield s
+    s.store.close()
+
+
+def _build(path: Path) -> Services:
     base = agreements.load()
     hotline = dataclasses.replace(
         base.hotline,
@@ -39,12 +46,11 @@ def services(tmp_path: Path) -> Iterator[Services]:
         down_after_s=90,
     )
     agreement = dataclasses.replace(base, conflict_action=ConflictAction.WARN, hotline=hotline)
-    s = Services.build(SqliteStore(tmp_path / "db.sqlite3"), agreement, ManualClock(T0))
+    s = Services.build(SqliteStore(path), agreement, ManualClock(T0))
     for p in ("north", "south", "drones"):
         s.parties.add(p, role=Role.OPERATOR)
     s.parties.add("admin", role=Role.ADMIN)
-    yield s
-    s.store.close()
+    return s
 
 
 def party(services: Services, pid: str) -> Party:
@@ -233,6 +239,54 @@ def test_retry_and_escalation_exactly_at_the_deadline(services: Services) -> Non
         ("not_replied", "2030-06-01T12:01:00Z"),
         ("not_replied", "2030-06-01T12:02:00Z"),
     ]
+
+
+def test_a_backlog_is_ticked_a_chunk_a_transaction_with_the_outcome_of_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parties that neither read nor reply: every message is retried and escalated. A
+    tick takes the backlog `TICK_CHUNK` deliveries a transaction, and ends where one
+    transaction over all of it ends."""
+
+    def backlog(name: str, chunk: int) -> tuple[Any, ...]:
+        s = _build(tmp_path / name)
+        try:
+            monkeypatch.setattr(s.hotline, "TICK_CHUNK", chunk)
+            ids = []
+            for i in range(7):
+                clock(s).set(T0 + timedelta(seconds=i))
+                ids.append(query(s).message.id)
+            writes = 0
+            write = s.store.write
+
+            def counted() -> Any:
+                nonlocal writes
+                writes += 1
+                return write()
+
+            monkeypatch.setattr(s.store, "write", counted)
+            report = s.hotline.tick(T0 + timedelta(seconds=1000))
+            again = s.hotline.tick(T0 + timedelta(seconds=1000))
+            monkeypatch.undo()
+            north = party(s, "north")
+            states = [
+                (d.attempts, d.delivery_overdue_at, d.reply_overdue_at, d.escalation_level, d.next_due)
+                for mid in ids
+                for d in s.hotline.get(north, mid)[1]
+            ]
+            escalated = sorted((b["code"], b["reason"], b["due"]) for k, b in log(s) if k is Kind.ESCALATED)
+            seen = {pid: sorted(t for t, _ in events(s, pid)) for pid in ("north", "south")}
+            return report, again, states, escalated, seen, writes
+        finally:
+            s.store.close()
+
+    *chunked, writes = backlog("chunked.sqlite3", 3)
+    *whole, one = backlog("whole.sqlite3", 200)
+    assert chunked == whole
+    report, again, states, escalated, _ = whole
+    assert report.retried == 14 and report.escalated == 14 and again == TickReport()
+    assert len(escalated) == 28 and all(s[-1] is None for s in states)  # nothing left due
+    assert one == 1 and writes == 3  # 7 deliveries: 3 + 3 + 1
 
 
 def test_undelivered_message_is_retried_then_given_up(services: Services) -> None:

@@ -1188,6 +1188,32 @@ class TestHotline:
             with pytest.raises(NotFound):
                 r.list_messages("alpha", before="nope")
 
+    def test_due_deliveries_soonest_first_and_the_first_limit(self, store: Store) -> None:
+        with_parties(store, "alpha", "beta", "gamma")
+        with store.write() as w:
+            # sent at T0+3s, T0+1s, T0+2s: due 10 s later each; m1 to two parties
+            for i, mid in enumerate(["m3", "m1", "m2"]):
+                at = T0 + timedelta(seconds=(3, 1, 2)[i])
+                recipients = ("beta", "gamma") if mid == "m1" else ("beta",)
+                w.add_message(
+                    _message(mid, at=at, recipients=recipients), [_delivery(mid, r, at) for r in recipients]
+                )
+        order = [("m1", "beta"), ("m1", "gamma"), ("m2", "beta"), ("m3", "beta")]
+        late = T0 + H
+        with store.read() as r:
+            assert [(d.message_id, d.recipient) for d in r.due_deliveries(late)] == order
+            for limit in (1, 2, 3, 4, 5):
+                assert [(d.message_id, d.recipient) for d in r.due_deliveries(late, limit=limit)] == order[
+                    :limit
+                ]
+            assert r.due_deliveries(late, limit=0) == []
+            # only what is due by then, however large the limit
+            assert [d.message_id for d in r.due_deliveries(T0 + timedelta(seconds=12), limit=10)] == [
+                "m1",
+                "m1",
+                "m2",
+            ]
+
     def test_put_delivery_and_due(self, store: Store) -> None:
         with_parties(store, "alpha", "beta")
         with store.write() as w:
