@@ -23,7 +23,6 @@ import argparse
 import gc
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,15 +92,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         gc.callbacks.remove(timed)
         keyer.close()
         store.close()
-    result: dict[str, Any] = {
-        "mode": args.child,
-        "filings": len(times),
-        "p50_ms": pct(times, 50) * 1e3,
-        "p99_ms": pct(times, 99) * 1e3,
-        "p999_ms": pct(times, 99.9) * 1e3,
-        "max_ms": max(times) * 1e3,
-        "mean_ms": statistics.fmean(times) * 1e3,
-    }
+    result: dict[str, Any] = {"mode": args.child, **S.ms_summary(times), "p999_ms": pct(times, 99.9) * 1e3}
     for g in (0, 1, 2):
         mine = [d for gen, d in pauses if gen == g]
         result[f"gen{g}"] = {
