@@ -236,3 +236,50 @@ def test_a_token_rotation_is_recorded(services: Services) -> None:
     assert services.parties.authenticate(token).id == "north"
     last = entries(services)[size]
     assert (last.kind, dict(last.body)) == (Kind.PARTY_TOKEN_ROTATED, {"id": "north"})
+
+
+def test_replays_run_one_at_a_time_each_with_its_answer(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    import deconflict.service.ledger as ledger_mod
+
+    north = party(services, "north")
+    services.filings.submit(north, draft())
+    rebuild = ledger_mod.state_at
+    inside, most = 0, 0
+    guard = threading.Lock()
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        nonlocal inside, most
+        with guard:
+            inside += 1
+            most = max(most, inside)
+        try:
+            time.sleep(0.05)  # long enough for the other threads to arrive
+            return rebuild(*args, **kwargs)
+        finally:
+            with guard:
+                inside -= 1
+
+    monkeypatch.setattr(ledger_mod, "state_at", slow)
+    times = [
+        T0 - timedelta(seconds=1),
+        T0 + timedelta(hours=1),
+        T0 - timedelta(seconds=1),
+        T0 + timedelta(hours=1),
+    ]
+    answers: list[Any] = [None] * len(times)
+
+    def ask(i: int) -> None:
+        answers[i] = services.ledger.replay(times[i]).as_dict()
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(times))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most == 1
+    assert [len(a["filings"]) for a in answers] == [0, 1, 0, 1]
