@@ -385,6 +385,9 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
         keys = sorted(set(filings))
         rows: dict[str, Sequence[Any]] = {}
         for chunk in chunks(keys):
+            params: list[Any] = [x for pair in chunk for x in pair]
+            if state is not None:
+                params.append(state.value)
             for side in ("a", "b"):
                 # a look-up a filing in the side's index (owner, id, state); only '(?, ?)'
                 # placeholders and the fixed side letter are interpolated
@@ -394,9 +397,6 @@ class SqlReader(DssReads, HotlineReads, TacticalReads):
                     + f") AS k JOIN conflicts AS c ON c.{side}_owner = k.column1 AND c.{side}_id = k.column2"
                     + ("" if state is None else " AND c.state = ?")
                 )
-                params: list[Any] = [x for pair in chunk for x in pair]
-                if state is not None:
-                    params.append(state.value)
                 for row in self._all(sql, params):
                     rows[row[0]] = row
         return sorted((_conflict(r) for r in rows.values()), key=lambda c: (c.detected_at, c.id))
